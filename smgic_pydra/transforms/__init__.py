@@ -1,0 +1,18 @@
+"""Grids, warps, integration and Jacobians of displacement fields (see :mod:`.grid` for conventions)."""
+
+from .grid import identity_grid, norm_to_voxel, voxel_to_norm
+from .integrate import integrate_velocity
+from .jacobian import jacobian_determinant
+from .warp import compose, sample_grid, upsample_field, warp
+
+__all__ = [
+    "compose",
+    "identity_grid",
+    "integrate_velocity",
+    "jacobian_determinant",
+    "norm_to_voxel",
+    "sample_grid",
+    "upsample_field",
+    "voxel_to_norm",
+    "warp",
+]
