@@ -1,0 +1,15 @@
+"""Synthetic subjects with known anatomy: T1-like images from label maps and known deformations."""
+
+from .deformation import deform_volume, random_affine, random_smooth_displacement
+from .labels import brain_mask, load_label_map
+from .t1_contrast import smooth_random_field, synthesize_t1
+
+__all__ = [
+    "brain_mask",
+    "deform_volume",
+    "load_label_map",
+    "random_affine",
+    "random_smooth_displacement",
+    "smooth_random_field",
+    "synthesize_t1",
+]
