@@ -2,9 +2,13 @@
 
 from .deformation import deform_volume, random_affine, random_smooth_displacement
 from .labels import brain_mask, load_label_map
+from .subjects import SyntheticSubject, downsample_labels, write_synthetic_subject
 from .t1_contrast import smooth_random_field, synthesize_t1
 
 __all__ = [
+    "SyntheticSubject",
+    "downsample_labels",
+    "write_synthetic_subject",
     "brain_mask",
     "deform_volume",
     "load_label_map",
