@@ -1,0 +1,33 @@
+"""Project exceptions for bad input files and missing external tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(ValueError):
+    """A bad input file: the message is one line, ``'<path>: <problem>'``.
+
+    Attributes ``path`` (str) and ``problem`` (str) hold the two parts.
+    """
+
+    def __init__(self, path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = " ".join(str(problem).split())  # always one line
+        super().__init__(f"{self.path}: {self.problem}")
+
+
+class MissingToolError(RuntimeError):
+    """An optional external tool (Python package or executable) is not installed.
+
+    The message names the tool and says how to install it.
+    """
+
+    def __init__(self, tool: str, how_to_install: str) -> None:
+        self.tool = tool
+        super().__init__(f"{tool} is not available: {how_to_install}")
+
+
+def display_path(path) -> str:
+    """The path as shown in messages (absolute, not resolved through links)."""
+    return str(Path(path).absolute())

@@ -1,0 +1,50 @@
+"""Displacement fields as ITK HDF5 composite transforms (the nipreps ``_xfm.h5`` convention).
+
+Layout (as written by ITK/ANTs): ``/TransformGroup/0`` is a ``CompositeTransform_double_3_3``
+and ``/TransformGroup/1`` a ``DisplacementFieldTransform_double_3_3`` whose fixed parameters are
+``size(3), origin(3), spacing(3), direction(9, row-major)`` in LPS, and whose parameters are the
+LPS-mm displacement vectors interleaved, x index fastest. ``h5py`` is imported lazily.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .itk_warp import RAS_TO_LPS, _check_field
+
+
+def itk_grid_parameters(affine: np.ndarray, shape) -> np.ndarray:
+    """ITK fixed parameters ``size, origin, spacing, direction`` (18 values, LPS) of a NIfTI grid."""
+    affine = np.asarray(affine, dtype=np.float64)
+    linear = affine[:3, :3]
+    spacing = np.linalg.norm(linear, axis=0)
+    direction = RAS_TO_LPS[:, None] * (linear / spacing)
+    origin = RAS_TO_LPS * affine[:3, 3]
+    return np.concatenate([np.asarray(shape[:3], dtype=np.float64), origin, spacing, direction.ravel()])
+
+
+def _strings(*values: str) -> np.ndarray:
+    return np.array([v.encode("ascii") for v in values], dtype=object)
+
+
+def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray) -> Path:
+    """Write a ``(X, Y, Z, 3)`` RAS-mm displacement on grid ``affine`` as an ITK composite ``.h5`` (atomic)."""
+    import h5py
+
+    disp, affine = _check_field(disp_ras_mm, affine)
+    params = (disp.astype(np.float64) * RAS_TO_LPS).transpose(2, 1, 0, 3).ravel()
+    text = h5py.string_dtype("ascii")
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("HDFVersion", data=_strings(h5py.version.hdf5_version), dtype=text)
+        group = h5.create_group("TransformGroup")
+        composite = group.create_group("0")
+        composite.create_dataset("TransformType", data=_strings("CompositeTransform_double_3_3"), dtype=text)
+        field = group.create_group("1")
+        field.create_dataset("TransformType", data=_strings("DisplacementFieldTransform_double_3_3"), dtype=text)
+        field.create_dataset("TransformFixedParameters", data=itk_grid_parameters(affine, disp.shape))
+        field.create_dataset("TransformParameters", data=params)
+    return path

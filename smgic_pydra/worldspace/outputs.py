@@ -1,0 +1,112 @@
+"""Resampling with native-grid displacement fields and writing the files of one registered pair."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import atomic_paths, json_text
+from ..io.itk_h5 import write_itk_composite_h5
+from ..io.itk_warp import write_itk_displacement
+from ..transforms.jacobian import jacobian_determinant
+from .sampling import resample
+
+
+CONVENTIONS = {
+    "warp": "ITK/ANTs displacement field, 5-D (X,Y,Z,1,3), LPS mm, fixed -> moving (pull-back), fixed grid",
+    "inverse_warp": "same layout, moving -> fixed, on the moving image's grid",
+    "jacobian": "det(I + du/dx) of the forward warp, central differences, fixed grid",
+}
+
+
+def resample_with_displacement(source_img, disp_ras_mm, ref_affine, ref_shape, order=1) -> np.ndarray:
+    """Pull-back resampling: ``out[x] = source(x + u(x))`` on the reference grid.
+
+    source_img: nibabel image (3-D). disp_ras_mm: ``(X, Y, Z, 3)`` RAS mm on the reference grid
+    ``(ref_affine, ref_shape)``. order: 1 (trilinear, float32), 0 (nearest) or ``"labels"``
+    (label-aware, no new label values; keeps the integer dtype). Outside the source: 0.
+    """
+    ref_shape = tuple(int(n) for n in ref_shape[:3])
+    disp = np.asarray(disp_ras_mm)
+    if disp.shape != ref_shape + (3,):
+        raise ValueError(f"displacement shape {disp.shape} does not match the reference grid {ref_shape}")
+    return resample(np.asanyarray(source_img.dataobj), source_img.affine, ref_affine, ref_shape, order, disp)
+
+
+@dataclass(kw_only=True)
+class PairOutputPaths:
+    """Files of one registered pair (moving -> fixed), keyword-only. Optional ones are skipped when None."""
+
+    warp: Path
+    inverse_warp: Path
+    warped: Path
+    warped_labels: Path | None = None
+    jacobian: Path
+    sidecar: Path
+    warp_h5: Path | None = None
+
+    def as_dict(self) -> dict[str, Path]:
+        return {f.name: Path(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def _check_grid(disp, img, what: str) -> None:
+    if np.asarray(disp).shape != tuple(img.shape[:3]) + (3,):
+        raise ValueError(f"{what} shape {np.asarray(disp).shape} does not match its image grid {tuple(img.shape[:3])}")
+
+
+def _nifti(data, affine):
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    img.header.set_xyzt_units("mm")
+    return img
+
+
+def write_pair_outputs(
+    paths: PairOutputPaths,
+    fixed_native_img,
+    moving_native_img,
+    moving_labels_img,
+    fwd_disp_ras_mm,
+    inv_disp_ras_mm,
+    sidecar: dict,
+) -> PairOutputPaths:
+    """Write every output of a pair, all or nothing.
+
+    fwd_disp_ras_mm: fixed -> moving, on the fixed native grid; written to ``paths.warp`` (and
+    ``paths.warp_h5``). inv_disp_ras_mm: moving -> fixed, on the moving native grid; written to
+    ``paths.inverse_warp``. Also the warped moving image (trilinear) and labels (label-aware) on
+    the fixed grid, the Jacobian determinant of the forward field, and the JSON sidecar (the
+    caller's dict plus ``"files"``: output role -> file name).
+    """
+    import nibabel as nib
+
+    _check_grid(fwd_disp_ras_mm, fixed_native_img, "forward displacement")
+    _check_grid(inv_disp_ras_mm, moving_native_img, "inverse displacement")
+    fixed_affine, fixed_shape = np.asarray(fixed_native_img.affine, dtype=np.float64), fixed_native_img.shape[:3]
+    targets = paths.as_dict()
+    if moving_labels_img is None:
+        targets.pop("warped_labels", None)
+    full_sidecar = dict(sidecar)
+    full_sidecar["files"] = {role: p.name for role, p in targets.items() if role != "sidecar"}
+    full_sidecar.setdefault("conventions", CONVENTIONS)
+    sidecar_text = json_text(full_sidecar)
+
+    roles = list(targets)
+    with atomic_paths([targets[r] for r in roles]) as temps:
+        tmp = dict(zip(roles, temps))
+        write_itk_displacement(tmp["warp"], fwd_disp_ras_mm, fixed_affine)
+        write_itk_displacement(tmp["inverse_warp"], inv_disp_ras_mm, moving_native_img.affine)
+        if "warp_h5" in tmp:
+            write_itk_composite_h5(tmp["warp_h5"], fwd_disp_ras_mm, fixed_affine)
+        warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
+        nib.save(_nifti(warped, fixed_affine), tmp["warped"])
+        if "warped_labels" in tmp:
+            labels = resample_with_displacement(moving_labels_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, "labels")
+            nib.save(_nifti(labels.astype(np.int32), fixed_affine), tmp["warped_labels"])
+        jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
+        nib.save(_nifti(jac, fixed_affine), tmp["jacobian"])
+        tmp["sidecar"].write_text(sidecar_text)
+    return paths
