@@ -2,6 +2,7 @@
 
 from .atomic import atomic_path, atomic_paths, save_json, save_nifti
 from .errors import InputError, MissingToolError
+from .hashing import sha256_file
 from .images import check_same_grid, load_image
 from .itk_h5 import write_itk_composite_h5
 from .itk_warp import read_itk_displacement, write_itk_displacement
@@ -16,6 +17,7 @@ __all__ = [
     "read_itk_displacement",
     "save_json",
     "save_nifti",
+    "sha256_file",
     "write_itk_composite_h5",
     "write_itk_displacement",
 ]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.errors import InputError, display_path
+from ..io.hashing import sha256_file
 from ..io.images import check_same_grid, load_image
 from ..worldspace.sampling import resample
 from .grid import mask_centre_ras, network_affine
@@ -24,19 +25,11 @@ from .skullstrip import SKULL_STRIP_METHODS, deepbet_mask, synthstrip_mask
 from .subject import FORMAT_VERSION, PreparedSubject
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def input_fingerprint(source_files: dict[str, str], cfg, skull_strip: str, subject_id: str) -> str:
     """SHA-256 of the input files' bytes and every setting that changes the prepared result."""
     settings = {
         "version": FORMAT_VERSION,
-        "files": {role: _file_sha256(Path(p)) for role, p in sorted(source_files.items())},
+        "files": {role: sha256_file(p) for role, p in sorted(source_files.items())},
         "grid_shape": [int(n) for n in cfg.grid_shape],
         "voxel_size_mm": float(cfg.voxel_size_mm),
         "skull_strip": skull_strip,
