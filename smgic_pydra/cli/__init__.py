@@ -1,0 +1,1 @@
+"""Command-line programs: ``smgic-train`` (and ``smgic-bids``)."""
