@@ -51,3 +51,22 @@ def test_gamma_and_bias_field():
     assert biased.max() == 1.0 and biased.min() >= np.exp(-0.4) - 1e-6
     # smooth: neighbouring voxels differ by much less than the range
     assert (biased[..., 1:] - biased[..., :-1]).abs().max() < 0.1
+
+
+def test_sampler_augmentation_is_reproducible_from_its_state_and_keeps_labels():
+    from smgic_pydra.augmentation import AugmentOptions
+    from smgic_pydra.training.sampler import PairSampler
+
+    rng = np.random.default_rng(0)
+    items = [(torch.rand(16, 16, 16), torch.from_numpy(rng.integers(0, 4, (16, 16, 16)))) for _ in range(3)]
+    opts = AugmentOptions(max_rotation_deg=10, max_translation_vox=2, scale_range=(0.9, 1.1), log_gamma_std=0.2, bias_strength=0.2)
+    sampler = PairSampler(items, seed=5, augment=opts)
+    state = sampler.state_dict()
+    first = sampler.sample()
+    sampler.load_state_dict(state)
+    again = sampler.sample()
+    assert torch.equal(first.moving, again.moving) and torch.equal(first.fixed_labels, again.fixed_labels)
+    plain = PairSampler(items, seed=5).sample()
+    assert first.indices == plain.indices and not torch.equal(first.moving, plain.moving)
+    assert set(first.moving_labels.unique().tolist()) <= {0, 1, 2, 3}
+    assert first.moving.min() >= 0 and first.moving.max() <= 1

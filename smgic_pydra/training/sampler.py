@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..augmentation import AugmentOptions, augment_volume
 from .errors import TrainingError
 
 
@@ -26,11 +27,18 @@ class PairSampler:
     """Draws random ordered pairs ``(i, j)``, ``i != j``, uniformly from ``n (n - 1)`` pairs.
 
     items: ``(image, labels or None)`` per subject; images ``(D, H, W)`` or ``(1, D, H, W)`` on the
-    network grid, all the same shape. Draws come from an own seeded ``torch.Generator``, whose
-    state is saved with checkpoints (``state_dict`` / ``load_state_dict``).
+    network grid, all the same shape. Each drawn image is augmented independently (``augment``).
+    Draws come from an own seeded ``torch.Generator``, whose state is saved with checkpoints
+    (``state_dict`` / ``load_state_dict``).
     """
 
-    def __init__(self, items: Sequence[tuple[torch.Tensor, torch.Tensor | None]], batch_size: int = 1, seed: int = 0):
+    def __init__(
+        self,
+        items: Sequence[tuple[torch.Tensor, torch.Tensor | None]],
+        batch_size: int = 1,
+        seed: int = 0,
+        augment: AugmentOptions | None = None,
+    ):
         if len(items) < 2:
             raise TrainingError(f"training needs at least 2 images to form pairs, got {len(items)}")
         if batch_size < 1:
@@ -42,6 +50,7 @@ class PairSampler:
                 raise TrainingError(f"image {k} has shape {tuple(image.shape[1:])}, expected {tuple(shape[1:])}")
         self.labels = [None if labels is None else self._as_volume(labels) for _, labels in items]
         self.batch_size = batch_size
+        self.augment = augment or AugmentOptions()
         self.generator = torch.Generator().manual_seed(seed)
 
     @staticmethod
@@ -68,18 +77,18 @@ class PairSampler:
         """The next batch, moved to ``device``."""
         pairs = self.draw_indices()
 
-        def stack(volumes, which):
-            if any(volumes[p[which]] is None for p in pairs):
-                return None
-            return torch.stack([volumes[p[which]] for p in pairs]).to(device)
-
-        return PairBatch(
-            moving=stack(self.images, 0).float(),
-            fixed=stack(self.images, 1).float(),
-            moving_labels=stack(self.labels, 0),
-            fixed_labels=stack(self.labels, 1),
-            indices=pairs,
-        )
+        volumes = {"moving": [], "fixed": [], "moving_labels": [], "fixed_labels": []}
+        for pair in pairs:
+            for side, index in zip(("moving", "fixed"), pair):
+                image = self.images[index][None].to(device).float()
+                labels = self.labels[index]
+                labels = None if labels is None else labels[None].to(device)
+                if self.augment.enabled:
+                    image, labels = augment_volume(image, labels, self.augment, self.generator)
+                volumes[side].append(image)
+                volumes[f"{side}_labels"].append(labels)
+        batch = {k: None if any(v is None for v in vs) else torch.cat(vs) for k, vs in volumes.items()}
+        return PairBatch(**batch, indices=pairs)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}

@@ -19,13 +19,14 @@ import shutil
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..augmentation import AugmentOptions
 from ..config import N_LEVELS, SMGICNetConfig
 from ..io import atomic_path
 from ..losses import TERMS, stage_loss
@@ -52,6 +53,8 @@ class TrainPlan:
     last_stage: int = N_LEVELS
     iterations: tuple[int, ...] | None = None
     """Steps per stage 1..4; None uses ``cfg.stage_iterations``."""
+    augment: AugmentOptions = field(default_factory=AugmentOptions)
+    """Random perturbations of each training image (none by default)."""
 
     def validate(self) -> None:
         if not 1 <= self.first_stage <= self.last_stage <= N_LEVELS:
@@ -167,7 +170,7 @@ class Trainer:
                 self.model.load_state_dict(init_weights)
             except RuntimeError as err:
                 raise TrainingError(f"initial weights do not fit this network: {str(err).splitlines()[0]}") from None
-        self.sampler = PairSampler(items, cfg.batch_size, seed=self.plan.seed)
+        self.sampler = PairSampler(items, cfg.batch_size, seed=self.plan.seed, augment=self.plan.augment)
         self.loss_generator = torch.Generator(device=self.device).manual_seed(self.plan.seed + 1)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.options.precision == "fp16")
         self.state = TrainState(stage=self.plan.first_stage)
@@ -194,7 +197,13 @@ class Trainer:
             raise TrainingError(f"{out_dir}: no checkpoint to resume from ({root / 'latest'} missing)")
         ckpt = load_checkpoint(path)
         plan = ckpt.state["plan"]
-        plan = TrainPlan(**{**plan, "iterations": None if plan["iterations"] is None else tuple(plan["iterations"])})
+        plan = TrainPlan(
+            **{
+                **plan,
+                "iterations": None if plan["iterations"] is None else tuple(plan["iterations"]),
+                "augment": AugmentOptions.from_dict(plan.get("augment", {})),
+            }
+        )
         trainer = cls(ckpt.config, items, out_dir, plan, options)
         trainer.model.load_state_dict(ckpt.weights)
         trainer.state = TrainState(**ckpt.state["progress"])
