@@ -1,0 +1,220 @@
+"""Names of every file smgic-pydra writes into OUTPUT_DIR (a BIDS derivatives dataset), in one place.
+
+Per pair (moving M registered to fixed F with method ``<method>``), under the moving subject's
+``anat`` folder (``sub-<M>[/ses-<s>]/anat``), with prefix ``sub-<M>[_ses-<s>][_run-<r>]``:
+
+* ``_from-<M>_to-<F>_desc-<method>_mode-image_xfm.nii.gz``: forward warp (on F's grid, brings M
+  onto F; ANTs/fMRIPrep "from/to" sense), ``.h5`` the same as an ITK composite, ``.json`` the
+  pair's sidecar;
+* ``_from-<F>_to-<M>_desc-<method>_mode-image_xfm.nii.gz``: inverse warp (on M's grid);
+* ``_space-<F>_desc-<method>_T1w.nii.gz`` / ``_dseg.nii.gz``: warped image / labels, each with a
+  ``.json`` sidecar (``SpatialReference``, ``SkullStripped``; required by the validator);
+* ``_space-<F>_desc-<method>_jacobian.nii.gz``: Jacobian determinant of the forward warp.
+
+``<M>``/``<F>`` are entity labels ``sub<label>[ses<label>][run<n>]`` (alphanumeric, as BIDS
+requires). ``xfm`` and ``jacobian`` are not in the BIDS 1.11 schema, so the dataset's
+``.bidsignore`` lists them, with the reports folder ``reports/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..io.errors import InputError, display_path
+from .layout import SubjectInputs, parse_key
+
+PIPELINE_NAME = "smgic-pydra"
+BIDS_VERSION = "1.10.0"
+BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports")
+REPORTS_DIR = "reports"
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Group reports: one row per pair and method; Dice per label; mean +- std per method."""
+
+    pairs: Path
+    dice_per_label: Path
+    group_summary: Path
+
+
+def report_paths(output_dir) -> ReportPaths:
+    """``OUTPUT_DIR/reports/{pairs.csv, dice_per_label.csv, group_summary.csv}``."""
+    folder = Path(output_dir) / REPORTS_DIR
+    return ReportPaths(folder / "pairs.csv", folder / "dice_per_label.csv", folder / "group_summary.csv")
+
+
+def check_output_dirs(bids_dir, output_dir, work_dir=None) -> None:
+    """Refuse an OUTPUT_DIR equal to or inside the raw data of BIDS_DIR (``BIDS_DIR/derivatives/<name>``
+    is allowed) and a work directory anywhere inside BIDS_DIR; one-line :class:`InputError`."""
+    bids = Path(bids_dir).resolve()
+    out = Path(output_dir).resolve()
+    if out == bids or (out.is_relative_to(bids) and not out.is_relative_to(bids / "derivatives")):
+        problem = f"output folder inside the raw BIDS dataset {bids}; use {bids}/derivatives/<name> or a folder outside"
+        raise InputError(display_path(output_dir), problem)
+    if out == bids / "derivatives":
+        problem = "output folder is the derivatives folder itself; use derivatives/<name>"
+        raise InputError(display_path(output_dir), problem)
+    if work_dir is not None and Path(work_dir).resolve().is_relative_to(bids):
+        raise InputError(display_path(work_dir), f"work folder inside the BIDS dataset {bids}; put it outside")
+
+
+def find_pair_sidecars(output_dir, method: str | None = None) -> list[Path]:
+    """Sidecars of every pair already written in OUTPUT_DIR (optionally one method), sorted.
+
+    For ``group``-level runs, which read only the derivatives.
+    """
+    pattern = f"*_desc-{_check_method(method)}_mode-image_xfm.json" if method else "*_mode-image_xfm.json"
+    out = Path(output_dir)
+    return sorted(p for p in (*out.glob(f"sub-*/anat/{pattern}"), *out.glob(f"sub-*/ses-*/anat/{pattern}")))
+
+
+def _entities(subject) -> tuple[str, str | None, int | None]:
+    if isinstance(subject, SubjectInputs):
+        return subject.subject, subject.session, subject.run
+    return parse_key(subject)
+
+
+def entity_label(subject) -> str:
+    """``sub<label>[ses<label>][run<n>]`` for a :class:`SubjectInputs` or a key ``'sub-01_ses-1'``."""
+    sub, ses, run = _entities(subject)
+    return f"sub{sub}" + (f"ses{ses}" if ses else "") + (f"run{run}" if run is not None else "")
+
+
+def subject_anat_dir(output_dir, subject) -> Path:
+    """``OUTPUT_DIR/sub-<label>[/ses-<label>]/anat``."""
+    sub, ses, _ = _entities(subject)
+    folder = Path(output_dir) / f"sub-{sub}"
+    return (folder / f"ses-{ses}" if ses else folder) / "anat"
+
+
+def file_prefix(subject) -> str:
+    """``sub-<label>[_ses-<label>][_run-<n>]``."""
+    sub, ses, run = _entities(subject)
+    return f"sub-{sub}" + (f"_ses-{ses}" if ses else "") + (f"_run-{run}" if run is not None else "")
+
+
+def _check_method(method: str) -> str:
+    if not method or not method.isalnum():
+        raise ValueError(f"method must be an alphanumeric desc label such as 'smgicnet' or 'syn', got {method!r}")
+    return method
+
+
+def pair_output_paths(output_dir, moving, fixed, method: str, warp_h5: bool = True, labels: bool = True):
+    """:class:`~smgic_pydra.worldspace.PairOutputPaths` of one pair (see the module docstring).
+
+    moving / fixed: :class:`SubjectInputs` or keys like ``'sub-02'``; ``warp_h5`` / ``labels``
+    False leave those files out (None).
+    """
+    from ..worldspace import PairOutputPaths
+
+    _check_method(method)
+    m, f = entity_label(moving), entity_label(fixed)
+    if m == f:
+        raise ValueError(f"moving and fixed are the same subject: {m}")
+    base = subject_anat_dir(output_dir, moving) / file_prefix(moving)
+    xfm = f"_from-{m}_to-{f}_desc-{method}_mode-image_xfm"
+    warped = f"_space-{f}_desc-{method}"
+    return PairOutputPaths(
+        warp=Path(f"{base}{xfm}.nii.gz"),
+        inverse_warp=Path(f"{base}_from-{f}_to-{m}_desc-{method}_mode-image_xfm.nii.gz"),
+        warped=Path(f"{base}{warped}_T1w.nii.gz"),
+        warped_labels=Path(f"{base}{warped}_dseg.nii.gz") if labels else None,
+        jacobian=Path(f"{base}{warped}_jacobian.nii.gz"),
+        sidecar=Path(f"{base}{xfm}.json"),
+        warp_h5=Path(f"{base}{xfm}.h5") if warp_h5 else None,
+    )
+
+
+def bids_uri(path, bids_dir) -> str:
+    """``bids:raw:<path relative to bids_dir>`` (``raw`` is declared in ``DatasetLinks``)."""
+    return f"bids:raw:{Path(path).absolute().relative_to(Path(bids_dir).absolute()).as_posix()}"
+
+
+def warped_sidecars(
+    paths, moving: SubjectInputs, fixed: SubjectInputs, bids_dir, method: str, skull_stripped: bool
+) -> dict[Path, dict]:
+    """BIDS sidecars of the warped image and labels: ``{json path: content}``, to write beside them.
+
+    ``SpatialReference`` is the fixed T1w and ``Sources`` the moving inputs, as ``bids:raw:`` URIs.
+    """
+    reference = bids_uri(fixed.t1w, bids_dir)
+    sources = [bids_uri(moving.t1w, bids_dir)]
+    out = {
+        _json_of(paths.warped): {
+            "Description": f"{moving.key} T1w resampled onto {fixed.key} ({method})",
+            "SpatialReference": reference,
+            "SkullStripped": bool(skull_stripped),
+            "Sources": sources,
+        }
+    }
+    if paths.warped_labels is not None:
+        out[_json_of(paths.warped_labels)] = {
+            "Description": f"{moving.key} labels resampled onto {fixed.key} (label-aware, {method})",
+            "SpatialReference": reference,
+            "Sources": sources,
+        }
+    return out
+
+
+def _json_of(image: Path) -> Path:
+    name = image.name
+    for ext in (".nii.gz", ".nii"):
+        if name.endswith(ext):
+            return image.with_name(name[: -len(ext)] + ".json")
+    raise ValueError(f"not a NIfTI file name: {image}")
+
+
+def dataset_description(
+    version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None
+) -> dict:
+    """``dataset_description.json`` content of OUTPUT_DIR (``DatasetType: derivative``).
+
+    ``GeneratedBy[0]`` names smgic-pydra with its version, the model weights' SHA-256
+    (``ModelWeightsSHA256``) and the random seed (``RandomSeed``); ``DatasetLinks.raw`` is the
+    raw dataset (as a ``file://`` URI), used by the ``bids:raw:`` URIs in sidecars.
+    """
+    generated = {"Name": PIPELINE_NAME, "Version": version}
+    if code_url:
+        generated["CodeURL"] = code_url
+    generated["ModelWeightsSHA256"] = weights_sha256
+    generated["RandomSeed"] = seed
+    return {
+        "Name": "smgic-pydra registrations",
+        "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [generated],
+        "SourceDatasets": [{"URL": Path(bids_dir).absolute().as_uri()}],
+        "DatasetLinks": {"raw": Path(bids_dir).absolute().as_uri()},
+    }
+
+
+def write_dataset_description(
+    output_dir, version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None
+) -> Path:
+    """Write ``dataset_description.json`` and ``.bidsignore`` into ``output_dir`` (atomically).
+
+    Idempotent, so parallel participant jobs may all call it; an existing description from a
+    different version, model or seed is refused (:class:`InputError`), so runs are never mixed.
+    """
+    from ..io.atomic import atomic_path, save_json
+
+    output_dir = Path(output_dir)
+    desc = dataset_description(version, weights_sha256, seed, bids_dir, code_url)
+    path = output_dir / "dataset_description.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError as exc:
+            raise InputError(display_path(path), f"not readable JSON ({exc})") from exc
+        if old.get("GeneratedBy") != desc["GeneratedBy"]:
+            raise InputError(
+                display_path(path),
+                "written by another smgic-pydra version, model or seed; use a new output folder",
+            )
+    save_json(desc, path)
+    with atomic_path(output_dir / ".bidsignore") as tmp:
+        tmp.write_text("\n".join(BIDSIGNORE) + "\n")
+    return path

@@ -1,0 +1,140 @@
+"""Pair strategies over subject keys (``sub-01``, ``sub-01_ses-1``; see ``SubjectInputs.key``) and chunking.
+
+Pairs are ``(moving, fixed)``. In :func:`all_unordered_pairs` the earlier key of the sorted list
+is the moving one (``i < j``: moving ``keys[i]``, fixed ``keys[j]``), the paper's N(N-1)/2
+protocol (SM-GICNet is symmetric, so the order only decides where files are written).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations, permutations
+from pathlib import Path
+
+from ..io.errors import InputError, display_path
+from .layout import parse_key, strip_prefix
+
+STRATEGIES = ("all", "ordered", "reference:LABEL", "FILE.tsv")
+
+
+@dataclass(frozen=True, order=True)
+class Pair:
+    """One registration: ``moving`` is brought onto ``fixed`` (both subject keys)."""
+
+    moving: str
+    fixed: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.moving}_to_{self.fixed}"
+
+
+def _sorted_unique(keys: Sequence[str]) -> list[str]:
+    keys = sorted(set(keys))
+    if len(keys) < 2:
+        raise ValueError(f"need at least two subjects to make pairs, got {len(keys)}: {', '.join(keys) or '(none)'}")
+    return keys
+
+
+def all_unordered_pairs(keys: Sequence[str]) -> list[Pair]:
+    """Every unordered pair once, N(N-1)/2; moving = the earlier key of the sorted list."""
+    return [Pair(a, b) for a, b in combinations(_sorted_unique(keys), 2)]
+
+
+def all_ordered_pairs(keys: Sequence[str]) -> list[Pair]:
+    """Both directions of every pair, N(N-1)."""
+    return [Pair(a, b) for a, b in permutations(_sorted_unique(keys), 2)]
+
+
+def _resolve(label: str, keys: Sequence[str], where: str) -> str:
+    """The key among ``keys`` named by ``label`` (``sub-`` optional; a subject alone when it has one key)."""
+    label = str(label).strip()
+    try:
+        subject, session, run = parse_key(label)
+    except ValueError as exc:
+        raise InputError(where, str(exc)) from None
+    matches = [k for k in keys if parse_key(k)[0] == subject
+               and (session is None or parse_key(k)[1] == session) and (run is None or parse_key(k)[2] == run)]
+    if len(matches) != 1:
+        problem = "unknown subject" if not matches else f"ambiguous subject (matches {', '.join(matches)})"
+        raise InputError(where, f"{problem} {label!r}; known: {', '.join(keys)}")
+    return matches[0]
+
+
+def to_reference_pairs(keys: Sequence[str], reference: str) -> list[Pair]:
+    """Every other subject (moving) onto ``reference`` (fixed), N-1 pairs."""
+    keys = _sorted_unique(keys)
+    ref = _resolve(reference, keys, "reference")
+    return [Pair(k, ref) for k in keys if k != ref]
+
+
+def read_pairs_tsv(path, keys: Sequence[str]) -> list[Pair]:
+    """Pairs from a TSV with columns ``moving`` and ``fixed`` (labels with or without ``sub-``).
+
+    Refuses missing columns, unknown or ambiguous subjects, self-pairs, duplicates and an empty
+    list, naming the file and line.
+    """
+    path = Path(path)
+    shown = display_path(path)
+    keys = sorted(set(keys))
+    try:
+        with path.open(newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+            header = rows[0].keys() if rows else []
+    except FileNotFoundError:
+        raise InputError(shown, "pairs file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(shown, f"not a readable TSV file ({exc})") from exc
+    if not rows:
+        raise InputError(shown, "no pairs (expected a header 'moving<TAB>fixed' and one row per pair)")
+    if not {"moving", "fixed"} <= set(header):
+        raise InputError(shown, f"needs columns 'moving' and 'fixed' (tab-separated), found: {', '.join(header)}")
+    pairs, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        where = f"{shown}:{line}"
+        moving = _resolve(row["moving"] or "", keys, where)
+        fixed = _resolve(row["fixed"] or "", keys, where)
+        if moving == fixed:
+            raise InputError(where, f"moving and fixed are the same subject {moving}")
+        pair = Pair(moving, fixed)
+        if pair in seen:
+            raise InputError(where, f"duplicate pair {moving} -> {fixed}")
+        seen.add(pair)
+        pairs.append(pair)
+    return pairs
+
+
+def make_pairs(strategy: str, keys: Sequence[str]) -> list[Pair]:
+    """Pairs for a ``--pairs`` value: ``all``, ``ordered``, ``reference:LABEL`` or a TSV file path."""
+    strategy = str(strategy).strip()
+    if strategy == "all":
+        return all_unordered_pairs(keys)
+    if strategy == "ordered":
+        return all_ordered_pairs(keys)
+    if strategy.startswith("reference:"):
+        return to_reference_pairs(keys, strategy.split(":", 1)[1])
+    if strategy.endswith(".tsv"):
+        return read_pairs_tsv(strategy, keys)
+    raise ValueError(f"unknown pair strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+
+
+def chunk_pairs(pairs: Sequence[Pair], pairs_per_job: int) -> list[list[Pair]]:
+    """Consecutive chunks of at most ``pairs_per_job`` pairs (every pair in exactly one chunk)."""
+    if int(pairs_per_job) < 1:
+        raise ValueError(f"pairs_per_job must be >= 1, got {pairs_per_job}")
+    n = int(pairs_per_job)
+    return [list(pairs[i : i + n]) for i in range(0, len(pairs), n)]
+
+
+def pairs_for_participants(pairs: Sequence[Pair], participant_label: Sequence[str] | str | None) -> list[Pair]:
+    """The pairs whose moving subject is among ``participant_label`` (``sub-`` optional); all when None.
+
+    Used by ``participant``-level runs: each participant's outputs live under its own folder.
+    """
+    if participant_label is None:
+        return list(pairs)
+    labels = [participant_label] if isinstance(participant_label, str) else list(participant_label)
+    wanted = {strip_prefix(label, "sub-") for label in labels}
+    return [p for p in pairs if parse_key(p.moving)[0] in wanted]

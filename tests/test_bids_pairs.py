@@ -1,0 +1,88 @@
+"""Pair strategies, the pairs TSV, chunking and participant selection."""
+
+from __future__ import annotations
+
+from itertools import chain
+
+import pytest
+
+from smgic_pydra.bids import (
+    Pair,
+    all_ordered_pairs,
+    all_unordered_pairs,
+    chunk_pairs,
+    make_pairs,
+    pairs_for_participants,
+    read_pairs_tsv,
+    to_reference_pairs,
+)
+from smgic_pydra.io.errors import InputError
+
+KEYS = ["sub-03", "sub-01", "sub-02", "sub-04_ses-1", "sub-04_ses-2"]
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 8])
+def test_counts(n):
+    keys = [f"sub-{i:02d}" for i in range(n)]
+    unordered = all_unordered_pairs(keys)
+    ordered = all_ordered_pairs(keys)
+    assert len(unordered) == len({frozenset((p.moving, p.fixed)) for p in unordered}) == n * (n - 1) // 2
+    assert len(ordered) == len(set(ordered)) == n * (n - 1)
+    assert all(p.moving != p.fixed for p in ordered)
+    assert len(to_reference_pairs(keys, keys[0])) == n - 1
+
+
+def test_order_is_documented_and_reference_resolution():
+    assert all_unordered_pairs(KEYS)[0] == Pair("sub-01", "sub-02")  # sorted, moving = earlier key
+    assert all(p.fixed == "sub-02" for p in to_reference_pairs(KEYS, "02"))
+    assert make_pairs("reference:sub-04_ses-2", KEYS)[0].fixed == "sub-04_ses-2"
+    with pytest.raises(InputError, match="ambiguous subject"):
+        to_reference_pairs(KEYS, "sub-04")
+    with pytest.raises(InputError, match=r"unknown subject 'sub-09'; known: sub-01, sub-02"):
+        make_pairs("reference:sub-09", KEYS)
+    with pytest.raises(ValueError, match="unknown pair strategy"):
+        make_pairs("some", KEYS)
+    with pytest.raises(ValueError, match="at least two subjects"):
+        all_unordered_pairs(["sub-01"])
+
+
+def test_pairs_tsv(tmp_path):
+    good = tmp_path / "pairs.tsv"
+    good.write_text("moving\tfixed\tnote\nsub-01\t02\tx\n04_ses-1\tsub-04_ses-2\t\n")
+    assert make_pairs(str(good), KEYS) == [Pair("sub-01", "sub-02"), Pair("sub-04_ses-1", "sub-04_ses-2")]
+    cases = {
+        "moving,fixed\nsub-01,sub-02\n": "needs columns 'moving' and 'fixed'",
+        "moving\tfixed\n": "no pairs",
+        "moving\tfixed\nsub-01\tsub-01\n": r"pairs.tsv:2: moving and fixed are the same subject sub-01",
+        "moving\tfixed\nsub-01\tsub-02\nsub-01\tsub-02\n": r"pairs.tsv:3: duplicate pair sub-01 -> sub-02",
+        "moving\tfixed\nsub-01\tsub-07\n": r"pairs.tsv:2: unknown subject 'sub-07'",
+        "moving\tfixed\nsub-01\tsub-04\n": r"pairs.tsv:2: ambiguous subject",
+    }
+    for text, message in cases.items():
+        good.write_text(text)
+        with pytest.raises(InputError, match=message):
+            read_pairs_tsv(good, KEYS)
+    with pytest.raises(InputError, match="pairs file not found"):
+        read_pairs_tsv(tmp_path / "missing.tsv", KEYS)
+
+
+@pytest.mark.parametrize("per_job", [1, 2, 3, 7, 10, 100])
+def test_chunks_cover_every_pair_exactly_once(per_job):
+    pairs = all_ordered_pairs(KEYS)  # 20 pairs
+    chunks = chunk_pairs(pairs, per_job)
+    assert list(chain.from_iterable(chunks)) == pairs
+    assert all(1 <= len(c) <= per_job for c in chunks)
+    assert len(chunks) == -(-len(pairs) // per_job)
+    with pytest.raises(ValueError):
+        chunk_pairs(pairs, 0)
+
+
+def test_participant_selection_keeps_moving_subjects():
+    pairs = all_ordered_pairs(KEYS)
+    chosen = pairs_for_participants(pairs, ["01", "sub-04"])
+    assert {p.moving for p in chosen} == {"sub-01", "sub-04_ses-1", "sub-04_ses-2"}
+    assert len(chosen) == 3 * 4
+    # participant runs partition the work: each pair belongs to exactly one participant
+    parts = [pairs_for_participants(pairs, s) for s in ("01", "02", "03", "04")]
+    assert sorted(chain.from_iterable(parts)) == sorted(pairs)
+    assert pairs_for_participants(pairs, None) == pairs
