@@ -46,6 +46,16 @@ def report_paths(output_dir) -> ReportPaths:
     return ReportPaths(folder / "pairs.csv", folder / "dice_per_label.csv", folder / "group_summary.csv")
 
 
+def pair_metrics_dir(output_dir) -> Path:
+    """``OUTPUT_DIR/reports/pairs``: per-pair metrics JSON files, read by the group level."""
+    return Path(output_dir) / REPORTS_DIR / "pairs"
+
+
+def pair_metrics_path(output_dir, moving_key: str, fixed_key: str, method: str) -> Path:
+    """``OUTPUT_DIR/reports/pairs/<method>/<moving key>_to_<fixed key>.json`` (``/reports`` is in ``.bidsignore``)."""
+    return pair_metrics_dir(output_dir) / method / f"{moving_key}_to_{fixed_key}.json"
+
+
 def check_output_dirs(bids_dir, output_dir, work_dir=None) -> None:
     """Refuse an OUTPUT_DIR equal to or inside the raw data of BIDS_DIR (``BIDS_DIR/derivatives/<name>``
     is allowed) and a work directory anywhere inside BIDS_DIR; one-line :class:`InputError`."""

@@ -1,0 +1,221 @@
+"""Accuracy, regularity, time and memory of each registration method on one pair of different anatomies.
+
+Two real anatomies (SynthSeg label maps, default ``training_seg_01`` fixed and ``training_seg_02``
+moving) become skull-stripped T1-like images in their own native spaces (no pre-registration;
+``--voxel-mm N`` keeps every N-th voxel of the 1 mm maps). Each method registers moving -> fixed and
+writes the same files (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then
+measures, on the fixed native grid:
+
+* Dice of the 36 aseg labels (warped moving labels vs fixed labels; mean over labels present),
+* % of fixed-brain voxels with Jacobian determinant <= 0 (and over the whole grid), std of log det,
+* inverse consistency ``|phi_inv(phi_fwd(x)) - x|`` in the fixed brain (mean, 95th percentile, mm),
+* seconds: registration only (``forward_seconds``) and end to end with I/O (``total_seconds``),
+* peak memory: each method runs in a fresh process (``ru_maxrss`` of it and its children, before the
+  evaluation; CUDA peak for SM-GICNet).
+
+Methods: ``identity``, ``affine``, ``synquick``, ``syn`` (ANTs via antspyx, see
+:mod:`smgic_pydra.baselines`) and ``smgicnet`` (:func:`run_smgicnet`, needs a trained model).
+
+    python benchmarks/pair_accuracy.py --voxel-mm 2 --methods identity affine synquick
+
+Writes ``benchmarks/results/pair_accuracy_<N>mm.json`` and ``.csv`` (one row per method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from registration_speed import cpu_model  # noqa: E402  (same folder)
+
+LABEL_MAPS = REPO.parent / "shared" / "data" / "synthseg_label_maps"
+ANTS_METHODS = ("identity", "affine", "synquick", "syn")
+METHODS = ANTS_METHODS + ("smgicnet",)
+CSV_COLUMNS = ("method", "dice_mean", "n_labels", "percent_folded", "percent_folded_all", "log_det_std",
+               "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds", "total_seconds", "peak_rss_mib",
+               "peak_cuda_mib", "error")
+
+
+def make_subjects(work: Path, fixed_map: Path, moving_map: Path, voxel_mm: int, seed: int):
+    """Synthesize the fixed and moving subjects (T1w, labels, mask) in ``work``."""
+    import numpy as np
+
+    from smgic_pydra.synthesis import write_synthetic_subject
+
+    rng = np.random.default_rng(seed)
+    fixed = write_synthetic_subject(fixed_map, work / "subjects", "fixed", rng, downsample=voxel_mm)
+    moving = write_synthetic_subject(moving_map, work / "subjects", "moving", rng, downsample=voxel_mm)
+    return fixed, moving
+
+
+def output_paths(folder: Path, method: str):
+    from smgic_pydra.worldspace import PairOutputPaths
+
+    return PairOutputPaths(warp=folder / f"{method}_warp.nii.gz", inverse_warp=folder / f"{method}_inverse_warp.nii.gz",
+                           warped=folder / f"{method}_warped.nii.gz", warped_labels=folder / f"{method}_labels.nii.gz",
+                           jacobian=folder / f"{method}_jacobian.nii.gz", sidecar=folder / f"{method}.json")
+
+
+def run_ants(method: str, fixed, moving, paths, threads: int, seed: int) -> dict:
+    """One ANTs baseline on the synthetic subjects (their T1w are already skull-stripped)."""
+    import nibabel as nib
+
+    from smgic_pydra.baselines import register_images
+
+    return register_images(method, nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels), paths,
+                           nthreads=threads, seed=seed,
+                           sidecar_extra={"fixed": fixed.subject_id, "moving": moving.subject_id})
+
+
+def run_smgicnet(fixed, moving, paths, work: Path, model: str | None, device: str) -> dict:
+    """SM-GICNet on the same pair: prepare both subjects on the model's grid, register, write the same files.
+
+    Raises NotImplementedError only when the inference module (smgic_pydra.inference) is absent.
+    """
+    try:
+        from smgic_pydra.inference import load_model, register_pair
+    except ImportError as exc:
+        raise NotImplementedError(f"SM-GICNet inference is not available ({exc})") from exc
+    from smgic_pydra.metrics import peak_cuda_mib
+    from smgic_pydra.preparation.prepare import prepare_subject
+
+    bundle = load_model(model, device)
+    prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, bundle.cfg, mask_path=s.mask,
+                                labels_path=s.labels, subject_id=s.subject_id) for s in (fixed, moving)]
+    row = register_pair(bundle, prepared[0], prepared[1], paths)
+    return {**row, "peak_cuda_mib": peak_cuda_mib(bundle.device)}
+
+
+def evaluate(paths, fixed) -> dict:
+    """Metrics of the written outputs against the fixed subject (labels and brain mask)."""
+    from smgic_pydra.metrics import (dice_from_files, folding_stats_from_file, inverse_consistency_from_files,
+                                     load_label_table)
+
+    table = load_label_table()
+    dice = dice_from_files(paths.warped_labels, fixed.labels, list(table))
+    folding = folding_stats_from_file(paths.warp, fixed.mask)
+    ic = inverse_consistency_from_files(paths.warp, paths.inverse_warp, fixed.mask)
+    return {
+        "dice_mean": dice.mean, "n_labels": dice.n_labels,
+        "dice_per_label": {table[k]: v for k, v in dice.per_label.items()},
+        "percent_folded": folding.percent_folded, "percent_folded_all": folding.percent_folded_all,
+        "log_det_std": folding.log_det_std, "det_min": folding.det_min, "det_max": folding.det_max,
+        "ic_mean_mm": ic.mean_mm, "ic_p95_mm": ic.p95_mm, "ic_outside_fraction": ic.outside_fraction,
+    }
+
+
+def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
+    """Run and evaluate one method in this (fresh) process; ANTs' log goes to ``<work>/<method>.log``."""
+    from smgic_pydra.metrics import peak_rss_mib
+
+    work = Path(work)
+    log = open(work / f"{method}.log", "w")
+    os.dup2(log.fileno(), 1)  # ANTs writes its progress to the C-level stdout
+    paths = output_paths(work / "outputs", method)
+    if method == "smgicnet":
+        row = run_smgicnet(fixed, moving, paths, work, args["model"], args["device"])
+    else:
+        row = run_ants(method, fixed, moving, paths, args["threads"], args["seed"])
+    result = {"method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["total_seconds"],
+              "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
+    result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
+    result.update(evaluate(paths, fixed))
+    return result
+
+
+def run_method(method: str, fixed, moving, work: Path, args: dict) -> dict:
+    """:func:`method_worker` in a fresh process (its own peak memory and ITK thread count); errors become rows."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            return {**pool.submit(method_worker, method, fixed, moving, str(work), args).result(), "error": ""}
+        except Exception as exc:  # a failed method is reported, the others still run
+            return {"method": method, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+
+
+def machine(threads: int) -> dict:
+    import importlib.metadata as md
+
+    versions = {}
+    for package in ("antspyx", "torch", "numpy", "nibabel"):
+        try:
+            versions[package] = md.version(package)
+        except md.PackageNotFoundError:
+            versions[package] = None
+    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "itk_threads": threads,
+            "python_version": platform.python_version(), "platform": platform.platform(), "versions": versions}
+
+
+def csv_text(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
+    return out.getvalue()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--voxel-mm", type=int, default=1, help="voxel size of the synthetic subjects (integer mm)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--fixed-map", type=Path, default=LABEL_MAPS / "training_seg_01.nii.gz")
+    parser.add_argument("--moving-map", type=Path, default=LABEL_MAPS / "training_seg_02.nii.gz")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
+    parser.add_argument("--seed", type=int, default=1, help="synthesis and ANTs random seed (positive)")
+    parser.add_argument("--model", default=None, help="SM-GICNet model folder (default: the packaged model)")
+    parser.add_argument("--device", default="cpu", help="SM-GICNet device (cpu, cuda)")
+    parser.add_argument("--work-dir", type=Path, default=None, help="keep subjects and outputs here (default: temp)")
+    parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    from smgic_pydra.io.atomic import atomic_path, save_json
+
+    args = parse_args(argv)
+    for path in (args.fixed_map, args.moving_map):
+        if not path.is_file():
+            raise SystemExit(f"{path}: label map not found")
+    options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device}
+    keep = args.work_dir is not None
+    with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
+        work = Path(work)
+        (work / "outputs").mkdir(parents=True, exist_ok=True)
+        fixed, moving = make_subjects(work, args.fixed_map, args.moving_map, args.voxel_mm, args.seed)
+        rows = []
+        for method in args.methods:
+            row = run_method(method, fixed, moving, work, options)
+            print(json.dumps({k: row.get(k) for k in CSV_COLUMNS if row.get(k) not in (None, "")}), flush=True)
+            rows.append(row)
+    stem = args.out_dir / f"pair_accuracy_{args.voxel_mm}mm"
+    report = {
+        "benchmark": "pair_accuracy",
+        "what": "one moving -> fixed registration of two different anatomies, native spaces, no pre-registration",
+        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pair": {"fixed": str(args.fixed_map), "moving": str(args.moving_map), "voxel_mm": args.voxel_mm,
+                 "seed": args.seed},
+        "machine": machine(args.threads),
+        "rows": [{k: v for k, v in r.items() if k != "files"} for r in rows],
+    }
+    save_json(report, stem.with_suffix(".json"))
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        tmp.write_text(csv_text(rows))
+    print(f"wrote {stem}.json and {stem}.csv")
+    return 0 if all(not r["error"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

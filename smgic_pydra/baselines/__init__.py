@@ -1,0 +1,14 @@
+"""ANTs baselines (SyN, SyNQuick, affine, identity) via antspyx, and an ``antsRegistration`` Pydra shell task."""
+
+from .ants_registration import METHODS, register_baseline, register_images, run_antsregistration
+from .presets import PRESETS, antsregistration_arguments, is_large_image
+
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "antsregistration_arguments",
+    "is_large_image",
+    "register_baseline",
+    "register_images",
+    "run_antsregistration",
+]

@@ -1,0 +1,135 @@
+"""``smgic-bids BIDS_DIR OUTPUT_DIR {participant,group}``: the BIDS App of smgic-pydra.
+
+``participant`` registers every pair whose *moving* subject is selected (so one job per
+participant can run in parallel into the same OUTPUT_DIR: every pair writes its own files, all
+atomically) and evaluates it (a metrics JSON per pair and method). ``group`` reads only those
+derivatives (it never indexes the raw data again) and writes the group reports: ``pairs.csv``,
+``dice_per_label.csv`` and ``summary.csv/.tsv`` (mean +- std per method). Both exit with status 1
+when a pair failed (the failed pairs are named on stderr) and 2 on bad arguments or data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .. import __version__
+
+PROG = "smgic-bids"
+METHOD_CHOICES = ("smgicnet", "syn", "synquick", "affine")
+
+
+class UsageError(Exception):
+    """A bad argument or dataset; the message is one line."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
+    p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
+                                "dataset, with Dice / folding / inverse-consistency reports.")
+    p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset")
+    p.add_argument("output_dir", type=Path, help="the derivatives folder to write (not inside bids_dir, "
+                   "except bids_dir/derivatives/<name>)")
+    p.add_argument("analysis_level", choices=("participant", "group"))
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    g = p.add_argument_group("BIDS selection")
+    g.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
+                   help="moving subjects to process, with or without 'sub-' (default: all)")
+    g.add_argument("--session-label", nargs="+", default=None, help="sessions to use, with or without 'ses-'")
+    g.add_argument("--bids-filter-file", type=Path, default=None, help="JSON file of BIDS entity filters")
+    g.add_argument("--skip-bids-validation", action="store_true", help="do not validate the input dataset")
+    g = p.add_argument_group("registration")
+    g.add_argument("--model", default=None, help="model folder (model.safetensors + config.json); default: packaged")
+    g.add_argument("--method", default="smgicnet", help="comma list of smgicnet,syn,synquick,affine "
+                   "(identity is always reported; default: smgicnet)")
+    g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
+    g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
+                   "(default: 36 FreeSurfer aseg labels)")
+    g.add_argument("--skull-strip", default="none", choices=("none", "deepbet", "synthstrip"),
+                   help="skull stripping when the dataset has no brain mask (default: none)")
+    g = p.add_argument_group("execution")
+    g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
+    g.add_argument("--nprocs", type=int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
+    g.add_argument("--omp-nthreads", type=int, default=1, help="threads per job (default: 1)")
+    g.add_argument("--random-seed", type=int, default=0, help="seed recorded with the outputs and used by ANTs")
+    g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
+    g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    return p
+
+
+def parse_methods(text: str) -> list[str]:
+    """Methods of ``--method`` in the given order, plus ``identity`` (always reported)."""
+    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHOD_CHOICES]
+    if unknown or not methods:
+        raise UsageError(f"--method: unknown method(s) {unknown or [text]}; choose from {','.join(METHOD_CHOICES)}")
+    return list(dict.fromkeys(methods + ["identity"]))
+
+
+def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
+    """A BIDS dataset at ``bids_dir`` and output / work folders outside its raw data (one-line errors)."""
+    from ..bids.derivatives import check_output_dirs
+
+    if not bids_dir.is_dir():
+        raise UsageError(f"{bids_dir}: BIDS dataset folder not found")
+    if not (bids_dir / "dataset_description.json").is_file():
+        raise UsageError(f"{bids_dir}: not a BIDS dataset (dataset_description.json is missing)")
+    check_output_dirs(bids_dir, output_dir, work_dir)
+
+
+def make_worker(args):
+    """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose SM-GICNet chunks (node
+    ``register``) also ask for a GPU when ``--device`` is CUDA."""
+    if args.worker != "slurm":
+        return args.worker
+    from ..hpc import SlurmArrayWorker
+
+    gpu = {"register": "--gres=gpu:1"} if args.device.startswith("cuda") else {}
+    return SlurmArrayWorker(sbatch_args=args.slurm_args, resources=gpu)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format=f"{PROG}: %(levelname)s: %(message)s")
+    if verbose == 0:  # our own one-line summary replaces pydra's multi-line crash notice
+        logging.getLogger("pydra").setLevel(logging.CRITICAL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``smgic-bids``; returns 0, 1 (some pairs failed) or 2 (bad arguments or data)."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from ..io.errors import InputError, MissingToolError
+    from ..workflows import CohortRunError, bids_cohort
+
+    bids_dir, output_dir = args.bids_dir.absolute(), args.output_dir.absolute()
+    work_dir = (args.work_dir or Path("work")).absolute()
+    try:
+        check_locations(bids_dir, output_dir, work_dir)
+        if args.analysis_level == "participant":
+            args.worker_obj = make_worker(args)
+            failed = bids_cohort.run_participant(args, bids_dir, output_dir, work_dir, parse_methods(args.method))
+        else:
+            failed = bids_cohort.run_group(output_dir)
+    except (UsageError, InputError, MissingToolError, FileNotFoundError, ValueError) as err:
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except CohortRunError as err:
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"{PROG}: {len(failed)} pair(s) failed:", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

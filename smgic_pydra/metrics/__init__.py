@@ -1,0 +1,27 @@
+"""Evaluation metrics: label Dice, Jacobian folding, inverse consistency, timing, label tables."""
+
+from .dice import DiceResult, dice_from_files, dice_per_label
+from .folding import FoldingStats, folding_stats, folding_stats_from_det, folding_stats_from_file
+from .inverse_consistency import InverseConsistency, inverse_consistency, inverse_consistency_from_files
+from .labels import DEFAULT_LABEL_TABLE, load_label_table
+from .timing import Timer, peak_cuda_mib, peak_rss_mib, synchronize, time_forward
+
+__all__ = [
+    "DEFAULT_LABEL_TABLE",
+    "DiceResult",
+    "FoldingStats",
+    "InverseConsistency",
+    "Timer",
+    "dice_from_files",
+    "dice_per_label",
+    "folding_stats",
+    "folding_stats_from_det",
+    "folding_stats_from_file",
+    "inverse_consistency",
+    "inverse_consistency_from_files",
+    "load_label_table",
+    "peak_cuda_mib",
+    "peak_rss_mib",
+    "synchronize",
+    "time_forward",
+]

@@ -1,0 +1,6 @@
+"""Cohort reports: pairs.csv, dice_per_label.csv and the per-method group summary (the paper's Table 1)."""
+
+from .tables import METRICS, PAIR_COLUMNS, labels_frame, pairs_frame, summary_frame
+from .write import report_files, write_reports
+
+__all__ = ["METRICS", "PAIR_COLUMNS", "labels_frame", "pairs_frame", "report_files", "summary_frame", "write_reports"]

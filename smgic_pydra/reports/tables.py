@@ -1,0 +1,59 @@
+"""Report tables from result rows (pandas).
+
+Units: Dice in [0, 1]; folding in percent of fixed-brain voxels with det(J) <= 0; inverse
+consistency in millimetres; times in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+#: columns of pairs.csv, in order
+PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "folding_percent", "log_jacobian_std",
+                "inverse_consistency_mm", "seconds", "forward_seconds", "error"]
+#: metrics summarised per method: column -> label used in the formatted summary
+METRICS = {"dice_mean": "Dice", "folding_percent": "Folding %", "inverse_consistency_mm": "Inverse consistency (mm)",
+           "seconds": "Seconds"}
+LABEL_COLUMNS = ["method", "fixed", "moving", "label", "name", "dice"]
+
+
+def pairs_frame(rows: list[dict]) -> pd.DataFrame:
+    """One row per pair and method, sorted by method, fixed, moving; missing metrics are NaN."""
+    frame = pd.DataFrame([{c: row.get(c, "" if c == "error" else math.nan) for c in PAIR_COLUMNS} for row in rows],
+                         columns=PAIR_COLUMNS)
+    frame["error"] = frame["error"].fillna("").astype(str)
+    return frame.sort_values(["method", "fixed", "moving"], kind="stable").reset_index(drop=True)
+
+
+def labels_frame(label_rows: list[dict]) -> pd.DataFrame:
+    """One row per pair, method and label."""
+    frame = pd.DataFrame(label_rows, columns=LABEL_COLUMNS)
+    return frame.sort_values(["method", "fixed", "moving", "label"], kind="stable").reset_index(drop=True)
+
+
+def _mean_std(values: pd.Series) -> tuple[float, float]:
+    values = values.dropna()
+    if values.empty:
+        return math.nan, math.nan
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+
+
+def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Mean and sample standard deviation (ddof=1) per method over the successful pairs.
+
+    Columns: method, n_pairs, n_failed, ``<metric>_mean``, ``<metric>_std`` and a formatted
+    ``"<mean> ± <std>"`` column per metric (the paper's Table 1 layout).
+    """
+    out = []
+    for method, group in pairs.groupby("method", sort=True):
+        ok = group[group["error"] == ""]
+        row = {"method": method, "n_pairs": len(group), "n_failed": int((group["error"] != "").sum())}
+        for column, label in METRICS.items():
+            mean, std = _mean_std(ok[column])
+            digits = 2 if column == "seconds" else 3
+            row[f"{column}_mean"], row[f"{column}_std"] = mean, std
+            row[label] = "n/a" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+        out.append(row)
+    return pd.DataFrame(out)

@@ -1,0 +1,180 @@
+"""The cohort workflow on a BIDS dataset: plan from the raw data, run a participant level, run a group level.
+
+Participant level: index the dataset (:func:`smgic_pydra.bids.layout.collect_subjects`), build the
+pairs whose moving subject is selected, name every output with :mod:`smgic_pydra.bids.derivatives`,
+run :func:`run_cohort` and write the warped-image sidecars and ``dataset_description.json``. Each
+pair and method also gets a metrics JSON under ``OUTPUT_DIR/reports/pairs/<method>/`` (the only
+thing the group level reads; every file is per pair and written atomically, so participant jobs
+can share OUTPUT_DIR). Group level: read those files back and write the reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from ..bids import derivatives
+from ..io.atomic import save_json
+from ..io.errors import InputError, display_path
+from ..reports import write_reports
+from .cohort import NETWORK_METHOD, CohortPlan, run_cohort
+
+logger = logging.getLogger("smgic_pydra.bids")
+
+
+class NoPairsError(InputError):
+    """The selected participants are the moving subject of no pair (e.g. the last subject with ``all``)."""
+
+
+def subject_spec(s) -> dict:
+    """The :class:`PrepareSubject` dict of a :class:`SubjectInputs` (the derivatives' preprocessed T1w when present)."""
+    t1 = s.preproc_t1w or s.t1w
+    return {"subject": s.key, "t1w": str(t1), "mask": str(s.mask) if s.mask else None,
+            "labels": str(s.labels) if s.labels else None}
+
+
+def pair_spec(output_dir, fixed, moving, methods) -> dict:
+    outputs = {m: {k: str(v) for k, v in derivatives.pair_output_paths(output_dir, moving, fixed, m).as_dict().items()}
+               for m in methods}
+    return {"fixed": fixed.key, "moving": moving.key, "outputs": outputs,
+            "metrics": {m: str(derivatives.pair_metrics_path(output_dir, moving.key, fixed.key, m)) for m in methods}}
+
+
+def default_labels_table(subjects) -> str:
+    """The label table of the labels' derivatives dataset (``dseg.tsv`` at its root) when it has one, else ``""``."""
+    for s in subjects:
+        if s.labels is None:
+            continue
+        for parent in Path(s.labels).parents:
+            if (parent / "dataset_description.json").is_file():
+                return str(parent / "dseg.tsv") if (parent / "dseg.tsv").is_file() else ""
+    return ""
+
+
+def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
+              bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
+              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 0, reports: bool = False):
+    """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
+
+    Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
+    ones. reports: also write the reports at the end of the run (the group level does it otherwise).
+    """
+    from ..bids.layout import collect_subjects
+    from ..bids.pairs import make_pairs
+
+    selected = collect_subjects(bids_dir, participant_label, session_label, bids_filters=bids_filters)
+    everyone = collect_subjects(bids_dir, session_label=session_label, bids_filters=bids_filters)
+    output_dir = Path(output_dir).absolute()
+    by_key = {s.key: s for s in everyone}
+    moving_keys = {s.key for s in selected}
+    chosen = [(p.fixed, p.moving) for p in make_pairs(pairs, sorted(by_key)) if p.moving in moving_keys]
+    if not chosen:
+        raise NoPairsError(display_path(bids_dir), f"no pair has a selected subject as its moving image (--pairs {pairs})")
+    used = sorted({k for pair in chosen for k in pair})
+    plan = CohortPlan(
+        subjects=[subject_spec(by_key[k]) for k in used],
+        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods) for f, m in chosen],
+        methods=list(methods), work_dir=Path(work_dir), output_dir=Path(output_dir) if reports else None,
+        model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
+        labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
+        omp_nthreads=omp_nthreads, random_seed=random_seed,
+    )
+    return plan, by_key
+
+
+def weights_sha256(model) -> str:
+    """SHA-256 of the model's weights file (``None``: the packaged default)."""
+    from ..inference import resolve_model_files
+    from ..io.hashing import sha256_file
+
+    return sha256_file(resolve_model_files(model or None)[0])
+
+
+def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
+    """BIDS sidecars of the warped images and labels of every successful pair (atomic)."""
+    from ..worldspace import PairOutputPaths
+
+    specs = {(p["fixed"], p["moving"]): p for p in plan.pairs}
+    for row in rows:
+        if row.get("error"):
+            continue
+        files = specs[(row["fixed"], row["moving"])]["outputs"][row["method"]]
+        paths = PairOutputPaths(**{k: Path(v) for k, v in files.items()})
+        if not paths.warped_labels.is_file():
+            paths.warped_labels = None
+        moving, fixed = by_key[row["moving"]], by_key[row["fixed"]]
+        for path, content in derivatives.warped_sidecars(paths, moving, fixed, bids_dir, row["method"], True).items():
+            save_json(content, path)
+
+
+def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker="cf", n_procs=None,
+                  random_seed: int = 0, show_progress: bool = True):
+    """Write ``dataset_description.json`` (version, model weights hash, seed), run the plan, then write
+    the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
+    from .. import __version__
+
+    sha = weights_sha256(plan.model or None) if NETWORK_METHOD in plan.methods else None
+    derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
+    result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
+    write_warped_sidecars(plan, result.rows, subjects, bids_dir)
+    return result
+
+
+def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, methods: list[str]) -> list[str]:
+    """The participant level of ``smgic-bids`` (``args``: its parsed arguments); returns the failed pairs."""
+    if not args.skip_bids_validation:
+        from ..bids.validation import check_dataset
+
+        check_dataset(bids_dir)
+    try:
+        plan, subjects = bids_plan(bids_dir, output_dir, work_dir, methods, args.pairs, args.participant_label,
+                                   args.session_label, args.bids_filter_file, args.model, args.device,
+                                   args.pairs_per_job, args.labels, args.skull_strip, args.omp_nthreads,
+                                   args.random_seed)
+    except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
+        print(f"smgic-bids: nothing to do: {err.problem}")
+        return []
+    result = run_bids_plan(plan, subjects, bids_dir, output_dir, args.worker_obj, args.nprocs, args.random_seed,
+                           not args.no_progress)
+    n_ok = sum(not r["error"] for r in result.rows)
+    print(f"smgic-bids: {n_ok}/{len(result.rows)} registrations done; outputs in {output_dir}; "
+          f"status: {result.status_file}")
+    return _failed(result.rows)
+
+
+def _failed(rows) -> list[str]:
+    from ..tasks.rows import failed_lines
+
+    return failed_lines(rows)
+
+
+def read_pair_metrics(output_dir) -> tuple[list[dict], list[dict]]:
+    """Rows and per-label Dice rows from the per-pair metrics JSON files of OUTPUT_DIR (group level)."""
+    folder = derivatives.pair_metrics_dir(output_dir)
+    files = sorted(folder.glob("*/*.json"))
+    if not files:
+        raise InputError(display_path(folder), "no per-pair results: run the participant level first")
+    rows, label_rows = [], []
+    for path in files:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(display_path(path), f"unreadable pair result ({exc})") from exc
+        per_label = data.pop("dice_per_label", {}) or {}
+        names = data.pop("label_names", {}) or {}
+        rows.append(data)
+        label_rows += [{"method": data["method"], "fixed": data["fixed"], "moving": data["moving"], "label": int(k),
+                        "name": names.get(k, str(k)), "dice": float(v)} for k, v in per_label.items()]
+    return rows, label_rows
+
+
+def run_group(output_dir: Path) -> list[str]:
+    """The group level: reports from the derivatives only; returns the failed pairs."""
+    if not (Path(output_dir) / "dataset_description.json").is_file():
+        raise InputError(display_path(output_dir), "not an smgic-pydra output folder (no dataset_description.json): "
+                         "run the participant level first")
+    rows, label_rows = read_pair_metrics(output_dir)
+    paths = write_reports(rows, label_rows, output_dir)
+    print(f"smgic-bids: {len(rows)} pair results; reports: " + ", ".join(str(p) for p in paths.values()))
+    return _failed(rows)

@@ -1,0 +1,98 @@
+"""The cohort workflow on a small cohort: N(N-1)/2 rows per method with sane metrics, errors as data,
+and a run killed after its first chunk resumes without redoing finished pairs."""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_workflow_helpers import pair_specs, unordered_pairs, write_cohort, write_small_model  # noqa: E402
+
+from smgic_pydra.workflows import CohortPlan, read_markers, run_cohort  # noqa: E402
+
+
+def _plan(root: Path, n: int, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan:
+    subjects = subjects or write_cohort(root / "raw", n)
+    ids = [s["subject"] for s in subjects]
+    model = root / "models" / "model"
+    if not model.exists():
+        write_small_model(root / "models")
+    return CohortPlan(subjects=subjects, pairs=pair_specs(unordered_pairs(ids), methods, root / "out"), methods=methods,
+                      work_dir=root / "work", output_dir=root / "out", model=str(model),
+                      pairs_per_job=pairs_per_job, **kw)
+
+
+def test_cohort_workflow_reports_every_pair_and_names_failures(tmp_path):
+    subjects = write_cohort(tmp_path / "raw", 3)
+    empty = tmp_path / "raw" / "sub-04_T1w.nii.gz"
+    empty.write_bytes(b"")  # a corrupt subject: its pairs become error rows, the others finish
+    subjects.append({"subject": "sub-04", "t1w": str(empty)})
+    plan = _plan(tmp_path, 4, ["smgicnet", "identity"], subjects=subjects)
+    result = run_cohort(plan, worker="cf", n_procs=2, show_progress=False)
+    pairs = pd.read_csv(result.reports["pairs"], dtype={"error": str}).fillna({"error": ""})
+    assert len(pairs) == 2 * 4 * 3 // 2  # N(N-1)/2 per method
+    failed = pairs[pairs["error"] != ""]
+    assert sorted(set(failed["moving"])) == ["sub-04"] and len(failed) == 2 * 3
+    assert all(str(empty) in e for e in failed["error"])
+    assert len(result.failed) == 6 and all("sub-04 -> sub-0" in f for f in result.failed)
+    ok = pairs[pairs["error"] == ""].set_index(["method", "fixed", "moving"])
+    # identity: no deformation, so no folding and Jacobian 1; its Dice is the raw overlap of the subjects
+    ident = ok.loc["identity"]
+    assert (ident["folding_percent"] == 0).all() and (ident["inverse_consistency_mm"].abs() < 1e-3).all()
+    assert ((ident["dice_mean"] > 0.3) & (ident["dice_mean"] < 1)).all()
+    net = ok.loc["smgicnet"]
+    assert ((net["dice_mean"] > 0) & (net["dice_mean"] <= 1)).all()
+    assert ((net["folding_percent"] >= 0) & (net["folding_percent"] <= 100)).all() and (net["seconds"] > 0).all()
+    summary = pd.read_csv(result.reports["summary_csv"]).set_index("method")
+    assert summary.loc["smgicnet", "n_failed"] == 3
+    assert math.isclose(summary.loc["identity", "dice_mean_mean"], ident["dice_mean"].mean(), rel_tol=1e-5)
+    status = json.loads(result.status_file.read_text())
+    assert status["state"] == "finished" and status["done"] == status["total"] == 12 and len(status["failed"]) == 6
+    labels = pd.read_csv(result.reports["dice_per_label"])
+    assert set(labels["label"]) == {2, 3} and set(labels["method"]) == {"smgicnet", "identity"}
+    # the same run again after the bad image is fixed: the failed pairs are retried, the others not redone
+    empty.write_bytes(Path(subjects[2]["t1w"]).read_bytes())
+    sidecars = [Path(p["outputs"][m]["sidecar"]) for p in plan.pairs for m in plan.methods if p["moving"] != "sub-04"]
+    stamps = [s.stat().st_mtime_ns for s in sidecars]
+    again = run_cohort(plan, worker="cf", n_procs=2, show_progress=False)
+    assert again.failed == [] and len(again.rows) == 12
+    assert [s.stat().st_mtime_ns for s in sidecars] == stamps
+
+
+RUNNER = """
+import sys, pickle
+from smgic_pydra.workflows import run_cohort
+plan = pickle.load(open(sys.argv[1], "rb"))
+run_cohort(plan, worker="debug", show_progress=False, poll_interval=0.1)
+"""
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_without_redoing_finished_pairs(tmp_path):
+    import pickle
+
+    plan = _plan(tmp_path, 5, ["smgicnet"], pairs_per_job=2)
+    (tmp_path / "plan.pkl").write_bytes(pickle.dumps(plan))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "plan.pkl")], env=env)
+    deadline = time.monotonic() + 240
+    while len(read_markers(plan.progress_dir)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = {(m["fixed"], m["moving"]) for m in read_markers(plan.progress_dir)}
+    assert 2 <= len(done_before) < len(plan.pairs), "the run must be killed after its first chunk, before the end"
+    sidecars = {(p["fixed"], p["moving"]): Path(p["outputs"]["smgicnet"]["sidecar"]) for p in plan.pairs}
+    stamps = {k: sidecars[k].stat().st_mtime_ns for k in done_before}
+    result = run_cohort(plan, worker="debug", show_progress=False)
+    assert not result.failed and len(result.rows) == len(plan.pairs) == 10
+    assert {k: sidecars[k].stat().st_mtime_ns for k in done_before} == stamps  # finished work not redone
+    assert all(s.is_file() for s in sidecars.values())
