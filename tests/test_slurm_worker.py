@@ -112,7 +112,9 @@ def test_failing_task_surfaces_its_error_traceback_and_input(slurm_cluster, tmp_
     assert "ValueError: value 3 is not allowed (odd-one-out check)" in message
     assert "task 'Check'[2] (Check: a=3; SLURM job" in message  # which input failed
     assert "failed with exit code 1" in message
-    assert f'File "{Path(__file__).resolve()}"' in message and "in Check" in message  # the real traceback
+    # the job's own traceback (the task function is cloudpickled by value when its module is not
+    # importable on the node, so its frame may be shown as <dynamic-code>)
+    assert "Traceback (most recent call last)" in message and ", in Check\n" in message
     assert "unknown reason" not in message
     # the three other inputs succeeded
     assert message.count("odd-one-out") >= 1 and "a=1;" not in message and "a=4;" not in message

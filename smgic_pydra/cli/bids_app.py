@@ -25,6 +25,14 @@ class UsageError(Exception):
     """A bad argument or dataset; the message is one line."""
 
 
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
     p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
@@ -55,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
     g.add_argument("--nprocs", type=int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
     g.add_argument("--omp-nthreads", type=int, default=1, help="threads per job (default: 1)")
-    g.add_argument("--random-seed", type=int, default=0, help="seed recorded with the outputs and used by ANTs")
+    g.add_argument("--random-seed", type=positive_int, default=1,
+                   help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' (default: 1)")
     g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
     g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")

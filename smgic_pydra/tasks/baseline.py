@@ -13,7 +13,7 @@ def BaselineChunk(
     prepared_dirs: list,
     preparation_errors: list,
     omp_nthreads: int = 1,
-    random_seed: int = 0,
+    random_seed: int = 1,
     progress_dir: str = "",
 ) -> list:
     """Register every pair of ``pairs`` with the ANTs ``method``.

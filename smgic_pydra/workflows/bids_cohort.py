@@ -54,7 +54,7 @@ def default_labels_table(subjects) -> str:
 
 def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
-              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 0, reports: bool = False):
+              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
@@ -109,7 +109,7 @@ def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
 
 
 def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker="cf", n_procs=None,
-                  random_seed: int = 0, show_progress: bool = True):
+                  random_seed: int = 1, show_progress: bool = True):
     """Write ``dataset_description.json`` (version, model weights hash, seed), run the plan, then write
     the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
     from .. import __version__

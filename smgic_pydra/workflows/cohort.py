@@ -70,7 +70,7 @@ class CohortPlan:
     labels_table: str = ""
     skull_strip: str = "none"
     omp_nthreads: int = 1
-    random_seed: int = 0
+    random_seed: int = 1
     extra_key: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
