@@ -1,7 +1,7 @@
 """Accuracy, regularity, time and memory of each registration method on one pair of different anatomies.
 
-Two real anatomies (SynthSeg label maps, default ``training_seg_01`` fixed and ``training_seg_02``
-moving) become skull-stripped T1-like images in their own native spaces (no pre-registration;
+Two real anatomies (SynthSeg label maps, default ``training_seg_13`` fixed and ``training_seg_14``
+moving, both held out of the default model's training) become skull-stripped T1-like images in their own native spaces (no pre-registration;
 ``--voxel-mm N`` keeps every N-th voxel of the 1 mm maps). Each method registers moving -> fixed and
 writes the same files (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then
 measures, on the fixed native grid:
@@ -171,8 +171,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voxel-mm", type=int, default=1, help="voxel size of the synthetic subjects (integer mm)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--fixed-map", type=Path, default=LABEL_MAPS / "training_seg_01.nii.gz")
-    parser.add_argument("--moving-map", type=Path, default=LABEL_MAPS / "training_seg_02.nii.gz")
+    # 13-15 are held out of the packaged default model's training (scripts/train_default_model.py)
+    parser.add_argument("--fixed-map", type=Path, default=LABEL_MAPS / "training_seg_13.nii.gz")
+    parser.add_argument("--moving-map", type=Path, default=LABEL_MAPS / "training_seg_14.nii.gz")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
     parser.add_argument("--seed", type=int, default=1, help="synthesis and ANTs random seed (positive)")
     parser.add_argument("--model", default=None, help="SM-GICNet model folder (default: the packaged model)")
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
             row = run_method(method, fixed, moving, work, options)
             print(json.dumps({k: row.get(k) for k in CSV_COLUMNS if row.get(k) not in (None, "")}), flush=True)
             rows.append(row)
-    stem = args.out_dir / f"pair_accuracy_{args.voxel_mm}mm"
+    ids = "_to_".join(p.name.split(".")[0].removeprefix("training_seg_") for p in (args.moving_map, args.fixed_map))
+    stem = args.out_dir / f"pair_accuracy_{ids}_{args.voxel_mm}mm"
     report = {
         "benchmark": "pair_accuracy",
         "what": "one moving -> fixed registration of two different anatomies, native spaces, no pre-registration",
