@@ -32,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -257,24 +258,28 @@ def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_p
     return CohortResult(rows, flatten_rows(out.label_rows), dict(out.reports), failed_lines(rows), plan.status_file)
 
 
-def _last_line(error) -> str:
+EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt): .+")
+
+
+def _error_lines(error) -> list[str]:
+    """The exception lines (``SomeError: message``) of a pydra crash record, else its last line."""
     lines = error.get("error message") or error.get("error") or [] if isinstance(error, dict) else error
     chunks = [lines] if isinstance(lines, str) else lines
-    lines = [ln for chunk in chunks for ln in str(chunk).splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else ""
+    lines = [ln.strip() for chunk in chunks for ln in str(chunk).splitlines() if ln.strip()]
+    found = [ln for ln in lines if EXCEPTION_LINE.match(ln) and not ln.startswith("RuntimeError: Workflow job")]
+    return found or lines[-1:]
 
 
 def _error_summary(cache_root: Path) -> str:
-    """The last line of every node's crash record under ``cache_root`` (pydra's ``_error.pklz``)."""
+    """The exception lines of every node's crash record under ``cache_root`` (pydra's ``_error.pklz``)."""
     import cloudpickle
 
     found = []
     for path in sorted(cache_root.glob("*/_error.pklz"), key=lambda p: p.stat().st_mtime):
         try:
             with open(path, "rb") as f:
-                line = _last_line(cloudpickle.load(f))
+                lines = _error_lines(cloudpickle.load(f))
         except Exception:  # an unreadable record must not hide the others
             continue
-        if line and not line.startswith("See output directory") and line not in found:
-            found.append(line)
+        found += [ln for ln in lines if not ln.startswith("See output directory") and ln not in found]
     return "; ".join(found) or "unknown error"

@@ -1,0 +1,71 @@
+"""smgic-bids on the example cohort through the real SLURM controller: the same reports as the local cf worker."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slurm_cluster import slurm_cluster  # noqa: E402,F401  (session fixture: a real single-node cluster)
+from test_workflow_helpers import write_small_model  # noqa: E402
+
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
+from smgic_pydra.cli.bids_app import main  # noqa: E402
+from smgic_pydra.hpc.worker import SBATCH_LOG  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
+METRICS = ["dice_mean", "percent_folded", "percent_folded_all", "ic_mean_mm", "ic_p95_mm"]
+
+
+def _run(bids, tmp_path, worker, extra, common):
+    out, work = tmp_path / worker / "out", tmp_path / worker / "work"
+    assert main([str(bids), str(out), "participant", "-w", str(work), "--worker", worker, *extra, *common]) == 0
+    assert main([str(bids), str(out), "group", "-w", str(work)]) == 0
+    pairs = pd.read_csv(out / "reports" / "pairs.csv", dtype={"error": str}).fillna({"error": ""})
+    return pairs.sort_values(["method", "moving", "fixed"]).reset_index(drop=True), work
+
+
+@pytest.mark.slow
+def test_slurm_worker_gives_the_same_reports_as_cf(slurm_cluster, tmp_path):  # noqa: F811
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    model = write_small_model(tmp_path / "models")
+    common = ["--model", str(model), "--method", "smgicnet,affine", "--pairs-per-job", "2", "--random-seed", "3",
+              "--omp-nthreads", "1", "--no-progress", "--skip-bids-validation"]
+    local, _ = _run(bids, tmp_path, "cf", ["--nprocs", "2"], common)
+    slurm, work = _run(bids, tmp_path, "slurm", ["--slurm-args", "-c 1 --mem=2G --time=10"], common)
+
+    assert len(local) == 3 * 3 and (local["error"] == "").all() and (slurm["error"] == "").all()
+    assert local[["method", "moving", "fixed"]].equals(slurm[["method", "moving", "fixed"]])
+    present = [c for c in METRICS if c in local.columns]
+    assert "dice_mean" in present
+    np.testing.assert_allclose(slurm[present].to_numpy(float), local[present].to_numpy(float), rtol=1e-4, atol=1e-4)
+
+    # the jobs really went through sbatch, as arrays, CPU only
+    logs = list(work.rglob(SBATCH_LOG))
+    lines = [line for log in logs for line in log.read_text().splitlines() if line.strip()]
+    assert lines and all("--array=" in line and "--no-requeue" in line for line in lines), lines
+    assert not any("--gres" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, tmp_path, capsys):  # noqa: F811
+    """--device cuda: the SM-GICNet jobs carry --gres=gpu:1 and the ANTs jobs ask only for CPUs. This cluster
+    has no GPU, so SLURM refuses the GPU jobs: the run fails with SLURM's own message, the CPU jobs still run."""
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    model = write_small_model(tmp_path / "models")
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = [str(bids), str(out), "participant", "-w", str(work), "--worker", "slurm", "--slurm-args",
+            "-c 1 --mem=2G --time=10", "--device", "cuda", "--model", str(model), "--method", "smgicnet,affine",
+            "--pairs-per-job", "3", "--no-progress", "--skip-bids-validation"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "SlurmSubmitError" in err and "--gres=gpu:1" in err, err
+    lines = [line for log in work.rglob(SBATCH_LOG) for line in log.read_text().splitlines() if line.strip()]
+    gpu = [line for line in lines if "--gres=gpu:1" in line]
+    cpu = [line for line in lines if "--gres" not in line]
+    assert gpu and all("RegisterChunk" in line or "register" in line for line in gpu), lines
+    assert cpu and not any("RegisterChunk" in line for line in cpu), lines
+    # the CPU-only ANTs affine jobs ran on the cluster and wrote their warps
+    assert len(list(out.rglob("*_desc-affine_mode-image_xfm.nii.gz"))) >= 3
