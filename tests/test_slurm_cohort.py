@@ -69,3 +69,36 @@ def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, 
     assert cpu and not any("RegisterChunk" in line for line in cpu), lines
     # the CPU-only ANTs affine jobs ran on the cluster and wrote their warps
     assert len(list(out.rglob("*_desc-affine_mode-image_xfm.nii.gz"))) >= 3
+
+
+@pytest.mark.slow
+def test_bids_app_array_with_the_real_smgic_bids_matches_one_local_run(slurm_cluster, tmp_path):  # noqa: F811
+    """workflows/slurm/participant_array.sbatch, one participant per array task running the installed smgic-bids
+    (debug worker inside its allocation), then the group level: the same pairs.csv as one local cf run."""
+    import os
+    import subprocess
+
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    model = write_small_model(tmp_path / "models")
+    options = ["--model", str(model), "--method", "affine", "--random-seed", "3", "--no-progress",
+               "--skip-bids-validation"]
+    local, _ = _run(bids, tmp_path, "cf", ["--nprocs", "2"], options)
+
+    out, work = tmp_path / "array" / "out", tmp_path / "array" / "work"
+    participants = tmp_path / "participants.txt"
+    participants.write_text("sub-01\nsub-02\n")  # sub-03 is the moving subject of no unordered pair
+    script = Path(__file__).resolve().parents[1] / "workflows" / "slurm" / "participant_array.sbatch"
+    env = dict(os.environ, SMGIC_BIDS=str(Path(sys.executable).parent / "smgic-bids"))
+    run = subprocess.run(
+        ["sbatch", "--wait", "--array=1-2", "-c", "1", "--mem=2G", "--time=10", f"--output={tmp_path}/%a.log",
+         str(script), str(bids), str(out), str(participants), "-w", str(work), "--worker", "debug", *options],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    logs = " | ".join((tmp_path / f"{n}.log").read_text() for n in (1, 2) if (tmp_path / f"{n}.log").exists())
+    assert run.returncode == 0, run.stderr + logs
+    assert main([str(bids), str(out), "group", "-w", str(work)]) == 0
+    array = pd.read_csv(out / "reports" / "pairs.csv", dtype={"error": str}).fillna({"error": ""})
+    array = array.sort_values(["method", "moving", "fixed"]).reset_index(drop=True)
+    assert array[["method", "moving", "fixed"]].equals(local[["method", "moving", "fixed"]])
+    present = [c for c in METRICS if c in local.columns]
+    np.testing.assert_allclose(array[present].to_numpy(float), local[present].to_numpy(float), rtol=1e-4, atol=1e-4)

@@ -1,6 +1,6 @@
 """workflows/slurm/participant_array.sbatch on the real cluster: array task N -> participant N.
 
-Until the cohort CLI lands, SMGIC_BIDS points the script at a recorder that writes the command
+SMGIC_BIDS points the script at a recorder that writes the command
 line it was given; the end-to-end cohort run with smgic-bids belongs to the cohort tests.
 """
 
