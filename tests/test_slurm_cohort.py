@@ -102,3 +102,26 @@ def test_bids_app_array_with_the_real_smgic_bids_matches_one_local_run(slurm_clu
     assert array[["method", "moving", "fixed"]].equals(local[["method", "moving", "fixed"]])
     present = [c for c in METRICS if c in local.columns]
     np.testing.assert_allclose(array[present].to_numpy(float), local[present].to_numpy(float), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_python_api_worker_slurm_matches_cf(slurm_cluster, tmp_path):  # noqa: F811
+    """workflows/to_reference.py (run_bids_plan) with worker="slurm": the same pairs.csv as with "cf"."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("to_reference", Path(__file__).resolve().parents[1] / "workflows" / "to_reference.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    model = write_small_model(tmp_path / "models")
+    tables = {}
+    for worker in ("cf", "slurm"):
+        out = tmp_path / worker / "out"
+        args = [str(bids), str(out), "--reference", "sub-02", "-w", str(tmp_path / worker / "work"), "--model",
+                str(model), "--method", "smgicnet", "--worker", worker]
+        assert script.main(args) == 0
+        table = pd.read_csv(out / "reports" / "pairs.csv", dtype={"error": str}).fillna({"error": ""})
+        tables[worker] = table.sort_values(["method", "moving", "fixed"]).reset_index(drop=True)
+    assert len(tables["cf"]) == 2 * 2 and tables["cf"][["method", "moving", "fixed"]].equals(tables["slurm"][["method", "moving", "fixed"]])
+    np.testing.assert_allclose(tables["slurm"]["dice_mean"], tables["cf"]["dice_mean"], rtol=1e-4, atol=1e-4)
+    assert list((tmp_path / "slurm" / "work").rglob(SBATCH_LOG))

@@ -2,7 +2,7 @@
 """Register every subject of a BIDS dataset to one reference subject with SM-GICNet (identity as the baseline).
 
 Usage: python workflows/to_reference.py BIDS_DIR OUTPUT_DIR --reference sub-01 [-w WORK_DIR] [--model DIR]
-       [--method smgicnet,affine] [--pairs-per-job 4] [--worker cf|debug]
+       [--method smgicnet,affine] [--pairs-per-job 4] [--worker cf|debug|slurm]
 Every other subject is the moving image, so its outputs live in its own folder; the warped labels of
 all subjects end up on the reference grid (``*_space-<reference>_desc-<method>_dseg.nii.gz``).
 """
@@ -27,7 +27,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--method", default="smgicnet", help="comma list (identity is always added)")
     p.add_argument("--pairs-per-job", type=int, default=4)
-    p.add_argument("--worker", default="cf", choices=("cf", "debug"))
+    p.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="slurm: smgic_pydra.hpc.SlurmArrayWorker")
     args = p.parse_args(argv)
 
     methods = list(dict.fromkeys([m for m in args.method.split(",") if m] + ["identity"]))

@@ -227,13 +227,18 @@ def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_p
                poll_interval: float = 1.0) -> CohortResult:
     """Run the cohort workflow of ``plan`` and return its rows (errors included, never raised per pair).
 
-    worker: ``"cf"`` (processes, ``n_procs``), ``"debug"`` (in this process) or a pydra worker
-    instance (e.g. :class:`smgic_pydra.hpc.SlurmArrayWorker`). Only one run per ``run_key`` may use
+    worker: ``"cf"`` (processes, ``n_procs``), ``"debug"`` (in this process), ``"slurm"`` (our
+    :class:`smgic_pydra.hpc.SlurmArrayWorker` with default arguments, not pydra's own SLURM worker) or
+    a pydra worker instance (e.g. a configured ``SlurmArrayWorker``). Only one run per ``run_key`` may use
     a work directory at a time (a second one gets :class:`CohortRunError`). Re-running a killed
     run with the same plan redoes only the unfinished pairs.
     """
     from pydra.engine.submitter import Submitter
 
+    if worker == "slurm":
+        from ..hpc import SlurmArrayWorker
+
+        worker = SlurmArrayWorker()
     wf = init_cohort_wf(plan)
     cache_root = plan.run_dir / "cache"
     cache_root.mkdir(parents=True, exist_ok=True)
