@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
+from ..io.atomic import save_nifti
 from .labels import brain_mask, load_label_map
 from .t1_contrast import synthesize_t1
 
@@ -73,7 +74,5 @@ def write_synthetic_subject(
         img = nib.Nifti1Image(data, affine)
         img.set_qform(affine, code=1)
         img.set_sform(affine, code=1)
-        tmp = path.with_name(f".tmp-{path.name}")
-        nib.save(img, tmp)
-        tmp.replace(path)
+        save_nifti(img, path)
     return paths
