@@ -115,22 +115,3 @@ def test_identity_baseline_then_evaluate_gives_closed_form_metrics(tmp_path):
     reports = _run(WriteReports(rows=[evaluated.rows], label_rows=[evaluated.label_rows], output_dir=str(tmp_path)),
                    tmp_path / "cache").reports
     assert Path(reports["pairs"]).read_text().count("\n") == 2 and reports["summary_tsv"].endswith("group_summary.tsv")
-
-
-def test_train_task_runs_the_trainer_entry_point(tmp_path):
-    from scipy.ndimage import gaussian_filter
-
-    from smgic_pydra.tasks import Train
-    from smgic_pydra.training import load_checkpoint
-
-    rng = np.random.default_rng(0)
-    images = []
-    for k in range(2):
-        data = gaussian_filter(rng.random((32, 32, 32)), 2).astype(np.float32)
-        data = (data - data.min()) / (data.max() - data.min())
-        images.append(str(tmp_path / f"img{k}.nii.gz"))
-        nib.save(nib.Nifti1Image(data, np.diag([6.0, 6.0, 6.0, 1.0])), images[-1])
-    out = _run(Train(images=images, out_dir=str(tmp_path / "run"), stages="1-1", iterations="1", seed=3),
-               tmp_path / "cache").checkpoints
-    ckpt = load_checkpoint(out)
-    assert ckpt.state["plan"]["seed"] == 3 and ckpt.config.grid_shape == (32, 32, 32)

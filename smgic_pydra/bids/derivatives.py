@@ -28,6 +28,8 @@ from .layout import SubjectInputs, parse_key
 PIPELINE_NAME = "smgic-pydra"
 BIDS_VERSION = "1.10.0"
 BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports")
+MODEL_BIDSIGNORE = ("/*.safetensors", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png")
+"""A trained model folder (``smgic-bids ... train``) holds no BIDS files besides its description."""
 REPORTS_DIR = "reports"
 
 
@@ -178,7 +180,8 @@ def _json_of(image: Path) -> Path:
 
 
 def dataset_description(
-    version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None
+    version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None,
+    name: str = "smgic-pydra registrations",
 ) -> dict:
     """``dataset_description.json`` content of OUTPUT_DIR (``DatasetType: derivative``).
 
@@ -192,7 +195,7 @@ def dataset_description(
     generated["ModelWeightsSHA256"] = weights_sha256
     generated["RandomSeed"] = seed
     return {
-        "Name": "smgic-pydra registrations",
+        "Name": name,
         "BIDSVersion": BIDS_VERSION,
         "DatasetType": "derivative",
         "GeneratedBy": [generated],
@@ -202,9 +205,11 @@ def dataset_description(
 
 
 def write_dataset_description(
-    output_dir, version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None
+    output_dir, version: str, weights_sha256: str | None, seed: int | None, bids_dir, code_url: str | None = None,
+    name: str = "smgic-pydra registrations", ignore=BIDSIGNORE,
 ) -> Path:
-    """Write ``dataset_description.json`` and ``.bidsignore`` into ``output_dir`` (atomically).
+    """Write ``dataset_description.json`` (named ``name``) and ``.bidsignore`` (``ignore``) into
+    ``output_dir`` (atomically).
 
     Idempotent, so parallel participant jobs may all call it; an existing description from a
     different version, model or seed is refused (:class:`InputError`), so runs are never mixed.
@@ -212,7 +217,7 @@ def write_dataset_description(
     from ..io.atomic import atomic_path, save_json
 
     output_dir = Path(output_dir)
-    desc = dataset_description(version, weights_sha256, seed, bids_dir, code_url)
+    desc = dataset_description(version, weights_sha256, seed, bids_dir, code_url, name)
     path = output_dir / "dataset_description.json"
     if path.is_file():
         try:
@@ -226,5 +231,5 @@ def write_dataset_description(
             )
     save_json(desc, path)
     with atomic_path(output_dir / ".bidsignore") as tmp:
-        tmp.write_text("\n".join(BIDSIGNORE) + "\n")
+        tmp.write_text("\n".join(ignore) + "\n")
     return path

@@ -1,4 +1,4 @@
-"""``smgic-bids BIDS_DIR OUTPUT_DIR {participant,group}``: the BIDS App of smgic-pydra.
+"""``smgic-bids BIDS_DIR OUTPUT_DIR {participant,group,train}``: the BIDS App of smgic-pydra.
 
 ``participant`` registers every pair whose *moving* subject is selected (so one job per
 participant can run in parallel into the same OUTPUT_DIR: every pair writes its own files, all
@@ -6,6 +6,9 @@ atomically) and evaluates it (a metrics JSON per pair and method). ``group`` rea
 derivatives (it never indexes the raw data again) and writes the group reports: ``pairs.csv``,
 ``dice_per_label.csv`` and ``summary.csv/.tsv`` (mean +- std per method). Both exit with status 1
 when a pair failed (the failed pairs are named on stderr) and 2 on bad arguments or data.
+``train`` trains SM-GICNet on the selected subjects (split into training and validation by
+participant) and writes the model folder OUTPUT_DIR, which ``--model`` takes; it exits with 1 when
+training failed and 2 on bad arguments or data.
 """
 
 from __future__ import annotations
@@ -36,15 +39,18 @@ def positive_int(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
     p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
-                                "dataset, with Dice / folding / inverse-consistency reports.")
+                                "dataset, with Dice / folding / inverse-consistency reports; training of SM-GICNet "
+                                "on the dataset (analysis level 'train').")
     p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset")
     p.add_argument("output_dir", type=Path, help="the derivatives folder to write (not inside bids_dir, "
-                   "except bids_dir/derivatives/<name>)")
-    p.add_argument("analysis_level", choices=("participant", "group"))
+                   "except bids_dir/derivatives/<name>); with 'train', the model folder")
+    p.add_argument("analysis_level", choices=("participant", "group", "train"),
+                   help="participant: register pairs; group: reports; train: train a model on the dataset")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     g = p.add_argument_group("BIDS selection")
     g.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
-                   help="moving subjects to process, with or without 'sub-' (default: all)")
+                   help="moving subjects to process (train: subjects to train and validate on), with or without "
+                   "'sub-' (default: all)")
     g.add_argument("--session-label", nargs="+", default=None, help="sessions to use, with or without 'ses-'")
     g.add_argument("--bids-filter-file", type=Path, default=None, help="JSON file of BIDS entity filters")
     g.add_argument("--skip-bids-validation", action="store_true", help="do not validate the input dataset")
@@ -54,11 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
                    "(identity is always reported; default: smgicnet)")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
     g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
+                   "(default: cpu)")
     g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
                    "(default: 36 FreeSurfer aseg labels)")
     g.add_argument("--skull-strip", default="none", choices=("none", "deepbet", "synthstrip"),
                    help="skull stripping when the dataset has no brain mask (default: none)")
+    g = p.add_argument_group("training (analysis level train)")
+    g.add_argument("--train-preset", default="default-model",
+                   help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
+                   "iterations per stage, learning rate, augmentation (default: default-model)")
+    g.add_argument("--stages", default="1-4", help="progressive stages to train, e.g. 4 or 1-4 (default: 1-4)")
+    g.add_argument("--iterations", default=None,
+                   help="steps per stage: one number or four comma-separated numbers (default: the preset's)")
+    g.add_argument("--init-model", default=None,
+                   help="start from this model folder, or 'default' for the packaged model (fine-tuning: the "
+                   "network comes from it, the schedule from the preset; default: random weights)")
+    g.add_argument("--validation-fraction", type=float, default=0.2,
+                   help="fraction of participants held out for validation, drawn with --random-seed "
+                   "(default: 0.2, at least one)")
+    g.add_argument("--validation-participants", nargs="+", default=None,
+                   help="participants held out for validation (instead of --validation-fraction)")
+    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                   help="autocast precision on CUDA (default: fp32)")
+    g.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default: 500)")
+    g.add_argument("--validate-every", type=int, default=1000,
+                   help="steps between validations; 0: only before training and at each stage end (default: 1000)")
     g = p.add_argument_group("execution")
     g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
     g.add_argument("--nprocs", type=int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
@@ -94,12 +121,12 @@ def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
 
 def make_worker(args):
     """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose SM-GICNet chunks (node
-    ``register``) also ask for a GPU when ``--device`` is CUDA."""
+    ``register``) and training job (node ``train``) also ask for a GPU when ``--device`` is CUDA."""
     if args.worker != "slurm":
         return args.worker
     from ..hpc import SlurmArrayWorker
 
-    gpu = {"register": "--gres=gpu:1"} if args.device.startswith("cuda") else {}
+    gpu = {"register": "--gres=gpu:1", "train": "--gres=gpu:1"} if args.device.startswith("cuda") else {}
     return SlurmArrayWorker(sbatch_args=args.slurm_args, resources=gpu)
 
 
@@ -111,22 +138,27 @@ def _setup_logging(verbose: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``smgic-bids``; returns 0, 1 (some pairs failed) or 2 (bad arguments or data)."""
+    """Entry point of ``smgic-bids``; returns 0, 1 (some pairs or the training failed) or 2 (bad arguments or data)."""
     args = build_parser().parse_args(argv)
+    args.argv = argv
     _setup_logging(args.verbose)
     from ..io.errors import InputError, MissingToolError
-    from ..workflows import CohortRunError, bids_cohort
+    from ..training import TrainingError
+    from ..workflows import CohortRunError, bids_cohort, bids_training
 
     bids_dir, output_dir = args.bids_dir.absolute(), args.output_dir.absolute()
     work_dir = (args.work_dir or Path("work")).absolute()
     try:
         check_locations(bids_dir, output_dir, work_dir)
+        args.worker_obj = make_worker(args) if args.analysis_level != "group" else None
         if args.analysis_level == "participant":
-            args.worker_obj = make_worker(args)
             failed = bids_cohort.run_participant(args, bids_dir, output_dir, work_dir, parse_methods(args.method))
+        elif args.analysis_level == "train":
+            bids_training.run_train(args, bids_dir, output_dir, work_dir)
+            failed = []
         else:
             failed = bids_cohort.run_group(output_dir)
-    except (UsageError, InputError, MissingToolError, FileNotFoundError, ValueError) as err:
+    except (UsageError, InputError, MissingToolError, FileNotFoundError, ValueError, TrainingError) as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except CohortRunError as err:

@@ -10,6 +10,7 @@ from .gather import Gather
 from .prepare import PrepareSubject
 from .register import RegisterChunk
 from .reports import WriteReports
-from .train import Train
+from .train import PackageModel, TrainModel
 
-__all__ = ["BaselineChunk", "EvaluateChunk", "Gather", "PrepareSubject", "RegisterChunk", "Train", "WriteReports"]
+__all__ = ["BaselineChunk", "EvaluateChunk", "Gather", "PackageModel", "PrepareSubject", "RegisterChunk", "TrainModel",
+           "WriteReports"]

@@ -6,8 +6,9 @@ a fresh Adam over every parameter of the model; frozen and unused parameters hav
 ``requires_grad=False``, get no gradient and are skipped by Adam, so every trainable parameter
 (including the new level's) is always stepped.
 
-Outputs in ``out_dir``: ``checkpoints/`` (see :mod:`.checkpoint`) and ``training_log.csv`` (one row
-of weighted loss terms per step).
+Outputs in ``out_dir``: ``checkpoints/`` (see :mod:`.checkpoint`), ``training_log.csv`` (one row
+of weighted loss terms per step) and, with a :class:`~.validation.Validator`, ``validation_log.csv``
+(validation loss and Dice before training, every ``validate_every`` steps and at each stage end).
 """
 
 from __future__ import annotations
@@ -35,9 +36,11 @@ from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .errors import TrainingError
 from .sampler import PairSampler
 from .schedule import learning_rate
+from .validation import VALIDATION_COLUMNS, Validator
 
 CHECKPOINT_DIR = "checkpoints"
 LOG_FILE = "training_log.csv"
+VALIDATION_LOG_FILE = "validation_log.csv"
 CHECKPOINT_NAME = re.compile(r"stage(\d)-step(\d{7,})")
 LOG_COLUMNS = ("global_step", "stage", "step", "lr", "frozen", "total", *TERMS, "seconds")
 RUNNING_DECAY = 0.98
@@ -56,6 +59,13 @@ class TrainPlan:
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     """Random perturbations of each training image (none by default)."""
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainPlan":
+        """Inverse of ``dataclasses.asdict`` (as saved in checkpoints)."""
+        iterations = data.get("iterations")
+        return cls(**{**data, "iterations": None if iterations is None else tuple(iterations),
+                      "augment": AugmentOptions.from_dict(data.get("augment", {}))})
+
     def validate(self) -> None:
         if not 1 <= self.first_stage <= self.last_stage <= N_LEVELS:
             raise TrainingError(
@@ -73,6 +83,8 @@ class RunOptions:
     precision: str = "fp32"
     """``fp32``, or ``bf16`` / ``fp16`` autocast (CUDA only; fp16 with a gradient scaler)."""
     checkpoint_every: int = 1000
+    validate_every: int = 0
+    """Steps between validations (0: only before training and at each stage end)."""
     keep_last: int = 3
     """Mid-stage checkpoints kept (older ones are deleted); stage-end checkpoints are always kept."""
     progress: bool = True
@@ -134,7 +146,8 @@ class Trainer:
     Use ``Trainer(cfg, items, out_dir, plan, options).run()`` for a new run and
     ``Trainer.resume(out_dir, items, options).run()`` to continue one exactly. ``init_weights``
     (a ``state_dict``, e.g. a previous run's checkpoint) starts a new run from trained levels, e.g.
-    ``first_stage=4`` after a run of stages 1-3.
+    ``first_stage=4`` after a run of stages 1-3. ``validator`` (optional) evaluates held-out pairs
+    into ``validation_log.csv``; it never changes what is trained.
     """
 
     def __init__(
@@ -145,8 +158,10 @@ class Trainer:
         plan: TrainPlan | None = None,
         options: RunOptions | None = None,
         init_weights: dict[str, torch.Tensor] | None = None,
+        validator: Validator | None = None,
     ):
         self.cfg = cfg
+        self.validator = validator
         self.plan = plan or TrainPlan()
         self.plan.validate()
         self.options = options or RunOptions()
@@ -159,6 +174,8 @@ class Trainer:
         for name in ("checkpoint_every", "keep_last"):
             if getattr(self.options, name) < 1:
                 raise TrainingError(f"{name} must be >= 1, got {getattr(self.options, name)}")
+        if self.options.validate_every < 0:
+            raise TrainingError(f"validate_every must be >= 0, got {self.options.validate_every}")
         shape = tuple(torch.as_tensor(items[0][0]).shape[-3:]) if len(items) else tuple(cfg.grid_shape)
         if shape != tuple(cfg.grid_shape):
             raise TrainingError(f"images are {shape}, but the network grid is {tuple(cfg.grid_shape)}")
@@ -177,6 +194,10 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.history: list[dict] = []
         """Log rows of the steps run by this object."""
+        self.validation_history: list[dict] = []
+        """Validation rows written by this object."""
+        self._validated_at: int | None = None
+        """Global step of the newest validation row on disk."""
         self._level_of = {
             id(p): level for level in range(1, N_LEVELS + 1) for p in self.model.level_modules(level).parameters()
         }
@@ -188,23 +209,17 @@ class Trainer:
         out_dir: str | Path,
         items: Sequence[tuple[torch.Tensor, torch.Tensor | None]],
         options: RunOptions | None = None,
+        validator: Validator | None = None,
     ) -> "Trainer":
         """A trainer continuing exactly from the latest checkpoint in ``out_dir`` (config and plan
-        from the checkpoint; ``options`` only change how this process runs)."""
+        from the checkpoint; ``options`` and ``validator`` only change how this process runs)."""
         root = Path(out_dir) / CHECKPOINT_DIR
         path = latest_checkpoint(root)
         if path is None:
             raise TrainingError(f"{out_dir}: no checkpoint to resume from ({root / 'latest'} missing)")
         ckpt = load_checkpoint(path)
-        plan = ckpt.state["plan"]
-        plan = TrainPlan(
-            **{
-                **plan,
-                "iterations": None if plan["iterations"] is None else tuple(plan["iterations"]),
-                "augment": AugmentOptions.from_dict(plan.get("augment", {})),
-            }
-        )
-        trainer = cls(ckpt.config, items, out_dir, plan, options)
+        plan = TrainPlan.from_dict(ckpt.state["plan"])
+        trainer = cls(ckpt.config, items, out_dir, plan, options, validator=validator)
         trainer.model.load_state_dict(ckpt.weights)
         trainer.state = TrainState(**ckpt.state["progress"])
         if trainer.state.stage <= plan.last_stage:
@@ -216,7 +231,7 @@ class Trainer:
             trainer.sampler.load_state_dict({"generator": ckpt.rng["sampler"]})
             trainer.loss_generator.set_state(ckpt.rng["loss"])
             _set_global_rng_state(ckpt.rng["global"])
-        trainer._truncate_log(trainer.state.global_step)
+        trainer._truncate_logs(trainer.state.global_step)
         return trainer
 
     # ---------------------------------------------------------------------------------- training
@@ -238,7 +253,8 @@ class Trainer:
             raise TrainingError(f"{self.out_dir}: already holds a training run; resume it or choose another folder")
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if fresh:
-            self._truncate_log(0)  # a log left by a run that never checkpointed
+            self._truncate_logs(-1)  # logs left by a run that never checkpointed
+            self._validate()
         first_row = len(self.history)
         done = 0
         with open(self.out_dir / LOG_FILE, "a", newline="") as log_file:
@@ -264,14 +280,34 @@ class Trainer:
                         done += 1
                         bar.update(1)
                         bar.set_postfix(loss=f"{self.state.running_loss:.4f}")
+                        every = self.options.validate_every
+                        if every and self.state.global_step % every == 0 and self.state.step < budget:
+                            self._validate()
                         if self.state.global_step % self.options.checkpoint_every == 0 and self.state.step < budget:
                             self.save()
+                self._validate()
                 self.save()  # end of stage: step == budget
                 self.state = TrainState(
                     stage=stage + 1, global_step=self.state.global_step, running_loss=self.state.running_loss
                 )
                 self.optimizer = None
         return self.history[first_row:]
+
+    def _validate(self) -> None:
+        """Append a validation row for the current step (once per global step; nothing without a validator)."""
+        if self.validator is None or self._validated_at == self.state.global_step:
+            return
+        result = self.validator.evaluate(self.model, self.state.stage, self.device, self._autocast)
+        row = {"global_step": self.state.global_step, "stage": self.state.stage, "step": self.state.step, **result}
+        path = self.out_dir / VALIDATION_LOG_FILE
+        new = not path.is_file() or path.stat().st_size == 0
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=VALIDATION_COLUMNS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        self.validation_history.append(row)
+        self._validated_at = self.state.global_step
 
     def _new_optimizer(self) -> None:
         """Fresh Adam over every model parameter (and a fresh gradient scaler), at each stage start."""
@@ -363,14 +399,17 @@ class Trainer:
         for _, path in sorted(mid_stage)[: max(0, len(mid_stage) - self.options.keep_last)]:
             shutil.rmtree(path)
 
-    def _truncate_log(self, global_step: int) -> None:
+    def _truncate_logs(self, global_step: int) -> None:
         """Drop log rows after ``global_step`` (steps run after the checkpoint being resumed)."""
-        path = self.out_dir / LOG_FILE
-        if not path.is_file():
-            return
-        with open(path, newline="") as f:
-            rows = [row for row in csv.DictReader(f) if int(row["global_step"]) <= global_step]
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows(rows)
+        for name, columns in ((LOG_FILE, LOG_COLUMNS), (VALIDATION_LOG_FILE, VALIDATION_COLUMNS)):
+            path = self.out_dir / name
+            if not path.is_file():
+                continue
+            with open(path, newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["global_step"]) <= global_step]
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=columns)
+                writer.writeheader()
+                writer.writerows(rows)
+            if name == VALIDATION_LOG_FILE and rows:
+                self._validated_at = int(rows[-1]["global_step"])

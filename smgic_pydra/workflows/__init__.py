@@ -1,8 +1,9 @@
-"""Pydra workflow factories (niworkflows-style ``init_*_wf``) and their runner."""
+"""Pydra workflow factories (niworkflows-style ``init_*_wf``) and their runners."""
 
-from .cohort import (BASELINE_METHODS, NETWORK_METHOD, CohortPlan, CohortResult, CohortRunError, init_cohort_wf,
-                     run_cohort)
+from .cohort import BASELINE_METHODS, NETWORK_METHOD, CohortPlan, CohortResult, init_cohort_wf, run_cohort
 from .progress import ProgressMonitor, read_markers
+from .submit import CohortRunError
+from .training import TrainingPlan, init_training_wf, run_training
 
 __all__ = ["BASELINE_METHODS", "NETWORK_METHOD", "CohortPlan", "CohortResult", "CohortRunError", "ProgressMonitor",
-           "init_cohort_wf", "read_markers", "run_cohort"]
+           "TrainingPlan", "init_cohort_wf", "init_training_wf", "read_markers", "run_cohort", "run_training"]

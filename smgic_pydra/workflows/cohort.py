@@ -13,7 +13,8 @@ and the reports are written; ``CohortResult.failed`` names the failed pairs.
 
 Work directory layout (``work_dir``)::
 
-    prepared/<subject>/           prepared subjects (shared by runs, reused when complete)
+    prepared/<grid>/<subject>/    prepared subjects per network grid, e.g. ``128x128x128-1.5mm``
+                                  (shared by registration and training runs, reused when complete)
     runs/<run_key>/cache/         pydra cache_root of this run
     runs/<run_key>/progress/      one marker JSON per finished pair and method
     runs/<run_key>/status.json    progress status (total, done, failed, ETA)
@@ -29,10 +30,8 @@ not. Stale pydra lock files of a killed run are removed under an exclusive run l
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,13 +40,20 @@ from pydra.compose import workflow
 from ..tasks import BaselineChunk, EvaluateChunk, Gather, PrepareSubject, RegisterChunk, WriteReports
 from ..tasks.rows import failed_lines, flatten_rows
 from .progress import ProgressMonitor
+from .submit import CohortRunError, submit_workflow
 
 NETWORK_METHOD = "smgicnet"
 BASELINE_METHODS = ("syn", "synquick", "affine", "identity")
 
 
-class CohortRunError(RuntimeError):
-    """The workflow itself failed (not a pair: failed pairs are rows)."""
+def prepared_root(work_dir, config_json: str) -> str:
+    """``work_dir/prepared/<D>x<H>x<W>-<voxel>mm``: where subjects prepared for the network grid of
+    ``config_json`` live (one folder per grid, so models on different grids never re-prepare each other's)."""
+    from ..config import SMGICNetConfig
+
+    cfg = SMGICNetConfig.from_json(config_json)
+    grid = "x".join(str(int(n)) for n in cfg.grid_shape)
+    return str(Path(work_dir) / "prepared" / f"{grid}-{cfg.voxel_size_mm:g}mm")
 
 
 @dataclass
@@ -131,7 +137,7 @@ def init_cohort_wf(plan: CohortPlan):
     @workflow.define(outputs=["rows", "label_rows", "reports", "failed"])
     def CohortRegistration(subjects: list, chunks: list, baselines: list, config_json: str):
         prep = workflow.add(
-            PrepareSubject(prepared_root=str(plan.work_dir / "prepared"), config_json=config_json,
+            PrepareSubject(prepared_root=prepared_root(plan.work_dir, config_json), config_json=config_json,
                            skull_strip=plan.skull_strip)
             .split("subject", subject=subjects)
             .combine("subject"),
@@ -182,12 +188,6 @@ class CohortResult:
     status_file: Path
 
 
-def _remove_stale_locks(cache_root: Path) -> None:
-    """Pydra's lock files left by a killed run would block its jobs forever; we hold the run lock."""
-    for lock in cache_root.glob("*.lock"):
-        lock.unlink(missing_ok=True)
-
-
 def _holds_error(value) -> bool:
     """True for an output holding a row with an error, a non-empty ``error`` string or ``failed`` list."""
     if isinstance(value, dict):
@@ -233,58 +233,10 @@ def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_p
     a work directory at a time (a second one gets :class:`CohortRunError`). Re-running a killed
     run with the same plan redoes only the unfinished pairs.
     """
-    from pydra.engine.submitter import Submitter
-
-    if worker == "slurm":
-        from ..hpc import SlurmArrayWorker
-
-        worker = SlurmArrayWorker()
     wf = init_cohort_wf(plan)
-    cache_root = plan.run_dir / "cache"
-    cache_root.mkdir(parents=True, exist_ok=True)
     total = len(plan.pairs) * len(plan.methods)
-    with open(plan.run_dir / "run.lock", "w") as run_lock:
-        try:
-            # a POSIX record lock: released when this process dies, never held by forked worker processes
-            fcntl.lockf(run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise CohortRunError(f"{plan.run_dir}: another run with the same settings is using this work "
-                                 "directory") from None
-        _remove_stale_locks(cache_root)
-        _forget_failed_results(cache_root)
-        kwargs = {"n_procs": n_procs} if worker == "cf" and n_procs else {}
-        with ProgressMonitor(plan.progress_dir, plan.status_file, total, poll_interval, show_progress):
-            with Submitter(worker=worker, cache_root=cache_root, clean_stale_locks=False, **kwargs) as sub:
-                result = sub(wf, raise_errors=False)
-    if result.errored:
-        raise CohortRunError(f"the cohort workflow failed: {_error_summary(cache_root)} (details in {cache_root})")
-    out = result.outputs
+    monitor = ProgressMonitor(plan.progress_dir, plan.status_file, total, poll_interval, show_progress)
+    out = submit_workflow(wf, plan.run_dir, worker, n_procs, monitor, prepare_cache=_forget_failed_results,
+                          what="the cohort workflow")
     rows = flatten_rows(out.rows)
     return CohortResult(rows, flatten_rows(out.label_rows), dict(out.reports), failed_lines(rows), plan.status_file)
-
-
-EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt): .+")
-
-
-def _error_lines(error) -> list[str]:
-    """The exception lines (``SomeError: message``) of a pydra crash record, else its last line."""
-    lines = error.get("error message") or error.get("error") or [] if isinstance(error, dict) else error
-    chunks = [lines] if isinstance(lines, str) else lines
-    lines = [ln.strip() for chunk in chunks for ln in str(chunk).splitlines() if ln.strip()]
-    found = [ln for ln in lines if EXCEPTION_LINE.match(ln) and not ln.startswith("RuntimeError: Workflow job")]
-    return found or lines[-1:]
-
-
-def _error_summary(cache_root: Path) -> str:
-    """The exception lines of every node's crash record under ``cache_root`` (pydra's ``_error.pklz``)."""
-    import cloudpickle
-
-    found = []
-    for path in sorted(cache_root.glob("*/_error.pklz"), key=lambda p: p.stat().st_mtime):
-        try:
-            with open(path, "rb") as f:
-                lines = _error_lines(cloudpickle.load(f))
-        except Exception:  # an unreadable record must not hide the others
-            continue
-        found += [ln for ln in lines if not ln.startswith("See output directory") and ln not in found]
-    return "; ".join(found) or "unknown error"
