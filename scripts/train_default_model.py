@@ -26,14 +26,8 @@ import numpy as np
 
 TEST_IDS = (13, 14, 15)
 VALIDATION_IDS = (12,)
-AUGMENT = {
-    "max_rotation_deg": 10.0,
-    "max_translation_vox": 8.0,
-    "scale_range": [0.93, 1.07],
-    "log_gamma_std": 0.2,
-    "bias_strength": 0.2,
-}
-"""Random rigid/affine perturbation (network voxels of 1.5 mm), gamma and bias field."""
+PRESET = "default-model"
+"""smgic_pydra/data/training_presets/default-model.json: grid, schedule, learning rate and augmentation."""
 
 
 def label_map_path(folder: Path, index: int) -> Path:
@@ -41,11 +35,11 @@ def label_map_path(folder: Path, index: int) -> Path:
 
 
 def prepare(args) -> None:
-    from smgic_pydra.config import SMGICNetConfig
     from smgic_pydra.preparation import prepare_subject
     from smgic_pydra.synthesis import write_synthetic_subject
+    from smgic_pydra.training import load_preset
 
-    cfg = SMGICNetConfig()
+    cfg = load_preset(PRESET).config
     out = Path(args.out)
     ids = [i for i in range(1, 16) if i not in TEST_IDS]
     images, labels = [], []
@@ -75,8 +69,8 @@ def prepare(args) -> None:
 def train(args) -> None:
     import torch
 
-    from smgic_pydra.augmentation import AugmentOptions
     from smgic_pydra.config import SMGICNetConfig
+    from smgic_pydra.training import load_preset
     from smgic_pydra.training.checkpoint import latest_checkpoint
     from smgic_pydra.training.trainer import CHECKPOINT_DIR, RunOptions, TrainPlan, Trainer
 
@@ -91,11 +85,10 @@ def train(args) -> None:
     if latest_checkpoint(out / CHECKPOINT_DIR) is not None:
         trainer = Trainer.resume(out, items, options)
     else:
-        cfg = SMGICNetConfig.from_json((data_dir / "config.json").read_text()).replace(
-            learning_rate=args.lr, freeze_steps=args.freeze_steps
-        )
-        plan = TrainPlan(seed=args.seed, iterations=tuple(int(n) for n in args.iterations.split(",")),
-                         augment=AugmentOptions.from_dict(AUGMENT))
+        preset = load_preset(PRESET)
+        cfg = SMGICNetConfig.from_json((data_dir / "config.json").read_text())
+        iterations = tuple(int(n) for n in args.iterations.split(",")) if args.iterations else preset.iterations
+        plan = TrainPlan(seed=args.seed, iterations=iterations, augment=preset.augment)
         trainer = Trainer(cfg, items, out, plan, options)
     start = time.monotonic()
     while time.monotonic() - start < args.budget_s and trainer.state.stage <= trainer.plan.last_stage:
@@ -133,9 +126,7 @@ def main(argv=None) -> int:
     t.add_argument("--out", required=True)
     t.add_argument("--device", default="cuda")
     t.add_argument("--precision", default="bf16")
-    t.add_argument("--iterations", default="1200,1200,1800,6000")
-    t.add_argument("--lr", type=float, default=2e-4)
-    t.add_argument("--freeze-steps", type=int, default=300)
+    t.add_argument("--iterations", default=None, help="steps per stage, e.g. 1200,1200,1800,6000 (default: the preset's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--budget-s", type=float, default=500)
     t.add_argument("--chunk", type=int, default=200, help="steps between progress lines and checkpoints")

@@ -41,12 +41,13 @@ def skull_stripped_native(subject: PreparedSubject) -> nib.Nifti1Image:
 def network_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSubject) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Normalized forward and inverse fields ``(1, 3, D, H, W)`` on the CPU, and the forward time in seconds.
 
-    The timed forward is synchronized on CUDA and preceded (once per bundle) by an untimed warm-up.
+    On CUDA the timed forward is synchronized and preceded (once per bundle) by an untimed warm-up
+    (kernel selection); on the CPU the first call is timed as it is.
     """
     to_tensor = lambda s: torch.from_numpy(np.ascontiguousarray(s.image, dtype=np.float32))[None, None].to(bundle.device)  # noqa: E731
     mov, fix = to_tensor(moving), to_tensor(fixed)
     with torch.inference_mode():
-        if not bundle.warmed_up:
+        if not bundle.warmed_up and bundle.device.type == "cuda":
             bundle.model.register(mov, fix)
             bundle.warmed_up = True
         _synchronize(bundle.device)

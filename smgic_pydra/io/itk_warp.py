@@ -38,7 +38,8 @@ def write_itk_displacement(path, disp_ras_mm: np.ndarray, affine: np.ndarray) ->
     import nibabel as nib
 
     disp, affine = _check_field(disp_ras_mm, affine)
-    data = (disp.astype(np.float64) * RAS_TO_LPS).astype(np.float32)[:, :, :, None, :]
+    data = disp.astype(np.float32)[:, :, :, None, :]  # a copy: RAS -> LPS negates x and y (exact in float32)
+    data[..., :2] *= -1
     img = nib.Nifti1Image(data, affine)
     img.header.set_intent("vector", (), name="")
     img.header.set_xyzt_units("mm", "sec")

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..augmentation import AugmentOptions
 from ..config import N_LEVELS, SMGICNetConfig
+from ..inference.model_io import CPU_MEMORY_FORMAT
 from ..io import atomic_path
 from ..losses import TERMS, stage_loss
 from ..network import SMGICNet
@@ -182,6 +183,8 @@ class Trainer:
 
         seed_everything(self.plan.seed)
         self.model = SMGICNet(cfg).to(self.device)
+        if self.device.type == "cpu":
+            self.model.to(memory_format=CPU_MEMORY_FORMAT)
         if init_weights is not None:
             try:
                 self.model.load_state_dict(init_weights)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .sampling import apply_affine, grid_world_points, row_chunks, sample_at_index
+from .sampling import apply_affine, grid_world_points, row_chunks, sample_field
 
 
 def _as_numpy_field(u_norm) -> np.ndarray:
@@ -47,6 +47,6 @@ def network_disp_to_world(u_norm, fixed, moving, target_affine, target_shape) ->
     for rows in row_chunks(target_shape):
         x = grid_world_points(target_affine, target_shape, rows)
         n = apply_affine(to_fixed_net, x)
-        m = n + np.stack([sample_at_index(c, n, 1, mode="nearest") for c in u_vox], axis=-1)
+        m = n + sample_field(u_vox, n)
         out[rows] = apply_affine(moving.net_affine, m) - x
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from ..io.itk_warp import write_itk_displacement
 from ..transforms.jacobian import jacobian_determinant
 from .sampling import resample
 
+WRITER_THREADS = 2
+"""Threads that compress and write the output files."""
 
 CONVENTIONS = {
     "warp": "ITK/ANTs displacement field, 5-D (X,Y,Z,1,3), LPS mm, fixed -> moving (pull-back), fixed grid",
@@ -95,18 +98,21 @@ def write_pair_outputs(
     sidecar_text = json_text(full_sidecar)
 
     roles = list(targets)
-    with atomic_paths([targets[r] for r in roles]) as temps:
+    # the files are compressed in writer threads (zlib releases the GIL) while the next output is computed
+    with atomic_paths([targets[r] for r in roles]) as temps, ThreadPoolExecutor(WRITER_THREADS) as writers:
         tmp = dict(zip(roles, temps))
-        write_itk_displacement(tmp["warp"], fwd_disp_ras_mm, fixed_affine)
-        write_itk_displacement(tmp["inverse_warp"], inv_disp_ras_mm, moving_native_img.affine)
+        written = [writers.submit(write_itk_displacement, tmp["warp"], fwd_disp_ras_mm, fixed_affine),
+                   writers.submit(write_itk_displacement, tmp["inverse_warp"], inv_disp_ras_mm, moving_native_img.affine)]
         if "warp_h5" in tmp:
-            write_itk_composite_h5(tmp["warp_h5"], fwd_disp_ras_mm, fixed_affine)
+            written.append(writers.submit(write_itk_composite_h5, tmp["warp_h5"], fwd_disp_ras_mm, fixed_affine))
         warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
-        nib.save(_nifti(warped, fixed_affine), tmp["warped"])
+        written.append(writers.submit(nib.save, _nifti(warped, fixed_affine), tmp["warped"]))
         if "warped_labels" in tmp:
             labels = resample_with_displacement(moving_labels_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, "labels")
-            nib.save(_nifti(labels.astype(np.int32), fixed_affine), tmp["warped_labels"])
+            written.append(writers.submit(nib.save, _nifti(labels.astype(np.int32), fixed_affine), tmp["warped_labels"]))
         jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
-        nib.save(_nifti(jac, fixed_affine), tmp["jacobian"])
+        written.append(writers.submit(nib.save, _nifti(jac, fixed_affine), tmp["jacobian"]))
         tmp["sidecar"].write_text(sidecar_text)
+        for future in written:  # re-raises a writer's error inside the all-or-nothing block
+            future.result()
     return paths
