@@ -18,7 +18,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import write_cohort  # noqa: E402
+from test_workflow_helpers import TINY_PRESET, write_cohort  # noqa: E402
 
 from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
 from smgic_pydra.cli.bids_app import main  # noqa: E402
@@ -29,9 +29,7 @@ from smgic_pydra.training import TrainingError, Validator, load_preset, preset_n
 from smgic_pydra.training.validation import warp_labels  # noqa: E402
 
 needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
-TINY_PRESET = {"description": "test preset: 32^3 at 6 mm", "iterations": [3, 3, 3, 3],
-               "config": {"grid_shape": [32, 32, 32], "voxel_size_mm": 6.0, "freeze_steps": 1, "learning_rate": 1e-3},
-               "augment": {"max_rotation_deg": 5.0, "log_gamma_std": 0.1}}
+
 
 
 def _csv(path: Path, delimiter=",") -> list[dict]:

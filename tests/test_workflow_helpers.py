@@ -50,6 +50,11 @@ def write_small_model(folder: Path) -> Path:
     return save_checkpoint(folder, "model", SMGICNet(cfg).state_dict(), cfg, {"note": "random init for tests"})
 
 
+TINY_PRESET = {"description": "test preset: 32^3 at 6 mm", "iterations": [3, 3, 3, 3],
+               "config": {"grid_shape": [32, 32, 32], "voxel_size_mm": 6.0, "freeze_steps": 1, "learning_rate": 1e-3},
+               "augment": {"max_rotation_deg": 5.0, "log_gamma_std": 0.1}}
+"""A training preset (JSON content) small enough for CPU tests: 12 steps of a few seconds in all."""
+
 ROLE_FILES = {"warp": "warp.nii.gz", "inverse_warp": "inversewarp.nii.gz", "warped": "T1w.nii.gz",
               "warped_labels": "dseg.nii.gz", "jacobian": "jacobian.nii.gz", "sidecar": "xfm.json"}
 

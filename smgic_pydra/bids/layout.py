@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..io.errors import InputError, display_path
+from ..io.json_file import read_json
 
 IMAGE_EXTS = (".nii.gz", ".nii")
 FILTER_ENTITIES = {
@@ -102,14 +103,8 @@ def load_bids_filters(path) -> dict:
 
     Values: a label (str/int), a list of labels, or ``null`` (the entity must be absent).
     """
-    path = Path(path)
     shown = display_path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(shown, "BIDS filter file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(shown, f"not a readable JSON file ({exc})") from exc
+    data = read_json(path, "BIDS filter file")
     if not isinstance(data, dict) or not isinstance(data.get("t1w", {}), dict):
         raise InputError(shown, 'expected a JSON object such as {"t1w": {"session": "1"}}')
     query = {}

@@ -36,6 +36,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
     p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
@@ -67,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skull-strip", default="none", choices=("none", "deepbet", "synthstrip"),
                    help="skull stripping when the dataset has no brain mask (default: none)")
     g = p.add_argument_group("training (analysis level train)")
-    g.add_argument("--train-preset", default="default-model",
+    g.add_argument("--train-preset", default="paper",
                    help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
-                   "iterations per stage, learning rate, augmentation (default: default-model)")
+                   "iterations per stage, learning rate, augmentation (default: paper, the paper's schedule)")
     g.add_argument("--stages", default="1-4", help="progressive stages to train, e.g. 4 or 1-4 (default: 1-4)")
     g.add_argument("--iterations", default=None,
                    help="steps per stage: one number or four comma-separated numbers (default: the preset's)")
@@ -84,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                    help="autocast precision on CUDA (default: fp32)")
     g.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default: 500)")
-    g.add_argument("--validate-every", type=int, default=1000,
+    g.add_argument("--validate-every", type=non_negative_int, default=1000,
                    help="steps between validations; 0: only before training and at each stage end (default: 1000)")
     g = p.add_argument_group("execution")
     g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")

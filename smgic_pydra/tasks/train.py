@@ -101,6 +101,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
     from smgic_pydra.training.model_card import render_model_card
     from smgic_pydra.training.split import SPLIT_COLUMNS
     from smgic_pydra.training.trainer import LOG_FILE, VALIDATION_LOG_FILE
+    from smgic_pydra.training.validation import VALIDATION_COLUMNS
     from smgic_pydra.tasks.train import PROCESS_LOG
 
     run, source, out = Path(run_dir), Path(checkpoint), Path(output_dir)
@@ -125,11 +126,11 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
         tmp = dict(zip(names, temps))
         for name in (WEIGHTS_NAME, CONFIG_NAME):
             shutil.copyfile(source / name, tmp[name])
-        for name in (LOG_FILE, VALIDATION_LOG_FILE):
-            if (run / name).is_file():
-                shutil.copyfile(run / name, tmp[name])
-            else:
-                tmp[name].write_text("")
+        shutil.copyfile(run / LOG_FILE, tmp[LOG_FILE])
+        if (run / VALIDATION_LOG_FILE).is_file():
+            shutil.copyfile(run / VALIDATION_LOG_FILE, tmp[VALIDATION_LOG_FILE])
+        else:  # no validation participants: the header only
+            tmp[VALIDATION_LOG_FILE].write_text(",".join(VALIDATION_COLUMNS) + "\n")
         write_summary(summary, tmp["training_summary.csv"])
         plot_curves(log, validation, tmp["training_curves.png"])
         with open(tmp["split.tsv"], "w", newline="") as f:

@@ -9,6 +9,7 @@ The training record (``training.json`` beside the weights) holds, in plain JSON:
 
 from __future__ import annotations
 
+import json
 import math
 
 SUMMARY_HEADER = ("stage", "iterations", "training loss (first / last 100)", "s / step",
@@ -75,6 +76,13 @@ def render_model_card(record: dict, summary: list[dict], baseline: dict | None) 
         "Validation Dice: moving labels warped (nearest) on the network grid by the stage's field, mean over the "
         "labels present in the fixed image, averaged over both directions of the validation pairs. Curves: "
         "`training_curves.png`; every step: `training_log.csv`, `validation_log.csv`.",
+        "",
+        "## Configuration",
+        "The network and loss settings (`config.json`):",
+        "",
+        "```json",
+        json.dumps(cfg, indent=1, sort_keys=True),
+        "```",
         "",
         "## Limitations",
         f"* Trained on {data['train_images']} images of one dataset: check the validation Dice, and evaluate with "

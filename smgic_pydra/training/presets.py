@@ -8,7 +8,6 @@ form can be given by path.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from ..augmentation import AugmentOptions
 from ..config import N_LEVELS, SMGICNetConfig
 from ..io.errors import InputError, display_path
+from ..io.json_file import read_json
 
 PRESET_KEYS = {"description", "config", "iterations", "augment"}
 
@@ -50,12 +50,7 @@ def load_preset(name_or_path: str | Path) -> TrainingPreset:
             raise InputError(str(name_or_path), f"unknown training preset; choose from {', '.join(preset_names())} "
                              "or give a preset JSON file")
     shown = display_path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(shown, "training preset file not found") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(shown, f"not a readable JSON file ({exc})") from None
+    data = read_json(path, "training preset file")
     if not isinstance(data, dict) or set(data) - PRESET_KEYS or "iterations" not in data:
         raise InputError(shown, f"a training preset is a JSON object with keys {sorted(PRESET_KEYS)} "
                          "('iterations' required)")

@@ -55,7 +55,7 @@ def training_plan(args, bids_dir: Path, output_dir: Path, work_dir: Path) -> Tra
         labels_table=str(args.labels or default_labels_table(subjects)), checkpoint_every=args.checkpoint_every,
         validate_every=args.validate_every,
         dataset={"name": name, "source": bids_dir.as_uri(), "bids_dir": str(bids_dir)},
-        command=["smgic-bids", *(args.argv if args.argv is not None else sys.argv[1:])],
+        command=["smgic-bids", *(getattr(args, "argv", None) or sys.argv[1:])],
     )
 
 

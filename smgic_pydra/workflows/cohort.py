@@ -56,6 +56,18 @@ def prepared_root(work_dir, config_json: str) -> str:
     return str(Path(work_dir) / "prepared" / f"{grid}-{cfg.voxel_size_mm:g}mm")
 
 
+def add_preparation(work_dir, config_json: str, skull_strip: str, subjects):
+    """Add the node ``prepare`` (:func:`PrepareSubject` split over ``subjects``, combined) to the
+    workflow being defined; its outputs ``prepared_dir`` and ``error`` are lists in subject order."""
+    return workflow.add(
+        PrepareSubject(prepared_root=prepared_root(work_dir, config_json), config_json=config_json,
+                       skull_strip=skull_strip)
+        .split("subject", subject=subjects)
+        .combine("subject"),
+        name="prepare",
+    )
+
+
 @dataclass
 class CohortPlan:
     """Everything a cohort run needs, in plain values.
@@ -136,13 +148,7 @@ def init_cohort_wf(plan: CohortPlan):
 
     @workflow.define(outputs=["rows", "label_rows", "reports", "failed"])
     def CohortRegistration(subjects: list, chunks: list, baselines: list, config_json: str):
-        prep = workflow.add(
-            PrepareSubject(prepared_root=prepared_root(plan.work_dir, config_json), config_json=config_json,
-                           skull_strip=plan.skull_strip)
-            .split("subject", subject=subjects)
-            .combine("subject"),
-            name="prepare",
-        )
+        prep = add_preparation(plan.work_dir, config_json, plan.skull_strip, subjects)
         shared = dict(subjects=subject_ids, prepared_dirs=prep.prepared_dir, preparation_errors=prep.error,
                       omp_nthreads=plan.omp_nthreads, progress_dir=progress)
         rows, label_rows = [], []

@@ -27,11 +27,11 @@ from pathlib import Path
 from pydra.compose import workflow
 
 from ..config import SMGICNetConfig
-from ..tasks import PackageModel, PrepareSubject, TrainModel
+from ..tasks import PackageModel, TrainModel
 from ..training import TrainPlan
 from ..training.presets import TrainingPreset
 from ..training.split import Split
-from .cohort import prepared_root
+from .cohort import add_preparation
 from .submit import submit_workflow
 
 SCHEDULE_FIELDS = ("learning_rate", "freeze_steps", "lr_decay_start", "lr_decay_every", "lr_decay_factor",
@@ -159,13 +159,7 @@ def init_training_wf(plan: TrainingPlan):
 
     @workflow.define(outputs=["model_dir"])
     def SMGICNetTraining(subjects: list, config_json: str, plan_json: str, record: dict):
-        prep = workflow.add(
-            PrepareSubject(prepared_root=prepared_root(plan.work_dir, config_json), config_json=config_json,
-                           skull_strip=plan.skull_strip)
-            .split("subject", subject=subjects)
-            .combine("subject"),
-            name="prepare",
-        )
+        prep = add_preparation(plan.work_dir, config_json, plan.skull_strip, subjects)
         train = workflow.add(
             TrainModel(subjects=ids, prepared_dirs=prep.prepared_dir, preparation_errors=prep.error,
                        train_ids=list(plan.split.train), validation_ids=list(plan.split.validation),

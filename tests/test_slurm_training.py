@@ -1,0 +1,48 @@
+"""smgic-bids ... train through the real SLURM controller: the training job runs as a SLURM job; with
+--device cuda it asks for a GPU and the preparation jobs do not."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from slurm_cluster import slurm_cluster  # noqa: E402,F401  (session fixture: a real single-node cluster)
+from test_workflow_helpers import TINY_PRESET  # noqa: E402
+
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
+from smgic_pydra.cli.bids_app import main  # noqa: E402
+from smgic_pydra.hpc.worker import SBATCH_LOG  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
+
+
+@pytest.mark.slow
+def test_training_runs_as_slurm_jobs_and_asks_for_a_gpu_with_cuda(slurm_cluster, tmp_path, capsys):  # noqa: F811
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps(TINY_PRESET | {"iterations": [2, 2, 2, 1]}))
+    common = ["--train-preset", str(preset), "--worker", "slurm", "--slurm-args", "-c 1 --mem=3G --time=10",
+              "--random-seed", "2", "--no-progress", "--skip-bids-validation"]
+
+    out, work = tmp_path / "cpu" / "model", tmp_path / "cpu" / "work"
+    assert main([str(bids), str(out), "train", "-w", str(work), *common]) == 0
+    record = json.loads((out / "training.json").read_text())
+    assert record["run"]["device"] == "cpu" and record["run"]["processes"] == 1
+    assert (out / "training_log.csv").read_text().count("\n") == 1 + 7
+    lines = [line for log in work.rglob(SBATCH_LOG) for line in log.read_text().splitlines() if line.strip()]
+    assert any("train" in line for line in lines) and any("prepare" in line for line in lines), lines
+    assert all("--array=" in line and "--no-requeue" in line and "--gres" not in line for line in lines), lines
+
+    # --device cuda: the training job asks for a GPU, which this cluster does not have
+    out, work = tmp_path / "gpu" / "model", tmp_path / "gpu" / "work"
+    capsys.readouterr()
+    assert main([str(bids), str(out), "train", "-w", str(work), "--device", "cuda", *common]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--gres=gpu:1" in err, err
+    lines = [line for log in work.rglob(SBATCH_LOG) for line in log.read_text().splitlines() if line.strip()]
+    gpu = [line for line in lines if "--gres=gpu:1" in line]
+    assert gpu and all("train" in line for line in gpu), lines
+    assert any("prepare" in line and "--gres" not in line for line in lines), lines
+    assert not (out / "model.safetensors").exists()
