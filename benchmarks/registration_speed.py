@@ -62,6 +62,7 @@ def run_worker(shape: tuple[int, int, int], device_name: str, threads: int, repe
     import torch
 
     from smgic_pydra.config import SMGICNetConfig
+    from smgic_pydra.inference.model_io import CPU_MEMORY_FORMAT
     from smgic_pydra.network import SMGICNet, count_parameters
 
     torch.set_num_threads(threads)
@@ -69,6 +70,8 @@ def run_worker(shape: tuple[int, int, int], device_name: str, threads: int, repe
     baseline = max_rss_mb()
     torch.manual_seed(0)
     model = SMGICNet(SMGICNetConfig(grid_shape=shape, attention_gate=gate)).to(device).eval()
+    if device.type == "cpu":  # as smgic_pydra.inference.load_model runs it
+        model.to(memory_format=CPU_MEMORY_FORMAT)
     gen = torch.Generator().manual_seed(0)
     a, b = (torch.rand(1, 1, *shape, generator=gen).to(device) for _ in range(2))
 
@@ -89,6 +92,7 @@ def run_worker(shape: tuple[int, int, int], device_name: str, threads: int, repe
     result = {
         "grid_shape": list(shape),
         "attention_gate": gate,
+        "memory_format": str(CPU_MEMORY_FORMAT) if device.type == "cpu" else "contiguous",
         "parameters": count_parameters(model),
         "repeats": repeats,
         "seconds_mean": sum(times) / len(times),

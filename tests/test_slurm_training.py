@@ -46,3 +46,32 @@ def test_training_runs_as_slurm_jobs_and_asks_for_a_gpu_with_cuda(slurm_cluster,
     assert gpu and all("train" in line for line in gpu), lines
     assert any("prepare" in line and "--gres" not in line for line in lines), lines
     assert not (out / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_gpu_training_sbatch_script_trains_and_a_resubmission_redoes_nothing(slurm_cluster, tmp_path):  # noqa: F811
+    """workflows/slurm/train_gpu.sbatch with the real smgic-bids; this cluster has no GPU, so the script's
+    --gres is overridden with --gres=none and it trains on the CPU (SMGIC_DEVICE=cpu)."""
+    import os
+    import subprocess
+
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    preset = tmp_path / "tiny.json"
+    preset.write_text(json.dumps(TINY_PRESET | {"iterations": [2, 2, 1, 1]}))
+    out, work = tmp_path / "model", tmp_path / "work"
+    script = Path(__file__).resolve().parents[1] / "workflows" / "slurm" / "train_gpu.sbatch"
+    env = dict(os.environ, SMGIC_BIDS=str(Path(sys.executable).parent / "smgic-bids"), SMGIC_DEVICE="cpu",
+               SMGIC_PRECISION="fp32")
+    for attempt in (1, 2):
+        run = subprocess.run(
+            ["sbatch", "--wait", "--gres=none", "-c", "1", "--mem=3G", "--time=10", f"--output={tmp_path}/{attempt}.log",
+             str(script), str(bids), str(out), str(work), "--train-preset", str(preset), "--skip-bids-validation",
+             "--no-progress"],
+            capture_output=True, text=True, env=env, timeout=600,
+        )
+        log = (tmp_path / f"{attempt}.log").read_text() if (tmp_path / f"{attempt}.log").exists() else ""
+        assert run.returncode == 0, run.stderr + log
+        assert f"model written to {out}" in log
+    record = json.loads((out / "training.json").read_text())
+    assert record["run"]["device"] == "cpu" and record["run"]["processes"] == 1  # the second job trained nothing
+    assert (out / "training_log.csv").read_text().count("\n") == 1 + 6
