@@ -197,8 +197,6 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.history: list[dict] = []
         """Log rows of the steps run by this object."""
-        self.validation_history: list[dict] = []
-        """Validation rows written by this object."""
         self._validated_at: int | None = None
         """Global step of the newest validation row on disk."""
         self._level_of = {
@@ -309,7 +307,6 @@ class Trainer:
             if new:
                 writer.writeheader()
             writer.writerow(row)
-        self.validation_history.append(row)
         self._validated_at = self.state.global_step
 
     def _new_optimizer(self) -> None:
