@@ -96,7 +96,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
     from smgic_pydra.bids.derivatives import MODEL_BIDSIGNORE, write_dataset_description
     from smgic_pydra.inference.model_io import CONFIG_NAME, WEIGHTS_NAME
     from smgic_pydra.io.atomic import atomic_paths, json_text
-    from smgic_pydra.io.hashing import sha256_file
+    from smgic_pydra.training.checkpoint import weights_sha256
     from smgic_pydra.training.curves import plot_curves, read_log, stage_summary, write_summary
     from smgic_pydra.training.model_card import render_model_card
     from smgic_pydra.training.split import SPLIT_COLUMNS
@@ -116,7 +116,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
         "run": {"device": processes[-1]["device"], "precision": processes[-1]["precision"],
                 "processes": len(processes),
                 "seconds": sum(r["seconds"] for r in log) + sum(v["seconds"] for v in validation)},
-        "weights_sha256": sha256_file(source / WEIGHTS_NAME),
+        "weights_sha256": weights_sha256(source),
         "parameters": sum(int(t.numel()) for t in weights.values()),
         "versions": {"smgic_pydra": smgic_pydra.__version__, "torch": torch.__version__},
     }

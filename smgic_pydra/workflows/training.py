@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from pydra.compose import workflow
@@ -47,7 +48,8 @@ class TrainingPlan:
     of ``split``. init_model: ``""`` (random weights), ``"default"`` (the packaged model) or a model
     folder; with one, the network comes from its config and only the schedule from the preset.
     iterations: steps per stage 1..4 (None: the preset's). dataset: ``name`` and ``source`` for the
-    model card; command: the command line, recorded.
+    model card; command: the command line, recorded. Treat it as frozen once made: ``config`` and
+    ``run_key`` (which hashes the initial weights) are computed once.
     """
 
     subjects: list[dict]
@@ -83,7 +85,7 @@ class TrainingPlan:
         return None if not self.init_model else resolve_model_files(
             None if self.init_model == "default" else self.init_model)
 
-    @property
+    @cached_property
     def config(self) -> SMGICNetConfig:
         """The preset's network config, or the initial model's with the preset's schedule."""
         files = self._init_files()
@@ -102,7 +104,7 @@ class TrainingPlan:
         files = self._init_files()
         return "" if files is None else str(files[0])
 
-    @property
+    @cached_property
     def run_key(self) -> str:
         """Short hash of what determines the trained weights (same command + same work dir -> same key)."""
         from ..io.hashing import sha256_file
