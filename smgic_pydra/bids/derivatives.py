@@ -28,7 +28,7 @@ from .layout import SubjectInputs, parse_key
 PIPELINE_NAME = "smgic-pydra"
 BIDS_VERSION = "1.10.0"
 BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports")
-MODEL_BIDSIGNORE = ("/*.safetensors", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png")
+MODEL_BIDSIGNORE = ("/*.safetensors", "/*.sha256", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png")
 """A trained model folder (``smgic-bids ... train``) holds no BIDS files besides its description."""
 REPORTS_DIR = "reports"
 
@@ -71,6 +71,21 @@ def check_output_dirs(bids_dir, output_dir, work_dir=None) -> None:
         raise InputError(display_path(output_dir), problem)
     if work_dir is not None and Path(work_dir).resolve().is_relative_to(bids):
         raise InputError(display_path(work_dir), f"work folder inside the BIDS dataset {bids}; put it outside")
+
+
+def check_inside_output(output_dir, paths) -> None:
+    """Refuse any of ``paths`` that resolves outside OUTPUT_DIR (through a symbolic link in it), before
+    anything is written: one-line :class:`InputError` naming the link. OUTPUT_DIR itself may be a link."""
+    out = Path(output_dir).absolute()
+    root = out.resolve()
+    for path in paths:
+        path = Path(path).absolute()
+        if path.resolve().is_relative_to(root):
+            continue
+        inside = [p for p in reversed(path.parents) if p.is_relative_to(out) and p != out] + [path]
+        link = next((p for p in inside if p.is_symlink()), path)
+        raise InputError(display_path(link), f"symbolic link to {link.resolve()}, outside the output folder "
+                         f"{display_path(out)}; outputs are only written inside it: remove the link")
 
 
 def find_pair_sidecars(output_dir, method: str | None = None) -> list[Path]:

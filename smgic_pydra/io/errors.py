@@ -1,4 +1,8 @@
-"""Project exceptions for bad input files and missing external tools."""
+"""Project exceptions for bad input files and missing external tools.
+
+Every exception class of the project survives pickling (pydra workers send errors between
+processes): classes whose ``__init__`` takes other arguments than the message define ``__reduce__``.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ class InputError(ValueError):
         self.problem = " ".join(str(problem).split())  # always one line
         super().__init__(f"{self.path}: {self.problem}")
 
+    def __reduce__(self):
+        return type(self), (self.path, self.problem)
+
 
 class MissingToolError(RuntimeError):
     """An optional external tool (Python package or executable) is not installed.
@@ -24,8 +31,11 @@ class MissingToolError(RuntimeError):
     """
 
     def __init__(self, tool: str, how_to_install: str) -> None:
-        self.tool = tool
+        self.tool, self.how_to_install = tool, how_to_install
         super().__init__(f"{tool} is not available: {how_to_install}")
+
+    def __reduce__(self):
+        return type(self), (self.tool, self.how_to_install)
 
 
 def display_path(path) -> str:

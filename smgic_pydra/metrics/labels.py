@@ -27,7 +27,7 @@ def load_label_table(path=None) -> dict[int, str]:
     path = DEFAULT_LABEL_TABLE if path is None else Path(path)
     shown = display_path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 BOM is not part of the header
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(shown, f"cannot read the label table ({exc.strerror or exc})") from exc
     reader = csv.DictReader(text.splitlines(), delimiter="\t")

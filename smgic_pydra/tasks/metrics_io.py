@@ -14,15 +14,20 @@ METRIC_VALUES = ("dice_mean", "folding_percent", "log_jacobian_std", "inverse_co
 METRIC_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", *METRIC_VALUES)
 
 
-def pair_metrics(row: dict, fixed, table) -> tuple[dict, dict]:
+def pair_metrics(row: dict, fixed, table, table_path: str | None = None) -> tuple[dict, dict]:
     """``(metrics, dice per label)`` of one registered pair; ``fixed`` is the fixed PreparedSubject.
+
+    table: label -> name (from ``table_path``, None: the default table); a table none of whose
+    labels occurs in the fixed labels is an :class:`InputError`, not a NaN Dice.
 
     Dice: the warped moving labels against the fixed labels on the fixed native grid, over the
     labels of ``table`` (mean over labels present in the fixed image, see :mod:`smgic_pydra.metrics.dice`).
     """
     from smgic_pydra.io.itk_warp import read_itk_displacement
     from smgic_pydra.metrics import folding_stats, inverse_consistency
+    from smgic_pydra.io.errors import InputError, display_path
     from smgic_pydra.metrics.dice import dice_from_files
+    from smgic_pydra.metrics.labels import DEFAULT_LABEL_TABLE
 
     files = row["files"]
     metrics: dict = {}
@@ -30,6 +35,9 @@ def pair_metrics(row: dict, fixed, table) -> tuple[dict, dict]:
     fixed_labels = fixed.source_files.get("labels")
     if fixed_labels and files.get("warped_labels") and Path(files["warped_labels"]).is_file():  # moving labels exist
         dice = dice_from_files(files["warped_labels"], fixed_labels, table)
+        if dice.n_labels == 0:
+            raise InputError(display_path(table_path or DEFAULT_LABEL_TABLE),
+                             f"no label of the table occurs in the fixed labels {fixed_labels}")
         per_label, metrics["dice_mean"] = dice.per_label, dice.mean
     fwd, fwd_affine = read_itk_displacement(files["warp"])
     inv, inv_affine = read_itk_displacement(files["inverse_warp"])
@@ -92,7 +100,7 @@ def evaluate_rows(rows: list[dict], prepared_dirs: dict, labels_table: str | Non
                 if saved is None:
                     if row["fixed"] not in fixed_cache:
                         fixed_cache[row["fixed"]] = PreparedSubject.load(prepared_dirs[row["fixed"]])
-                    saved = pair_metrics(row, fixed_cache[row["fixed"]], table)
+                    saved = pair_metrics(row, fixed_cache[row["fixed"]], table, labels_table)
                 metrics, per_label = saved
                 row.update(metrics)
             except Exception as exc:  # errors are data

@@ -79,7 +79,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
                  bids_dir: str) -> str:
     """Write the trained model folder ``output_dir`` all or nothing, then its ``dataset_description.json``.
 
-    Files: ``model.safetensors`` and ``config.json`` (from ``checkpoint``), ``MODEL_CARD.md``,
+    Files: ``model.safetensors``, its SHA-256 ``model.safetensors.sha256`` and ``config.json`` (from ``checkpoint``), ``MODEL_CARD.md``,
     ``training.json`` (``record`` completed with the run, the weights' SHA-256 and the versions),
     ``split.tsv``, ``training_log.csv``, ``validation_log.csv``, ``training_summary.csv`` and
     ``training_curves.png``. The folder is a valid ``--model`` for ``smgic-bids``.
@@ -94,7 +94,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
 
     import smgic_pydra
     from smgic_pydra.bids.derivatives import MODEL_BIDSIGNORE, write_dataset_description
-    from smgic_pydra.inference.model_io import CONFIG_NAME, WEIGHTS_NAME
+    from smgic_pydra.inference.model_io import CONFIG_NAME, HASH_NAME, WEIGHTS_NAME, weights_hash_text
     from smgic_pydra.io.atomic import atomic_paths, json_text
     from smgic_pydra.training.checkpoint import weights_sha256
     from smgic_pydra.training.curves import plot_curves, read_log, stage_summary, write_summary
@@ -120,12 +120,13 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
         "parameters": sum(int(t.numel()) for t in weights.values()),
         "versions": {"smgic_pydra": smgic_pydra.__version__, "torch": torch.__version__},
     }
-    names = [WEIGHTS_NAME, CONFIG_NAME, LOG_FILE, VALIDATION_LOG_FILE, "training_summary.csv",
+    names = [WEIGHTS_NAME, HASH_NAME, CONFIG_NAME, LOG_FILE, VALIDATION_LOG_FILE, "training_summary.csv",
              "training_curves.png", "split.tsv", "training.json", "MODEL_CARD.md"]
     with atomic_paths([out / n for n in names]) as temps:
         tmp = dict(zip(names, temps))
         for name in (WEIGHTS_NAME, CONFIG_NAME):
             shutil.copyfile(source / name, tmp[name])
+        tmp[HASH_NAME].write_text(weights_hash_text(record["weights_sha256"]))
         shutil.copyfile(run / LOG_FILE, tmp[LOG_FILE])
         if (run / VALIDATION_LOG_FILE).is_file():
             shutil.copyfile(run / VALIDATION_LOG_FILE, tmp[VALIDATION_LOG_FILE])

@@ -3,6 +3,7 @@
 Layout of ``<root>/<name>/``:
 
 * ``model.safetensors``: the model's ``state_dict`` (no pickled code);
+* ``model.safetensors.sha256``: the weights' SHA-256 (checked when the folder is loaded as a model);
 * ``config.json``: :meth:`SMGICNetConfig.to_json`;
 * ``state.json``: progress (stage, step, seed, running statistics, the training plan);
 * ``optimizer.pt`` / ``rng.pt`` (optional): optimizer, grad-scaler and RNG states, plain tensors and
@@ -25,6 +26,7 @@ from safetensors.torch import load_file, save_file
 
 from ..config import SMGICNetConfig
 from ..inference.model_io import CONFIG_NAME as CONFIG_FILE
+from ..inference.model_io import HASH_NAME, weights_hash_text
 from ..inference.model_io import WEIGHTS_NAME as MODEL_FILE
 from ..io import atomic_path, sha256_file
 from .errors import CheckpointError
@@ -65,6 +67,7 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=root))
     try:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in weights.items()}, str(tmp / MODEL_FILE))
+        (tmp / HASH_NAME).write_text(weights_hash_text(sha256_file(tmp / MODEL_FILE)))
         (tmp / CONFIG_FILE).write_text(config.to_json())
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
         if optimizer is not None:

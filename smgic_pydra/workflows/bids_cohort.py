@@ -83,12 +83,14 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
     return plan, by_key
 
 
-def weights_sha256(model) -> str:
-    """SHA-256 of the model's weights file (``None``: the packaged default)."""
-    from ..inference import resolve_model_files
-    from ..io.hashing import sha256_file
-
-    return sha256_file(resolve_model_files(model or None)[0])
+def output_paths(plan: CohortPlan, output_dir) -> list[Path]:
+    """Every file the participant level writes into OUTPUT_DIR for ``plan`` (to check before writing)."""
+    out = Path(output_dir)
+    paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs]
+    for pair in plan.pairs:
+        paths += [Path(p) for files in pair["outputs"].values() for p in files.values()]
+        paths += [Path(p) for p in pair["metrics"].values()]
+    return paths
 
 
 def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
@@ -113,8 +115,10 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     """Write ``dataset_description.json`` (version, model weights hash, seed), run the plan, then write
     the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
     from .. import __version__
+    from ..inference import load_model
 
-    sha = weights_sha256(plan.model or None) if NETWORK_METHOD in plan.methods else None
+    # the model is loaded and checked before anything is written, so a bad one locks nothing
+    sha = load_model(plan.model or None).weights_sha256 if NETWORK_METHOD in plan.methods else None
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
     write_warped_sidecars(plan, result.rows, subjects, bids_dir)
@@ -123,6 +127,10 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
 
 def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, methods: list[str]) -> list[str]:
     """The participant level of ``smgic-bids`` (``args``: its parsed arguments); returns the failed pairs."""
+    if args.labels is not None:  # a bad table is refused before any work
+        from ..metrics.labels import load_label_table
+
+        load_label_table(args.labels)
     if not args.skip_bids_validation:
         from ..bids.validation import check_dataset
 
@@ -135,6 +143,7 @@ def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, meth
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
+    derivatives.check_inside_output(output_dir, output_paths(plan, output_dir))
     result = run_bids_plan(plan, subjects, bids_dir, output_dir, args.worker_obj, args.nprocs, args.random_seed,
                            not args.no_progress)
     n_ok = sum(not r["error"] for r in result.rows)

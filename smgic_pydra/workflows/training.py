@@ -107,11 +107,11 @@ class TrainingPlan:
     @cached_property
     def run_key(self) -> str:
         """Short hash of what determines the trained weights (same command + same work dir -> same key)."""
-        from ..io.hashing import sha256_file
+        from ..inference.model_io import check_weights
 
         data = {"subjects": self.subjects, "train": self.split.train, "validation": self.split.validation,
                 "config": self.config.to_dict(), "plan": asdict(self.train_plan), "skull_strip": self.skull_strip,
-                "init": sha256_file(self.init_weights) if self.init_weights else "", "labels": self.labels_table}
+                "init": check_weights(Path(self.init_weights)) if self.init_weights else "", "labels": self.labels_table}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     @property

@@ -1,0 +1,190 @@
+"""Bad inputs and faults: ``smgic-bids`` never trusts a file on disk that has changed.
+
+One table, one row per fault (the README's reliability paragraph gives their number). Each row
+starts from a copy of one finished participant run on the example dataset (3 subjects at 3 mm, a
+small model), applies its fault, runs ``smgic-bids`` and checks the exit status, the one-line
+message and what is (not) on disk afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_workflow_helpers import write_small_model  # noqa: E402
+
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
+from smgic_pydra.cli.bids_app import main  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
+
+FAST = ["--worker", "debug", "--no-progress", "--skip-bids-validation"]
+WARP = "sub-01/anat/sub-01_from-sub01_to-sub02_desc-smgicnet_mode-image_xfm.nii.gz"
+SIDECAR = "sub-01/anat/sub-01_from-sub01_to-sub02_desc-smgicnet_mode-image_xfm.json"
+METRICS = "reports/pairs/smgicnet/sub-01_to_sub-02.json"
+
+
+@dataclass
+class Run:
+    """A copy of the finished run: raw dataset, output and work folders, model folder."""
+
+    bids: Path
+    out: Path
+    work: Path
+    model: Path
+    root: Path
+
+    def participant(self, *extra: str, out: Path | None = None, work: Path | None = None) -> int:
+        return main([str(self.bids), str(out or self.out), "participant", "-w", str(work or self.work),
+                     "--model", str(self.model), *FAST, *extra])
+
+    def group(self, *extra: str) -> int:
+        return main([str(self.bids), str(self.out), "group", "-w", str(self.work), *extra])
+
+
+@pytest.fixture(scope="session")
+def finished(tmp_path_factory) -> Run:
+    """The example dataset, a small model and one finished participant run (shared by every case)."""
+    root = tmp_path_factory.mktemp("finished")
+    bids = make_example_dataset(root / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
+    run = Run(bids, root / "out", root / "work", write_small_model(root / "models"), root)
+    assert run.participant() == 0
+    assert run.group() == 0
+    return run
+
+
+@pytest.fixture
+def run(finished, tmp_path) -> Run:
+    """A private copy of the finished run (links inside it kept as links)."""
+    for name in ("bids", "out", "work", "models"):
+        shutil.copytree(finished.root / name, tmp_path / name, symlinks=True)
+    return Run(tmp_path / "bids", tmp_path / "out", tmp_path / "work", tmp_path / "models" / finished.model.name,
+               tmp_path)
+
+
+def md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def files_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+# ---- the faults -------------------------------------------------------------------------------
+
+
+def corrupt_weights(run: Run, capsys):
+    """4 KiB of model.safetensors flipped: refused with one line, nothing new written."""
+    weights = run.model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-8192:-4096] = bytes(b ^ 0xFF for b in data[-8192:-4096])
+    weights.write_bytes(bytes(data))
+    before = {p: md5(p) for p in files_under(run.out)}
+    assert run.participant() == 2
+    one_line(capsys, "model.safetensors", "SHA-256")
+    assert {p: md5(p) for p in files_under(run.out)} == before
+
+
+def corrupt_header_then_good_model(run: Run, capsys):
+    """A model whose header is broken writes nothing, so a good model can then use the folder."""
+    bad = run.root / "bad-model"
+    shutil.copytree(run.model, bad)
+    (bad / "model.safetensors").write_bytes(b"\xff" * 64 + (bad / "model.safetensors").read_bytes()[64:])
+    (bad / "model.safetensors.sha256").unlink()
+    fresh = run.root / "fresh-out"
+    assert run.participant("--model", str(bad), out=fresh) == 2
+    one_line(capsys, "model.safetensors")
+    assert not fresh.exists()
+    assert run.participant(out=fresh) == 0
+
+
+def model_without_hash_warns(run: Run, capsys):
+    """A model folder without a recorded hash is used, with one warning naming the file."""
+    import logging
+
+    (run.model / "model.safetensors.sha256").unlink()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("smgic_pydra.model").addHandler(handler)
+    try:
+        assert run.participant(out=run.root / "fresh-out") == 0
+    finally:
+        logging.getLogger("smgic_pydra.model").removeHandler(handler)
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "model.safetensors.sha256" in warnings[0], warnings
+
+
+def output_subject_is_link(run: Run, capsys):
+    """OUTPUT_DIR/sub-01 -> elsewhere: refused naming the link, nothing written through it."""
+    elsewhere = run.root / "elsewhere"
+    elsewhere.mkdir()
+    shutil.rmtree(run.out / "sub-01")
+    (run.out / "sub-01").symlink_to(elsewhere, target_is_directory=True)
+    assert run.participant() == 2
+    one_line(capsys, str(run.out / "sub-01"), "symbolic link", "outside the output folder")
+    assert list(elsewhere.rglob("*")) == []
+
+
+def labels_table_missing(run: Run, capsys):
+    """A missing --labels table is refused before any work."""
+    fresh = run.root / "fresh-out"
+    assert run.participant("--labels", str(run.root / "nope.tsv"), out=fresh) == 2
+    one_line(capsys, "nope.tsv", "cannot read the label table")
+    assert not fresh.exists()
+
+
+def labels_table_malformed(run: Run, capsys):
+    """A --labels table without its columns is refused before any work."""
+    table = run.root / "bad.tsv"
+    table.write_text("value\tlabel\n1\tx\n")
+    fresh = run.root / "fresh-out"
+    assert run.participant("--labels", str(table), out=fresh) == 2
+    one_line(capsys, "bad.tsv", "'index' and 'name'")
+    assert not fresh.exists()
+
+
+def labels_table_matches_nothing(run: Run, capsys):
+    """A table none of whose labels is in the data gives failed pairs naming it, not NaN Dice."""
+    table = run.root / "other.tsv"
+    table.write_text("index\tname\n9001\tnowhere\n")
+    assert run.participant("--labels", str(table), out=run.root / "fresh-out") == 1
+    err = capsys.readouterr().err
+    assert "other.tsv" in err and "no label of the table occurs" in err
+
+
+def labels_table_with_bom(run: Run, capsys):
+    """A label table saved with a UTF-8 byte-order mark is read (the BOM is not part of the header)."""
+    table = run.root / "bom.tsv"
+    table.write_bytes(b"\xef\xbb\xbf" + (run.bids / "derivatives" / "smriprep" / "dseg.tsv").read_bytes())
+    assert run.participant("--labels", str(table), out=run.root / "fresh-out") == 0
+
+
+CASES: dict[str, Callable] = {f.__name__: f for f in (
+    corrupt_weights, corrupt_header_then_good_model, model_without_hash_warns, output_subject_is_link,
+    labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
+)}
+
+
+def one_line(capsys, *needles: str) -> str:
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.startswith("smgic-bids: error: ")]
+    assert len(err) == 1, err
+    for needle in needles:
+        assert needle in err[0], err[0]
+    return err[0]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_or_fault(case, run, capsys):
+    CASES[case](run, capsys)
