@@ -171,10 +171,130 @@ def labels_table_with_bom(run: Run, capsys):
     assert run.participant("--labels", str(table), out=run.root / "fresh-out") == 0
 
 
+OTHER_WARP = "sub-02/anat/sub-02_from-sub02_to-sub03_desc-smgicnet_mode-image_xfm.nii.gz"
+OTHER_SIDECAR = "sub-02/anat/sub-02_from-sub02_to-sub03_desc-smgicnet_mode-image_xfm.json"
+
+
+def changed_input_is_redone(run: Run, capsys):
+    """New data in sub-01's preprocessed T1w (same path): its pairs are redone, also with a fresh -w; the others not."""
+    t1 = run.bids / "derivatives/smriprep/sub-01/anat/sub-01_desc-preproc_T1w.nii.gz"
+    img = nib.load(t1)
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj) * 0.5, img.affine, img.header), t1)
+    before, other = md5(run.out / WARP), (run.out / OTHER_SIDECAR).stat().st_mtime_ns
+    assert run.participant(work=run.root / "fresh-work") == 0
+    assert md5(run.out / WARP) != before
+    assert json.loads((run.out / SIDECAR).read_text())["inputs_sha256"]["moving"]["t1w"] == sha256(t1)
+    assert (run.out / OTHER_SIDECAR).stat().st_mtime_ns == other
+    redone = md5(run.out / WARP)
+    assert run.participant() == 0  # the old work folder too: same new result, nothing redone
+    assert md5(run.out / WARP) == redone and (run.out / OTHER_SIDECAR).stat().st_mtime_ns == other
+
+
+def changed_setting_is_redone(run: Run, capsys):
+    """A setting of the pair's key (here the skull stripping of subjects without masks) redoes the pairs."""
+    from smgic_pydra.workflows.cohort import CohortPlan
+
+    plan = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, model=str(run.model))
+    changed = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, model=str(run.model),
+                         skull_strip="deepbet")
+    for method in ("smgicnet", "identity"):
+        assert plan.method_settings(method) != changed.method_settings(method)
+    assert plan.method_settings("identity") == CohortPlan(
+        subjects=[], pairs=[], methods=["identity"], work_dir=run.work, device="cuda").method_settings("identity")
+
+
+def deleted_prepared_subject(run: Run, capsys):
+    """A deleted WORK/prepared/<grid>/sub-02 is prepared again; no pair fails and none is redone."""
+    (folder,) = run.work.glob("prepared/*/sub-02")
+    shutil.rmtree(folder)
+    before = {p: md5(p) for p in files_under(run.out / "sub-01")}
+    assert run.participant() == 0
+    assert (folder / "prepared.json").is_file()
+    assert {p: md5(p) for p in files_under(run.out / "sub-01")} == before
+
+
+def truncated_warp_participant(run: Run, capsys):
+    """A truncated warp is seen and its pair redone (the same bytes as before); the other pairs are not."""
+    before, other = md5(run.out / WARP), (run.out / OTHER_SIDECAR).stat().st_mtime_ns
+    with open(run.out / WARP, "r+b") as f:
+        f.truncate(1000)
+    assert run.participant() == 0
+    assert md5(run.out / WARP) == before
+    assert (run.out / OTHER_SIDECAR).stat().st_mtime_ns == other
+
+
+def truncated_warp_group(run: Run, capsys):
+    """group reports a truncated warp as a failed pair naming the file, and exits 1."""
+    with open(run.out / WARP, "r+b") as f:
+        f.truncate(1000)
+    assert run.group() == 1
+    assert str(run.out / WARP) in capsys.readouterr().err
+    pairs = pd_read(run.out / "reports/pairs.csv")
+    assert len(pairs) == 6 and (pairs["error"] != "").sum() == 1  # 3 pairs x (smgicnet, identity)
+
+
+def same_size_damage_needs_verify(run: Run, capsys):
+    """A same-size change with the old modification time is found by group --verify-outputs."""
+    import os
+
+    warp = run.out / WARP
+    stat = warp.stat()
+    data = bytearray(warp.read_bytes())
+    data[-100] ^= 0xFF
+    warp.write_bytes(bytes(data))
+    os.utime(warp, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run.group() == 0  # size and time unchanged: the cheap check cannot see it
+    assert run.group("--verify-outputs") == 1
+    assert str(warp) in capsys.readouterr().err
+
+
+def metrics_without_keys(run: Run, capsys):
+    """A metrics JSON without its keys is a failed row naming the file, not an empty success."""
+    (run.out / METRICS).write_text("{}")
+    assert run.group() == 1
+    assert str(run.out / METRICS) in capsys.readouterr().err
+
+
+def metrics_deleted(run: Run, capsys):
+    """A deleted metrics JSON is a failed row naming the file; the pair still counts in n_pairs."""
+    (run.out / METRICS).unlink()
+    assert run.group() == 1
+    assert str(run.out / METRICS) in capsys.readouterr().err
+    summary = pd_read(run.out / "reports/group_summary.csv").set_index("method")
+    assert summary.loc["smgicnet", "n_pairs"] == 3 and summary.loc["smgicnet", "n_failed"] == 1
+
+
+def status_after_kill(run: Run, capsys):
+    """A status.json left "running" by a killed run is recorded as killed at the next start."""
+    fresh = run.root / "fresh-work"
+    assert run.participant(work=fresh) == 0
+    (status_file,) = fresh.glob("runs/*/status.json")
+    status = json.loads(status_file.read_text())
+    status_file.write_text(json.dumps(status | {"state": "running", "updated_utc": "2026-01-01T00:00:00+00:00"}))
+    assert run.participant(work=fresh) == 0
+    status = json.loads(status_file.read_text())
+    assert status["state"] == "finished"
+    assert status["previous_run"] == {"state": "killed", "updated_utc": "2026-01-01T00:00:00+00:00"}
+
+
 CASES: dict[str, Callable] = {f.__name__: f for f in (
     corrupt_weights, corrupt_header_then_good_model, model_without_hash_warns, output_subject_is_link,
     labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
+    changed_input_is_redone, changed_setting_is_redone, deleted_prepared_subject, truncated_warp_participant,
+    truncated_warp_group, same_size_damage_needs_verify, metrics_without_keys, metrics_deleted, status_after_kill,
 )}
+
+
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def pd_read(path: Path):
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"error": str}).fillna({"error": ""})
 
 
 def one_line(capsys, *needles: str) -> str:

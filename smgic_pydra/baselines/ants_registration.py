@@ -197,8 +197,10 @@ def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths
     }
 
 
-def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed: int = 1, work_dir=None) -> dict:
-    """:func:`register_images` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`).
+def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed: int = 1, work_dir=None,
+                      sidecar_extra: dict | None = None) -> dict:
+    """:func:`register_images` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`);
+    ``sidecar_extra`` is added to the sidecar.
 
     Uses the same inputs as SM-GICNet: each subject's source T1w on its native grid, zero outside its
     brain mask, and the moving subject's source labels when it has them.
@@ -211,6 +213,6 @@ def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed
         method, skull_stripped_native(fixed), skull_stripped_native(moving),
         None if labels_path is None else load_image(labels_path, "labels"), paths, nthreads, seed, work_dir,
         {"fixed": fixed.subject_id, "moving": moving.subject_id,
-         "fixed_source": fixed.source_files, "moving_source": moving.source_files},
+         "fixed_source": fixed.source_files, "moving_source": moving.source_files, **(sidecar_extra or {})},
     )
     return {**row, "fixed": fixed.subject_id, "moving": moving.subject_id}

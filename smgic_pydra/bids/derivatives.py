@@ -58,6 +58,12 @@ def pair_metrics_path(output_dir, moving_key: str, fixed_key: str, method: str) 
     return pair_metrics_dir(output_dir) / method / f"{moving_key}_to_{fixed_key}.json"
 
 
+def participant_records_dir(output_dir) -> Path:
+    """``OUTPUT_DIR/reports/participant_runs``: one JSON per participant run listing the pairs it owes
+    (method, fixed, moving, sidecar and metrics files), so the group level knows what to expect."""
+    return Path(output_dir) / REPORTS_DIR / "participant_runs"
+
+
 def check_output_dirs(bids_dir, output_dir, work_dir=None) -> None:
     """Refuse an OUTPUT_DIR equal to or inside the raw data of BIDS_DIR (``BIDS_DIR/derivatives/<name>``
     is allowed) and a work directory anywhere inside BIDS_DIR; one-line :class:`InputError`."""

@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' (default: 1)")
     g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
     g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
+    g.add_argument("--verify-outputs", action="store_true",
+                   help="compare the SHA-256 of every finished output with its sidecar's record (participant: before "
+                   "reusing it, group: before reporting it); sizes and modification times are always checked")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     return p
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             bids_training.run_train(args, bids_dir, output_dir, work_dir)
             failed = []
         else:
-            failed = bids_cohort.run_group(output_dir)
+            failed = bids_cohort.run_group(output_dir, args.verify_outputs)
     except (UsageError, InputError, MissingToolError, FileNotFoundError, ValueError, TrainingError) as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

@@ -39,6 +39,25 @@ def input_fingerprint(source_files: dict[str, str], cfg, skull_strip: str, subje
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
+def _fingerprint(t1_path, cfg, mask_path, labels_path, skull_strip: str, subject_id: str) -> tuple[dict, str]:
+    """``(source files by role, input fingerprint)`` of a subject to prepare."""
+    sources = {"t1": t1_path, "mask": mask_path, "labels": labels_path}
+    sources = {role: display_path(p) for role, p in sources.items() if p is not None}
+    return sources, input_fingerprint(sources, cfg, skull_strip, subject_id)
+
+
+def is_prepared(out_dir, fingerprint: str) -> bool:
+    """Whether ``out_dir`` holds a complete prepared subject made from inputs and settings of ``fingerprint``."""
+    manifest = PreparedSubject.read_manifest(out_dir)
+    return manifest is not None and manifest.get("fingerprint") == fingerprint
+
+
+def prepared_fingerprint(subject: dict, cfg, skull_strip: str) -> str:
+    """The input fingerprint of a :class:`~smgic_pydra.tasks.PrepareSubject` subject dict."""
+    return _fingerprint(subject["t1w"], cfg, subject.get("mask"), subject.get("labels"), skull_strip,
+                        subject["subject"])[1]
+
+
 def _subject_id_from(path: Path) -> str:
     name = path.name
     for suffix in (".nii.gz", ".nii", ".mgz"):
@@ -88,11 +107,8 @@ def prepare_subject(
         check_same_grid(t1_img, t1_path, labels_img, labels_path)
 
     subject_id = subject_id or _subject_id_from(t1_path)
-    sources = {"t1": t1_path, "mask": mask_path, "labels": labels_path}
-    sources = {role: display_path(p) for role, p in sources.items() if p is not None}
-    fingerprint = input_fingerprint(sources, cfg, skull_strip, subject_id)
-    manifest = PreparedSubject.read_manifest(out_dir)
-    if manifest is not None and manifest.get("fingerprint") == fingerprint:
+    sources, fingerprint = _fingerprint(t1_path, cfg, mask_path, labels_path, skull_strip, subject_id)
+    if is_prepared(out_dir, fingerprint):
         return PreparedSubject.load(out_dir)
 
     native_mask = _brain_mask(t1_path, t1_img, mask_img, skull_strip)

@@ -31,9 +31,9 @@ def _baseline_runner(method: str, omp_nthreads: int, random_seed: int):
     from smgic_pydra.baselines import register_baseline
     from smgic_pydra.worldspace import PairOutputPaths
 
-    def run(fixed, moving, paths: dict) -> dict:
+    def run(fixed, moving, paths: dict, sidecar_extra: dict) -> dict:
         row = register_baseline(method, fixed, moving, PairOutputPaths(**paths),
-                                nthreads=max(omp_nthreads, 1), seed=random_seed)
+                                nthreads=max(omp_nthreads, 1), seed=random_seed, sidecar_extra=sidecar_extra)
         return {"seconds": row["total_seconds"], "forward_seconds": row.get("forward_seconds", row["total_seconds"]),
                 "files": row["files"]}
 

@@ -3,7 +3,16 @@
 A *pair spec* is a plain dict (hashable by pydra, picklable for any worker)::
 
     {"fixed": "sub-01", "moving": "sub-02",
-     "outputs": {"smgicnet": {"warp": "...", "inverse_warp": "...", ..., "sidecar": "..."}, "syn": {...}}}
+     "outputs": {"smgicnet": {"warp": "...", "inverse_warp": "...", ..., "sidecar": "..."}, "syn": {...}},
+     "key": {"smgicnet": "<sha256>", ...}, "inputs": {"fixed": {role: sha256}, "moving": {...}},
+     "reuse": {"smgicnet": true, ...}, "state": {"smgicnet": "done" | "<token of this run>", ...}}
+
+``key`` (optional; the cohort planner adds it, :mod:`smgic_pydra.workflows.cohort`) is the
+content hash of the pair's input files, the model weights and the settings of the method: outputs
+are reused only when their sidecar records the same key and every output file still matches its
+record (size, and SHA-256 when its modification time changed); ``reuse`` False (the planner's
+verdict) redoes them without looking. ``state`` only makes pydra's cache miss for chunks with
+unfinished pairs.
 
 A *row* is a dict with at least ``method, fixed, moving, seconds, error`` (``error`` is ``""`` on
 success) and ``files`` (output role -> path). Progress markers are one small JSON file per finished
@@ -33,19 +42,35 @@ def error_row(method: str, pair: dict, error: str) -> dict:
             "forward_seconds": float("nan"), "files": {}, "error": error, "resumed": False}
 
 
-def complete_sidecar(paths: dict) -> dict | None:
-    """The sidecar of a pair whose outputs are all present (written by ``write_pair_outputs``), else None."""
-    sidecar = Path(paths["sidecar"])
-    if not sidecar.is_file():
-        return None
+def read_sidecar(paths: dict) -> dict | None:
+    """The pair's sidecar as a dict, or None when it is missing or not readable JSON."""
     try:
-        meta = json.loads(sidecar.read_text())
-    except (OSError, json.JSONDecodeError):
+        meta = json.loads(Path(paths["sidecar"]).read_text())
+    except (OSError, ValueError):
         return None
-    files = meta.get("files") or {}
-    if not files or not all((sidecar.parent / name).is_file() for name in files.values()):
+    return meta if isinstance(meta, dict) else None
+
+
+def outputs_problem(paths: dict, meta: dict, full: bool = False) -> str | None:
+    """``"<file>: <problem>"`` for the first output that no longer matches the sidecar's records, else None.
+
+    full: compare every file's SHA-256 (otherwise only when its size or modification time changed).
+    """
+    from ..io.integrity import first_problem
+
+    files, records = meta.get("files") or {}, meta.get("outputs") or {}
+    if not files or set(files.values()) != set(records):
+        return f"{paths['sidecar']}: no record of the output files (written by an older version)"
+    return first_problem(Path(paths["sidecar"]).parent, records, full)
+
+
+def complete_sidecar(paths: dict, key: str | None = None, full: bool = False) -> dict | None:
+    """The sidecar of a pair whose outputs are complete and unchanged, made from inputs and settings of
+    content hash ``key`` (None: not compared), else None (the pair must be redone)."""
+    meta = read_sidecar(paths)
+    if meta is None or (key is not None and meta.get("content_sha256") != key):
         return None
-    return meta
+    return None if outputs_problem(paths, meta, full) else meta
 
 
 def resumed_row(method: str, pair: dict, paths: dict, meta: dict) -> dict:
@@ -79,7 +104,9 @@ def _limit_threads(omp_nthreads: int) -> None:
 
 def run_chunk(method: str, pairs, subjects, prepared_dirs, preparation_errors, progress_dir, omp_nthreads,
               runner) -> list[dict]:
-    """Run ``runner(fixed, moving, paths) -> {seconds, forward_seconds, files}`` over a chunk of pairs.
+    """Run ``runner(fixed, moving, paths, sidecar_extra) -> {seconds, forward_seconds, files}`` over a chunk of pairs.
+
+    sidecar_extra: what the runner adds to the pair's sidecar (the content key and input hashes).
 
     seconds: the whole pair (inputs read, registration, outputs written); forward_seconds: the
     registration itself (network forward pass or antsRegistration).
@@ -105,12 +132,15 @@ def run_chunk(method: str, pairs, subjects, prepared_dirs, preparation_errors, p
     rows = []
     for pair in pairs:
         paths = pair["outputs"][method]
-        meta = complete_sidecar(paths)
+        key = (pair.get("key") or {}).get(method)
+        reuse = (pair.get("reuse") or {}).get(method, True)  # False: the planner found them stale or damaged
+        meta = complete_sidecar(paths, key) if reuse else None
         if meta is not None:
             row = resumed_row(method, pair, paths, meta)
         else:
+            extra = {} if key is None else {"content_sha256": key, "inputs_sha256": pair.get("inputs", {})}
             try:
-                result = runner(subject(pair["fixed"]), subject(pair["moving"]), paths)
+                result = runner(subject(pair["fixed"]), subject(pair["moving"]), paths, extra)
                 row = {"method": method, "fixed": pair["fixed"], "moving": pair["moving"], "error": "",
                        "resumed": False, **result}
             except Exception as exc:  # errors are data: one row, the chunk goes on

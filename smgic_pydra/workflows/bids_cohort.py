@@ -54,11 +54,13 @@ def default_labels_table(subjects) -> str:
 
 def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
-              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False):
+              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
+              verify_outputs: bool = False):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
     ones. reports: also write the reports at the end of the run (the group level does it otherwise).
+    verify_outputs: compare the SHA-256 of finished outputs before reusing them (see :class:`CohortPlan`).
     """
     from ..bids.layout import collect_subjects
     from ..bids.pairs import make_pairs
@@ -78,7 +80,7 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
         methods=list(methods), work_dir=Path(work_dir), output_dir=Path(output_dir) if reports else None,
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
-        omp_nthreads=omp_nthreads, random_seed=random_seed,
+        omp_nthreads=omp_nthreads, random_seed=random_seed, verify_outputs=verify_outputs,
     )
     return plan, by_key
 
@@ -86,11 +88,25 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
 def output_paths(plan: CohortPlan, output_dir) -> list[Path]:
     """Every file the participant level writes into OUTPUT_DIR for ``plan`` (to check before writing)."""
     out = Path(output_dir)
-    paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs]
+    paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs,
+             participant_record_path(plan, out)]
     for pair in plan.pairs:
         paths += [Path(p) for files in pair["outputs"].values() for p in files.values()]
         paths += [Path(p) for p in pair["metrics"].values()]
     return paths
+
+
+def participant_record_path(plan: CohortPlan, output_dir) -> Path:
+    return derivatives.participant_records_dir(output_dir) / f"{plan.run_key}.json"
+
+
+def write_participant_record(plan: CohortPlan, output_dir) -> Path:
+    """The pairs this participant run owes to the group level (paths relative to OUTPUT_DIR), written before any work."""
+    out = Path(output_dir).absolute()
+    pairs = [{"method": m, "fixed": p["fixed"], "moving": p["moving"],
+              "sidecar": Path(p["outputs"][m]["sidecar"]).relative_to(out).as_posix(),
+              "metrics": Path(p["metrics"][m]).relative_to(out).as_posix()} for p in plan.pairs for m in plan.methods]
+    return save_json({"pairs": pairs}, participant_record_path(plan, out))
 
 
 def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
@@ -120,6 +136,7 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     # the model is loaded and checked before anything is written, so a bad one locks nothing
     sha = load_model(plan.model or None).weights_sha256 if NETWORK_METHOD in plan.methods else None
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
+    write_participant_record(plan, output_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
     write_warped_sidecars(plan, result.rows, subjects, bids_dir)
     return result
@@ -139,7 +156,7 @@ def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, meth
         plan, subjects = bids_plan(bids_dir, output_dir, work_dir, methods, args.pairs, args.participant_label,
                                    args.session_label, args.bids_filter_file, args.model, args.device,
                                    args.pairs_per_job, args.labels, args.skull_strip, args.omp_nthreads,
-                                   args.random_seed)
+                                   args.random_seed, verify_outputs=args.verify_outputs)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
@@ -158,32 +175,75 @@ def _failed(rows) -> list[str]:
     return failed_lines(rows)
 
 
-def read_pair_metrics(output_dir) -> tuple[list[dict], list[dict]]:
-    """Rows and per-label Dice rows from the per-pair metrics JSON files of OUTPUT_DIR (group level)."""
-    folder = derivatives.pair_metrics_dir(output_dir)
-    files = sorted(folder.glob("*/*.json"))
+def _expected_pairs(output_dir) -> dict[tuple, dict]:
+    """``(method, fixed, moving) -> record`` over every participant run's record in OUTPUT_DIR."""
+    folder = derivatives.participant_records_dir(output_dir)
+    files = sorted(folder.glob("*.json"))
     if not files:
-        raise InputError(display_path(folder), "no per-pair results: run the participant level first")
-    rows, label_rows = [], []
+        raise InputError(display_path(folder), "no participant run records: run the participant level first")
+    expected = {}
     for path in files:
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(display_path(path), f"unreadable pair result ({exc})") from exc
-        per_label = data.pop("dice_per_label", {}) or {}
-        names = data.pop("label_names", {}) or {}
-        rows.append(data)
-        label_rows += [{"method": data["method"], "fixed": data["fixed"], "moving": data["moving"], "label": int(k),
-                        "name": names.get(k, str(k)), "dice": float(v)} for k, v in per_label.items()]
+            pairs = json.loads(path.read_text())["pairs"]
+            expected.update({(p["method"], p["fixed"], p["moving"]): p for p in pairs})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(display_path(path), f"not a participant run record ({type(exc).__name__}: {exc})") from None
+    return expected
+
+
+def _pair_result(output_dir, record: dict, verify_outputs: bool) -> tuple[dict, dict]:
+    """``(row, dice per label)`` of one expected pair; a row with an ``error`` naming the file when its
+    outputs or metrics are missing, damaged or invalid."""
+    from ..tasks.metrics_io import METRIC_KEYS
+    from ..tasks.rows import outputs_problem, read_sidecar
+
+    out = Path(output_dir).absolute()
+    row = {k: record[k] for k in ("method", "fixed", "moving")}
+    sidecar, metrics = out / record["sidecar"], out / record["metrics"]
+    try:
+        data = json.loads(metrics.read_text())
+    except FileNotFoundError:
+        return row | {"error": f"{metrics}: metrics file missing"}, {}
+    except (OSError, ValueError) as exc:
+        return row | {"error": f"{metrics}: not readable JSON ({exc})"}, {}
+    missing = [k for k in METRIC_KEYS if k not in data] if isinstance(data, dict) else list(METRIC_KEYS)
+    if missing or any(data[k] != row[k] for k in row):
+        return row | {"error": f"{metrics}: not the metrics of this pair (missing {missing or 'nothing'})"}, {}
+    if data.get("error"):  # the pair failed in the participant run
+        return row | {k: data[k] for k in METRIC_KEYS}, {}
+    meta = read_sidecar({"sidecar": sidecar})
+    problem = (f"{sidecar}: sidecar missing or unreadable" if meta is None
+               else outputs_problem({"sidecar": sidecar}, meta, verify_outputs))
+    if problem:
+        return row | {"error": problem}, {}
+    if metrics.stat().st_mtime_ns < sidecar.stat().st_mtime_ns:
+        return row | {"error": f"{metrics}: older than the pair's outputs; run the participant level again"}, {}
+    per_label = {k: (v, (data.get("label_names") or {}).get(k, str(k))) for k, v in (data.get("dice_per_label") or {}).items()}
+    return row | {k: data[k] for k in METRIC_KEYS}, per_label
+
+
+def read_pair_metrics(output_dir, verify_outputs: bool = False) -> tuple[list[dict], list[dict]]:
+    """Rows and per-label Dice rows of every pair the participant runs of OUTPUT_DIR owe (group level).
+
+    A pair whose metrics file is missing or invalid, or whose outputs no longer match their sidecar
+    records (size always, SHA-256 when modified or with ``verify_outputs``), is a failed row naming the file.
+    """
+    rows, label_rows = [], []
+    for (method, fixed, moving), record in sorted(_expected_pairs(output_dir).items()):
+        row, per_label = _pair_result(output_dir, record, verify_outputs)
+        rows.append(row)
+        label_rows += [{"method": method, "fixed": fixed, "moving": moving, "label": int(k), "name": name,
+                        "dice": float(v)} for k, (v, name) in per_label.items()]
     return rows, label_rows
 
 
-def run_group(output_dir: Path) -> list[str]:
+def run_group(output_dir: Path, verify_outputs: bool = False) -> list[str]:
     """The group level: reports from the derivatives only; returns the failed pairs."""
     if not (Path(output_dir) / "dataset_description.json").is_file():
         raise InputError(display_path(output_dir), "not an smgic-pydra output folder (no dataset_description.json): "
                          "run the participant level first")
-    rows, label_rows = read_pair_metrics(output_dir)
+    derivatives.check_inside_output(output_dir, vars(derivatives.report_paths(output_dir)).values())
+    rows, label_rows = read_pair_metrics(output_dir, verify_outputs)
     paths = write_reports(rows, label_rows, output_dir)
     print(f"smgic-bids: {len(rows)} pair results; reports: " + ", ".join(str(p) for p in paths.values()))
     return _failed(rows)

@@ -20,19 +20,25 @@ Work directory layout (``work_dir``)::
     runs/<run_key>/status.json    progress status (total, done, failed, ETA)
 
 ``run_key`` is a hash of the pairs, methods, model and settings, so the same command with the same
-work directory resumes: jobs that finished cleanly come from pydra's cache (a task's hash is the
-hash of its inputs and its function's source), and a chunk that was killed midway skips the pairs
-whose outputs are already complete on disk (its evaluation reuses their saved metrics). Pydra
-would also cache error rows as a successful result, so before a run every cached result that
-holds an error is forgotten (its job folder removed): failed pairs are retried, finished ones are
-not. Stale pydra lock files of a killed run are removed under an exclusive run lock.
+work directory resumes. Reuse is decided by content, never by paths: before a run, every subject
+and pair is stamped (:func:`stamp_plan`) with the SHA-256 of its input files, and every pair and
+method with a content key (inputs, model weights and the method's settings from
+:meth:`CohortPlan.method_settings`, the one place that lists them). A pair is done only when its
+sidecar records the same key and its output files still match their records (size, and SHA-256
+when modified; always with ``verify_outputs``) and its metrics are saved; a subject is prepared
+only when its folder's fingerprint matches. Everything else gets this run's token, so pydra's
+cache (which hashes the task inputs) cannot return a stale or failed result for it, and its
+chunk redoes it and replaces the old outputs atomically. Stale pydra lock files of a killed run
+are removed under an exclusive run lock. Pydra itself unpickles its cache files in ``runs/``,
+so the work directory must be trusted like the code (keep it private on shared file systems).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import uuid
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from pydra.compose import workflow
@@ -44,6 +50,12 @@ from .submit import CohortRunError, submit_workflow
 
 NETWORK_METHOD = "smgicnet"
 BASELINE_METHODS = ("syn", "synquick", "affine", "identity")
+NOT_SETTINGS = ("subjects", "pairs", "methods", "work_dir", "output_dir", "pairs_per_job", "omp_nthreads", "device",
+                "labels_table", "verify_outputs")
+"""Plan fields that do not change a pair's outputs; every other field (and any added later) is a setting."""
+BASELINE_SETTINGS = ("skull_strip", "random_seed")
+"""The settings the ANTs baselines depend on (SM-GICNet depends on all of them and on the model's weights)."""
+DONE = "done"
 
 
 def prepared_root(work_dir, config_json: str) -> str:
@@ -75,7 +87,8 @@ class CohortPlan:
     subjects: subject dicts for :func:`PrepareSubject` (``subject``, ``t1w``, ``mask``, ``labels``).
     pairs: pair specs (:mod:`smgic_pydra.tasks.rows`), with output paths for every method in ``methods`` and ``metrics`` (method -> metrics JSON path). model: model folder
     or ``""`` (packaged default). output_dir: the reports go to ``output_dir/reports`` (``None``:
-    no reports node).
+    no reports node). verify_outputs: compare the SHA-256 of every finished output before reusing it
+    (otherwise only of those whose size or modification time changed).
     """
 
     subjects: list[dict]
@@ -91,6 +104,7 @@ class CohortPlan:
     omp_nthreads: int = 1
     random_seed: int = 1
     extra_key: dict = field(default_factory=dict)
+    verify_outputs: bool = False
 
     def __post_init__(self) -> None:
         # absolute paths: pydra runs every job in its own cache folder
@@ -107,7 +121,7 @@ class CohortPlan:
     @property
     def run_key(self) -> str:
         """Short hash of what determines the results (same command + same work dir -> same key)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("work_dir", "omp_nthreads")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("work_dir", "omp_nthreads", "verify_outputs")}
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -123,11 +137,23 @@ class CohortPlan:
     def progress_dir(self) -> Path:
         return self.run_dir / "progress"
 
-    def chunks(self) -> list[list[dict]]:
-        """Pairs in chunks of ``pairs_per_job`` (the last may be shorter)."""
-        from ..bids.pairs import chunk_pairs
+    def method_settings(self, method: str) -> dict:
+        """What the outputs of a pair of ``method`` depend on besides its input files: every plan field
+        not in ``NOT_SETTINGS`` (the baselines: ``BASELINE_SETTINGS``), the model by its weights' SHA-256."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SETTINGS}
+        if method == NETWORK_METHOD:
+            data["model"] = self.model_sha256()
+        else:
+            data = {k: data[k] for k in BASELINE_SETTINGS}
+        return {"method": method, **data}
 
-        return chunk_pairs(self.pairs, self.pairs_per_job)
+    def model_sha256(self) -> str:
+        """SHA-256 of the model's weights, after loading and checking the model once (:class:`InputError` if bad)."""
+        if "_model_sha256" not in self.__dict__:
+            from ..inference import load_model
+
+            self.__dict__["_model_sha256"] = load_model(self.model or None).weights_sha256
+        return self.__dict__["_model_sha256"]
 
     def config_json(self) -> str:
         """The network config of the model: it defines the grid every subject is prepared on."""
@@ -136,14 +162,71 @@ class CohortPlan:
         return resolve_model_files(self.model or None)[1].read_text()
 
 
+def input_hashes(subject: dict) -> dict[str, str]:
+    """SHA-256 of a subject's input files by role (``t1w``, ``mask``, ``labels``)."""
+    from ..io.hashing import sha256_file
+
+    return {role: sha256_file(subject[role]) for role in ("t1w", "mask", "labels") if subject.get(role)}
+
+
+def _pair_state(plan: CohortPlan, pair: dict, method: str, key: str) -> tuple[bool, bool]:
+    """``(outputs reusable, metrics saved too)`` for the pair's outputs of ``method`` and content key ``key``."""
+    from ..tasks.metrics_io import saved_metrics
+    from ..tasks.rows import complete_sidecar, resumed_row
+
+    paths = pair["outputs"][method]
+    meta = complete_sidecar(paths, key, full=plan.verify_outputs)
+    if meta is None:
+        return False, False
+    metrics_file = str((pair.get("metrics") or {}).get(method, ""))
+    row = resumed_row(method, pair, paths, meta) | {"metrics_file": metrics_file}
+    return True, not metrics_file or saved_metrics(row, plan.labels_table or None) is not None
+
+
+def stamp_plan(plan: CohortPlan, config_json: str) -> tuple[list[dict], list[dict]]:
+    """The plan's subjects and pairs stamped for this run (see the module docstring).
+
+    Subjects gain ``state`` (``"done"`` when their prepared folder matches their inputs), pairs gain
+    ``inputs`` (SHA-256 of each side's files), ``key`` (method -> content key), ``reuse`` (method ->
+    whether the outputs on disk are of that key and unchanged) and ``state`` (method -> ``"done"``
+    when they are and their metrics are saved, else this run's token).
+    """
+    from ..config import SMGICNetConfig
+    from ..io.hashing import hash_cache, sha256_json
+    from ..preparation.prepare import is_prepared, prepared_fingerprint
+
+    token = uuid.uuid4().hex
+    cfg = SMGICNetConfig.from_json(config_json)
+    root = Path(prepared_root(plan.work_dir, config_json))
+    settings = {m: plan.method_settings(m) for m in plan.methods}
+    plan.work_dir.mkdir(parents=True, exist_ok=True)
+    with hash_cache(plan.work_dir / "hashes.json"):
+        hashes = {s["subject"]: input_hashes(s) for s in plan.subjects}
+        subjects = [{**s, "state": DONE if is_prepared(root / s["subject"], prepared_fingerprint(s, cfg, plan.skull_strip))
+                     else token} for s in plan.subjects]
+        pairs = []
+        for pair in plan.pairs:
+            inputs = {"fixed": hashes[pair["fixed"]], "moving": hashes[pair["moving"]]}
+            key = {m: sha256_json({"inputs": inputs, "settings": settings[m]}) for m in plan.methods}
+            checked = {m: _pair_state(plan, pair, m, key[m]) for m in plan.methods}
+            pairs.append({**pair, "inputs": inputs, "key": key, "reuse": {m: c[0] for m, c in checked.items()},
+                          "state": {m: DONE if c[1] else token for m, c in checked.items()}})
+    return subjects, pairs
+
+
 def init_cohort_wf(plan: CohortPlan):
     """Build the cohort workflow task for ``plan`` (outputs: ``rows``, ``label_rows``, ``reports``, ``failed``)."""
+    from ..bids.pairs import chunk_pairs
+
     subject_ids = [s["subject"] for s in plan.subjects]
     baselines = [m for m in plan.methods if m in BASELINE_METHODS]
     run_network = NETWORK_METHOD in plan.methods
-    chunks = plan.chunks()
-    if not subject_ids or not chunks:
+    if not subject_ids or not plan.pairs:
         raise ValueError("nothing to run: the plan has no subjects or no pairs")
+    config_json = plan.config_json()
+    subjects, pairs = stamp_plan(plan, config_json)
+    chunks = chunk_pairs(pairs, plan.pairs_per_job)
+    model_sha256 = plan.model_sha256() if run_network else ""
     progress = str(plan.progress_dir)
 
     @workflow.define(outputs=["rows", "label_rows", "reports", "failed"])
@@ -153,7 +236,8 @@ def init_cohort_wf(plan: CohortPlan):
                       omp_nthreads=plan.omp_nthreads, progress_dir=progress)
         rows, label_rows = [], []
         if run_network:
-            reg = workflow.add(RegisterChunk(model=plan.model, device=plan.device, **shared).split(pairs=chunks),
+            reg = workflow.add(RegisterChunk(model=plan.model, model_sha256=model_sha256, device=plan.device, **shared)
+                               .split(pairs=chunks),
                                name="register")
             ev = workflow.add(EvaluateChunk(rows=reg.rows, subjects=subject_ids, prepared_dirs=prep.prepared_dir,
                                             labels_table=plan.labels_table).combine("register.pairs"),
@@ -179,8 +263,7 @@ def init_cohort_wf(plan: CohortPlan):
                            name="reports")
         return all_rows.out, all_labels.out, rep.reports, rep.failed
 
-    return CohortRegistration(subjects=plan.subjects, chunks=chunks,
-                              baselines=baselines, config_json=plan.config_json())
+    return CohortRegistration(subjects=subjects, chunks=chunks, baselines=baselines, config_json=config_json)
 
 
 @dataclass
@@ -192,41 +275,6 @@ class CohortResult:
     reports: dict[str, str]
     failed: list[str]
     status_file: Path
-
-
-def _holds_error(value) -> bool:
-    """True for an output holding a row with an error, a non-empty ``error`` string or ``failed`` list."""
-    if isinstance(value, dict):
-        return bool(value.get("error")) or any(_holds_error(v) for v in value.values() if isinstance(v, (list, dict)))
-    if isinstance(value, list):
-        return any(_holds_error(v) for v in value)
-    return False
-
-
-def _forget_failed_results(cache_root: Path) -> int:
-    """Remove the cached job folders whose result errored or carries error rows; returns how many.
-
-    Pydra caches a result by its inputs' hash, so without this a chunk that returned error rows
-    (errors are data) would return the same rows on every re-run instead of retrying its pairs.
-    """
-    import shutil
-
-    import cloudpickle
-
-    removed = 0
-    for result_file in cache_root.glob("*/_result.pklz"):
-        try:
-            with open(result_file, "rb") as f:
-                result = cloudpickle.load(f)
-            outputs = {} if result.outputs is None else vars(result.outputs)
-            failed = result.errored or any(
-                (name in ("error", "failed") and bool(value)) or _holds_error(value) for name, value in outputs.items())
-        except Exception:  # an unreadable result is as good as none
-            failed = True
-        if failed:
-            shutil.rmtree(result_file.parent, ignore_errors=True)
-            removed += 1
-    return removed
 
 
 def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_progress: bool = True,
@@ -242,7 +290,6 @@ def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_p
     wf = init_cohort_wf(plan)
     total = len(plan.pairs) * len(plan.methods)
     monitor = ProgressMonitor(plan.progress_dir, plan.status_file, total, poll_interval, show_progress)
-    out = submit_workflow(wf, plan.run_dir, worker, n_procs, monitor, prepare_cache=_forget_failed_results,
-                          what="the cohort workflow")
+    out = submit_workflow(wf, plan.run_dir, worker, n_procs, monitor, what="the cohort workflow")
     rows = flatten_rows(out.rows)
     return CohortResult(rows, flatten_rows(out.label_rows), dict(out.reports), failed_lines(rows), plan.status_file)

@@ -34,8 +34,9 @@ class ProgressMonitor:
 
     total: number of pair x method registrations expected. The status JSON holds ``total``,
     ``done``, ``failed`` (list of ``"method moving -> fixed"``), ``elapsed_seconds``,
-    ``eta_seconds`` (from the pairs finished in this run), ``state`` (running / finished) and
-    ``updated_utc``.
+    ``eta_seconds`` (from the pairs finished in this run), ``state`` (running / finished / failed)
+    and ``updated_utc``. A status still "running" at the start (the run holds the run lock, so its
+    writer is gone) is recorded as ``previous_run: {"state": "killed", "updated_utc": ...}``.
     """
 
     def __init__(self, progress_dir, status_file, total: int, interval: float = 1.0, show_bar: bool = True):
@@ -46,10 +47,17 @@ class ProgressMonitor:
         self._start = time.monotonic()
         self._done_at_start = 0
         self._bar = None
+        self._previous = None
 
     def __enter__(self) -> "ProgressMonitor":
         self.progress_dir.mkdir(parents=True, exist_ok=True)
         self._done_at_start = len(read_markers(self.progress_dir))
+        try:
+            old = json.loads(self.status_file.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if isinstance(old, dict) and old.get("state") == "running":
+            self._previous = {"state": "killed", "updated_utc": old.get("updated_utc")}
         if self.show_bar:
             from tqdm import tqdm
 
@@ -84,6 +92,8 @@ class ProgressMonitor:
             "elapsed_seconds": round(elapsed, 1), "eta_seconds": None if eta is None else round(eta, 1),
             "updated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
+        if self._previous is not None:
+            status["previous_run"] = self._previous
         with atomic_path(self.status_file) as tmp:
             tmp.write_text(json_text(status))
         if self._bar is not None and done > self._bar.n:

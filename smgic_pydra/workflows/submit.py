@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import re
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -22,15 +21,14 @@ EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt): .+")
 
 
 def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
-                    monitor: AbstractContextManager | None = None,
-                    prepare_cache: Callable[[Path], object] | None = None, what: str = "the workflow"):
+                    monitor: AbstractContextManager | None = None, what: str = "the workflow"):
     """Run ``wf`` with pydra's cache in ``run_dir/cache`` and return its outputs.
 
     worker: ``"cf"`` (``n_procs`` processes), ``"debug"``, ``"slurm"`` (our
     :class:`~smgic_pydra.hpc.SlurmArrayWorker` with default arguments) or a worker instance.
-    monitor: a context entered around the run (e.g. a progress bar); prepare_cache: called with the
-    cache root under the run lock before the run. Raises :class:`CohortRunError` naming the
-    exception lines of every crashed job, or when another run holds ``run_dir``.
+    monitor: a context entered around the run (e.g. a progress bar). Raises :class:`CohortRunError`
+    naming the exception lines of every crashed job (from pydra's message: no cache file is read
+    here), or when another run holds ``run_dir``.
     """
     from pydra.engine.submitter import Submitter
 
@@ -48,14 +46,16 @@ def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
             raise CohortRunError(f"{run_dir}: another run with the same settings is using this work "
                                  "directory") from None
         _remove_stale_locks(cache_root)
-        if prepare_cache is not None:
-            prepare_cache(cache_root)
         kwargs = {"n_procs": n_procs} if worker == "cf" and n_procs else {}
         with monitor or nullcontext():
             with Submitter(worker=worker, cache_root=cache_root, clean_stale_locks=False, **kwargs) as sub:
-                result = sub(wf, raise_errors=False)
+                try:
+                    result = sub(wf, raise_errors=True)
+                except Exception as exc:  # pydra's message holds every crashed job's traceback
+                    summary = "; ".join(_error_lines(str(exc))) or type(exc).__name__
+                    raise CohortRunError(f"{what} failed: {summary} (details in {cache_root})") from None
     if result.errored:
-        raise CohortRunError(f"{what} failed: {_error_summary(cache_root)} (details in {cache_root})")
+        raise CohortRunError(f"{what} failed (details in {cache_root})")
     return result.outputs
 
 
@@ -65,25 +65,8 @@ def _remove_stale_locks(cache_root: Path) -> None:
         lock.unlink(missing_ok=True)
 
 
-def _error_lines(error) -> list[str]:
-    """The exception lines (``SomeError: message``) of a pydra crash record, else its last line."""
-    lines = error.get("error message") or error.get("error") or [] if isinstance(error, dict) else error
-    chunks = [lines] if isinstance(lines, str) else lines
-    lines = [ln.strip() for chunk in chunks for ln in str(chunk).splitlines() if ln.strip()]
+def _error_lines(text: str) -> list[str]:
+    """The distinct exception lines (``SomeError: message``) of pydra's crash message, else its last line."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("See output directory")]
     found = [ln for ln in lines if EXCEPTION_LINE.match(ln) and not ln.startswith("RuntimeError: Workflow job")]
-    return found or lines[-1:]
-
-
-def _error_summary(cache_root: Path) -> str:
-    """The exception lines of every node's crash record under ``cache_root`` (pydra's ``_error.pklz``)."""
-    import cloudpickle
-
-    found = []
-    for path in sorted(cache_root.glob("*/_error.pklz"), key=lambda p: p.stat().st_mtime):
-        try:
-            with open(path, "rb") as f:
-                lines = _error_lines(cloudpickle.load(f))
-        except Exception:  # an unreadable record must not hide the others
-            continue
-        found += [ln for ln in lines if not ln.startswith("See output directory") and ln not in found]
-    return "; ".join(found) or "unknown error"
+    return list(dict.fromkeys(found)) or lines[-1:]

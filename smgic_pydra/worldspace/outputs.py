@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_paths, json_text
+from ..io.integrity import file_record
 from ..io.itk_h5 import write_itk_composite_h5
 from ..io.itk_warp import write_itk_displacement
 from ..transforms.jacobian import jacobian_determinant
@@ -81,8 +82,9 @@ def write_pair_outputs(
     fwd_disp_ras_mm: fixed -> moving, on the fixed native grid; written to ``paths.warp`` (and
     ``paths.warp_h5``). inv_disp_ras_mm: moving -> fixed, on the moving native grid; written to
     ``paths.inverse_warp``. Also the warped moving image (trilinear) and labels (label-aware) on
-    the fixed grid, the Jacobian determinant of the forward field, and the JSON sidecar (the
-    caller's dict plus ``"files"``: output role -> file name).
+    the fixed grid, the Jacobian determinant of the forward field, and, last, the JSON sidecar (the
+    caller's dict plus ``"files"``: output role -> file name, and ``"outputs"``: file name -> size,
+    modification time and SHA-256, see :mod:`smgic_pydra.io.integrity`).
     """
     import nibabel as nib
 
@@ -95,7 +97,7 @@ def write_pair_outputs(
     full_sidecar = dict(sidecar)
     full_sidecar["files"] = {role: p.name for role, p in targets.items() if role != "sidecar"}
     full_sidecar.setdefault("conventions", CONVENTIONS)
-    sidecar_text = json_text(full_sidecar)
+    json_text(full_sidecar)  # not JSON-ready: fail before any work
 
     roles = list(targets)
     # the files are compressed in writer threads (zlib releases the GIL) while the next output is computed
@@ -112,7 +114,9 @@ def write_pair_outputs(
             written.append(writers.submit(nib.save, _nifti(labels.astype(np.int32), fixed_affine), tmp["warped_labels"]))
         jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
         written.append(writers.submit(nib.save, _nifti(jac, fixed_affine), tmp["jacobian"]))
-        tmp["sidecar"].write_text(sidecar_text)
         for future in written:  # re-raises a writer's error inside the all-or-nothing block
             future.result()
+        # the renames below keep each file's modification time, so the records stay valid
+        full_sidecar["outputs"] = {targets[r].name: file_record(tmp[r]) for r in roles if r != "sidecar"}
+        tmp["sidecar"].write_text(json_text(full_sidecar))
     return paths
