@@ -13,8 +13,9 @@ measures, on the fixed native grid:
 * peak memory: each method runs in a fresh process (``ru_maxrss`` of it and its children, before the
   evaluation; CUDA peak for SM-GICNet).
 
-Methods: ``identity``, ``affine``, ``synquick``, ``syn`` (ANTs via antspyx, see
-:mod:`smgic_pydra.baselines`) and ``smgicnet`` (:func:`run_smgicnet`, needs a trained model).
+Methods: every method of the registry (:mod:`smgic_pydra.methods.registry`: ``identity``, the ANTs
+presets via antspyx, ``fireants``, ``smgicnet``), each run by its own registry runner on the two
+subjects prepared for the model's grid (the ANTs and FireANTs methods use the native images).
 
     python benchmarks/pair_accuracy.py --voxel-mm 2 --methods identity affine synquick
 
@@ -41,9 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from registration_speed import cpu_model  # noqa: E402  (same folder)
 
+from smgic_pydra.methods import METHODS  # noqa: E402
+
 LABEL_MAPS = REPO.parent / "shared" / "data" / "synthseg_label_maps"
-ANTS_METHODS = ("identity", "affine", "synquick", "syn")
-METHODS = ANTS_METHODS + ("smgicnet",)
 CSV_COLUMNS = ("method", "dice_mean", "n_labels", "percent_folded", "percent_folded_all", "log_det_std",
                "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds", "total_seconds", "peak_rss_mib",
                "peak_cuda_mib", "error")
@@ -69,34 +70,22 @@ def output_paths(folder: Path, method: str):
                            jacobian=folder / f"{method}_jacobian.nii.gz", sidecar=folder / f"{method}.json")
 
 
-def run_ants(method: str, fixed, moving, paths, threads: int, seed: int) -> dict:
-    """One ANTs baseline on the synthetic subjects (their T1w are already skull-stripped)."""
-    import nibabel as nib
-
-    from smgic_pydra.baselines import register_images
-
-    return register_images(method, nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels), paths,
-                           nthreads=threads, seed=seed,
-                           sidecar_extra={"fixed": fixed.subject_id, "moving": moving.subject_id})
-
-
-def run_smgicnet(fixed, moving, paths, work: Path, model: str | None, device: str) -> dict:
-    """SM-GICNet on the same pair: prepare both subjects on the model's grid, register, write the same files.
-
-    Raises NotImplementedError only when the inference module (smgic_pydra.inference) is absent.
-    """
-    try:
-        from smgic_pydra.inference import load_model, register_pair
-    except ImportError as exc:
-        raise NotImplementedError(f"SM-GICNet inference is not available ({exc})") from exc
+def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dict) -> dict:
+    """``method``'s registry runner on the pair: both subjects prepared on the model's grid, the same files written."""
+    from smgic_pydra.inference import resolve_model_files
+    from smgic_pydra.config import SMGICNetConfig
+    from smgic_pydra.methods import MethodContext
     from smgic_pydra.metrics import peak_cuda_mib
     from smgic_pydra.preparation.prepare import prepare_subject
 
-    bundle = load_model(model, device)
-    prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, bundle.cfg, mask_path=s.mask,
+    cfg = SMGICNetConfig.from_json(resolve_model_files(args["model"])[1].read_text())
+    prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, cfg, mask_path=s.mask,
                                 labels_path=s.labels, subject_id=s.subject_id) for s in (fixed, moving)]
-    row = register_pair(bundle, prepared[0], prepared[1], paths)
-    return {**row, "peak_cuda_mib": peak_cuda_mib(bundle.device)}
+    entry = METHODS[method]
+    context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"],
+                            seed=args["seed"], options=entry.merged_options(args["options"].get(method)))
+    row = entry.make_runner(context)(prepared[0], prepared[1], {k: str(v) for k, v in paths.as_dict().items()})
+    return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
 
 
 def evaluate(paths, fixed) -> dict:
@@ -125,11 +114,8 @@ def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     log = open(work / f"{method}.log", "w")
     os.dup2(log.fileno(), 1)  # ANTs writes its progress to the C-level stdout
     paths = output_paths(work / "outputs", method)
-    if method == "smgicnet":
-        row = run_smgicnet(fixed, moving, paths, work, args["model"], args["device"])
-    else:
-        row = run_ants(method, fixed, moving, paths, args["threads"], args["seed"])
-    result = {"method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["total_seconds"],
+    row = run_registry_method(method, fixed, moving, paths, work, args)
+    result = {"method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["seconds"],
               "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
     result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
     result.update(evaluate(paths, fixed))
@@ -170,14 +156,16 @@ def csv_text(rows: list[dict]) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voxel-mm", type=int, default=1, help="voxel size of the synthetic subjects (integer mm)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     # 13-15 are held out of the packaged default model's training (scripts/train_default_model.py)
     parser.add_argument("--fixed-map", type=Path, default=LABEL_MAPS / "training_seg_13.nii.gz")
     parser.add_argument("--moving-map", type=Path, default=LABEL_MAPS / "training_seg_14.nii.gz")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
     parser.add_argument("--seed", type=int, default=1, help="synthesis and ANTs random seed (positive)")
     parser.add_argument("--model", default=None, help="SM-GICNet model folder (default: the packaged model)")
-    parser.add_argument("--device", default="cpu", help="SM-GICNet device (cpu, cuda)")
+    parser.add_argument("--device", default="cpu", help="device of the GPU-capable methods (cpu, cuda)")
+    parser.add_argument("--option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                        help="a method option (VALUE as JSON), as smgic-bids --method-option")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep subjects and outputs here (default: temp)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
     return parser.parse_args(argv)
@@ -190,7 +178,10 @@ def main(argv=None) -> int:
     for path in (args.fixed_map, args.moving_map):
         if not path.is_file():
             raise SystemExit(f"{path}: label map not found")
-    options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device}
+    from smgic_pydra.cli.bids_app import parse_method_options
+
+    options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device,
+               "options": parse_method_options(args.option)}
     keep = args.work_dir is not None
     with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
         work = Path(work)

@@ -25,14 +25,14 @@ import os
 import tempfile
 import time
 from contextlib import nullcontext
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from .presets import PRESETS, antsregistration_arguments, is_large_image
 
-METHODS = ("identity", "affine", "synquick", "syn")
+METHODS = ("identity", *PRESETS)
+"""What :func:`register_images` runs: no registration, or an ANTs preset."""
 THREADS_ENV = "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS"
 OUTPUT_PREFIX = "ants_"
 GRID_ATOL_MM = 1e-3
@@ -118,7 +118,8 @@ def _check_on_grid(affine: np.ndarray, disp: np.ndarray, img, what: str) -> None
                            f"expected {tuple(img.shape[:3])} / {np.asarray(img.affine).tolist()}")
 
 
-def _save_float(img, path: Path) -> Path:
+def save_float_image(img, path: Path) -> Path:
+    """``img`` as float32 NIfTI at ``path`` with its affine as qform and sform (code 1), as ITK reads it."""
     import nibabel as nib
 
     out = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
@@ -136,8 +137,8 @@ def ants_fields(method: str, fixed_img, moving_img, folder: Path, seed: int,
     RAS mm, the antsRegistration wall time (s) and the sidecar details of the run.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    fixed_path = _save_float(fixed_img, folder / "fixed.nii.gz")
-    moving_path = _save_float(moving_img, folder / "moving.nii.gz")
+    fixed_path = save_float_image(fixed_img, folder / "fixed.nii.gz")
+    moving_path = save_float_image(moving_img, folder / "moving.nii.gz")
     run = run_antsregistration(method, fixed_path, moving_path, folder, seed, nthreads)
     compose_start = time.perf_counter()
     fwd, fwd_affine = compose_displacement(fixed_path, moving_path, run["forward"], [False] * len(run["forward"]),
@@ -168,33 +169,20 @@ def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths
     None uses a temporary folder. Returns a row: method, forward_seconds (antsRegistration only),
     total_seconds (everything, including composing and writing), files.
     """
-    from ..worldspace import write_pair_outputs
+    from ..methods.native import register_native
 
     if method not in METHODS:
         raise ValueError(f"unknown baseline {method!r}; choose one of {list(METHODS)}")
-    start = time.perf_counter()
+
+    def fields():
+        if method == "identity":
+            return (np.zeros(tuple(fixed_img.shape[:3]) + (3,)), np.zeros(tuple(moving_img.shape[:3]) + (3,)), 0.0,
+                    {"parameters": {"description": "no registration: zero displacement fields"}})
+        with (nullcontext(work_dir) if work_dir is not None else tempfile.TemporaryDirectory(prefix="smgic-ants-")) as folder:
+            return ants_fields(method, fixed_img, moving_img, Path(folder), seed, nthreads)
+
     sidecar = {"method": method, "threads": int(nthreads), "random_seed": int(seed), **(sidecar_extra or {})}
-    if method == "identity":
-        fwd = np.zeros(tuple(fixed_img.shape[:3]) + (3,))
-        inv = np.zeros(tuple(moving_img.shape[:3]) + (3,))
-        forward_seconds = 0.0
-        sidecar["parameters"] = {"description": "no registration: zero displacement fields"}
-    else:
-        keep = work_dir is not None
-        with (nullcontext(work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-ants-")) as folder:
-            fwd, inv, forward_seconds, details = ants_fields(method, fixed_img, moving_img, Path(folder), seed,
-                                                             nthreads)
-        sidecar.update(details)
-    sidecar["forward_seconds"] = forward_seconds
-    sidecar["created_utc"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    sidecar["seconds_before_write"] = time.perf_counter() - start
-    write_pair_outputs(paths, fixed_img, moving_img, moving_labels_img, fwd, inv, sidecar)
-    return {
-        "method": method,
-        "forward_seconds": forward_seconds,
-        "total_seconds": time.perf_counter() - start,
-        "files": {k: str(v) for k, v in paths.as_dict().items()},
-    }
+    return register_native(method, fields, fixed_img, moving_img, moving_labels_img, paths, sidecar)
 
 
 def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed: int = 1, work_dir=None,
@@ -202,17 +190,11 @@ def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed
     """:func:`register_images` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`);
     ``sidecar_extra`` is added to the sidecar.
 
-    Uses the same inputs as SM-GICNet: each subject's source T1w on its native grid, zero outside its
-    brain mask, and the moving subject's source labels when it has them.
+    Uses the same inputs as SM-GICNet (:func:`smgic_pydra.methods.native.prepared_inputs`).
     """
-    from ..inference.register import skull_stripped_native
-    from ..io.images import load_image
+    from ..methods.native import prepared_inputs
 
-    labels_path = moving.source_files.get("labels")
-    row = register_images(
-        method, skull_stripped_native(fixed), skull_stripped_native(moving),
-        None if labels_path is None else load_image(labels_path, "labels"), paths, nthreads, seed, work_dir,
-        {"fixed": fixed.subject_id, "moving": moving.subject_id,
-         "fixed_source": fixed.source_files, "moving_source": moving.source_files, **(sidecar_extra or {})},
-    )
+    fixed_img, moving_img, labels, extra = prepared_inputs(fixed, moving)
+    row = register_images(method, fixed_img, moving_img, labels, paths, nthreads, seed, work_dir,
+                          {**extra, **(sidecar_extra or {})})
     return {**row, "fixed": fixed.subject_id, "moving": moving.subject_id}

@@ -19,9 +19,11 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from ..methods import METHODS, gpu_resources, selectable_methods
+from ..preparation.skullstrip import SKULL_STRIPPERS
 
 PROG = "smgic-bids"
-METHOD_CHOICES = ("smgicnet", "syn", "synquick", "affine")
+METHOD_CHOICES = selectable_methods()
 
 
 class UsageError(Exception):
@@ -64,16 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--skip-bids-validation", action="store_true", help="do not validate the input dataset")
     g = p.add_argument_group("registration")
     g.add_argument("--model", default=None, help="model folder (model.safetensors + config.json); default: packaged")
-    g.add_argument("--method", default="smgicnet", help="comma list of smgicnet,syn,synquick,affine "
-                   "(identity is always reported; default: smgicnet)")
+    g.add_argument("--method", default="smgicnet", help="comma list of " + "; ".join(
+        f"{name}: {METHODS[name].help}" for name in METHOD_CHOICES) + " (identity is always reported; default: smgicnet)")
+    g.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="a method option (VALUE as JSON, e.g. fireants.greedy_iterations=[100,50,25]); repeatable")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
     g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
                    "(default: cpu)")
     g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
                    "(default: 36 FreeSurfer aseg labels)")
-    g.add_argument("--skull-strip", default="none", choices=("none", "deepbet", "synthstrip"),
-                   help="skull stripping when the dataset has no brain mask (default: none)")
+    g.add_argument("--skull-strip", default="none", choices=tuple(SKULL_STRIPPERS),
+                   help="skull stripping when the dataset has no brain mask: " + "; ".join(
+                       f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: none)")
     g = p.add_argument_group("training (analysis level train)")
     g.add_argument("--train-preset", default="paper",
                    help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
@@ -119,6 +124,31 @@ def parse_methods(text: str) -> list[str]:
     return list(dict.fromkeys(methods + ["identity"]))
 
 
+def parse_method_options(items: list[str]) -> dict[str, dict]:
+    """``--method-option METHOD.KEY=VALUE`` items as method -> {key: value} (VALUE parsed as JSON, else text)."""
+    import json
+
+    options: dict[str, dict] = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        method, _, key = name.partition(".")
+        if not (method and key and _):
+            raise UsageError(f"--method-option {item!r}: expected METHOD.KEY=VALUE")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        options.setdefault(method.strip().lower(), {})[key.strip()] = parsed
+    for method, values in options.items():
+        if method not in METHODS:
+            raise UsageError(f"--method-option: unknown method {method!r}; choose from {','.join(METHOD_CHOICES)}")
+        try:
+            METHODS[method].merged_options(values)
+        except ValueError as err:
+            raise UsageError(f"--method-option: {err}") from None
+    return options
+
+
 def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
     """A BIDS dataset at ``bids_dir`` and output / work folders outside its raw data (one-line errors)."""
     from ..bids.derivatives import check_output_dirs
@@ -131,13 +161,16 @@ def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
 
 
 def make_worker(args):
-    """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose SM-GICNet chunks (node
-    ``register``) and training job (node ``train``) also ask for a GPU when ``--device`` is CUDA."""
+    """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose GPU methods' chunks (their
+    registry nodes, e.g. ``register``) and training job (node ``train``) also ask for a GPU when
+    ``--device`` is CUDA."""
     if args.worker != "slurm":
         return args.worker
     from ..hpc import SlurmArrayWorker
 
-    gpu = {"register": "--gres=gpu:1", "train": "--gres=gpu:1"} if args.device.startswith("cuda") else {}
+    gpu = gpu_resources(args.device)
+    if gpu:
+        gpu["train"] = "--gres=gpu:1"
     return SlurmArrayWorker(sbatch_args=args.slurm_args, resources=gpu)
 
 
@@ -162,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_locations(bids_dir, output_dir, work_dir)
         args.worker_obj = make_worker(args) if args.analysis_level != "group" else None
+        args.method_options = parse_method_options(args.method_option)
         if args.analysis_level == "participant":
             failed = bids_cohort.run_participant(args, bids_dir, output_dir, work_dir, parse_methods(args.method))
         elif args.analysis_level == "train":

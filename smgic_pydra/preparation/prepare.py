@@ -21,7 +21,7 @@ from ..io.images import check_same_grid, load_image
 from ..worldspace.sampling import resample
 from .grid import mask_centre_ras, network_affine
 from .intensity import CLIP_PERCENTILES, normalize_intensity
-from .skullstrip import SKULL_STRIP_METHODS, deepbet_mask, synthstrip_mask
+from .skullstrip import SKULL_STRIP_METHODS, SKULL_STRIPPERS
 from .subject import FORMAT_VERSION, PreparedSubject
 
 
@@ -69,12 +69,8 @@ def _subject_id_from(path: Path) -> str:
 def _brain_mask(t1_path: Path, t1_img, mask_img, skull_strip: str) -> np.ndarray:
     if mask_img is not None:
         return np.asarray(mask_img.dataobj) > 0
-    if skull_strip == "deepbet":
-        mask = deepbet_mask(t1_img)
-    elif skull_strip == "synthstrip":
-        mask = synthstrip_mask(t1_path, t1_img)
-    else:
-        mask = np.asarray(t1_img.dataobj) > 0
+    stripper = SKULL_STRIPPERS[skull_strip].mask
+    mask = np.asarray(t1_img.dataobj) > 0 if stripper is None else stripper(t1_path, t1_img)
     if not mask.any():
         raise InputError(display_path(t1_path), f"brain mask from skull_strip={skull_strip!r} is empty")
     return mask

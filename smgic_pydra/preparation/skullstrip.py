@@ -2,6 +2,7 @@
 
 Both return a boolean mask on the input image's own grid. A missing tool raises
 :class:`~smgic_pydra.io.errors.MissingToolError` saying how to install it; nothing is faked.
+:data:`SKULL_STRIPPERS` is the one list of them (the CLI's ``--skull-strip`` choices and help read it).
 """
 
 from __future__ import annotations
@@ -13,10 +14,38 @@ from pathlib import Path
 
 import numpy as np
 
+from dataclasses import dataclass
+from typing import Callable
+
 from ..io.errors import MissingToolError
 from ..io.images import check_same_grid, load_image
 
-SKULL_STRIP_METHODS = ("none", "deepbet", "synthstrip")
+
+@dataclass(frozen=True)
+class SkullStripper:
+    """A skull-stripping choice: name, one line of CLI help, ``mask(t1_path, t1_img) -> (X, Y, Z) bool``
+    (None: the image is already skull-stripped, brain = ``image > 0``) and the pip extra it needs."""
+
+    name: str
+    help: str
+    mask: Callable | None = None
+    extra: str | None = None
+
+
+def _deepbet(t1_path, t1_img) -> np.ndarray:
+    return deepbet_mask(t1_img)
+
+
+def _synthstrip(t1_path, t1_img) -> np.ndarray:
+    return synthstrip_mask(t1_path, t1_img)
+
+
+SKULL_STRIPPERS: dict[str, SkullStripper] = {s.name: s for s in (
+    SkullStripper("none", "the T1w is already skull-stripped (brain: image > 0)"),
+    SkullStripper("deepbet", "deepbet (Python, CPU or CUDA)", _deepbet, "skullstrip"),
+    SkullStripper("synthstrip", "FreeSurfer's mri_synthstrip (>= 7.3, on PATH)", _synthstrip),
+)}
+SKULL_STRIP_METHODS = tuple(SKULL_STRIPPERS)
 
 
 def deepbet_mask(img, threshold: float = 0.5, device: str | None = None) -> np.ndarray:

@@ -10,6 +10,8 @@ import math
 
 import pandas as pd
 
+from ..methods.registry import report_label
+
 #: columns of pairs.csv, in order
 PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "folding_percent", "log_jacobian_std",
                 "inverse_consistency_mm", "seconds", "forward_seconds", "error"]
@@ -43,13 +45,13 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
 def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation (ddof=1) per method over the successful pairs.
 
-    Columns: method, n_pairs, n_failed, ``<metric>_mean``, ``<metric>_std`` and a formatted
+    Columns: method, label (the method's report label, from the registry), n_pairs, n_failed, ``<metric>_mean``, ``<metric>_std`` and a formatted
     ``"<mean> ± <std>"`` column per metric (the paper's Table 1 layout).
     """
     out = []
     for method, group in pairs.groupby("method", sort=True):
         ok = group[group["error"] == ""]
-        row = {"method": method, "n_pairs": len(group), "n_failed": int((group["error"] != "").sum())}
+        row = {"method": method, "label": report_label(method), "n_pairs": len(group), "n_failed": int((group["error"] != "").sum())}
         for column, label in METRICS.items():
             mean, std = _mean_std(ok[column])
             digits = 2 if column == "seconds" else 3

@@ -4,11 +4,10 @@ Chunk tasks take *pair specs* and return *rows* (see :mod:`smgic_pydra.tasks.row
 raise for a failing pair (errors are data) and skip pairs whose outputs are already complete.
 """
 
-from .baseline import BaselineChunk
 from .evaluate import EvaluateChunk
 from .gather import Gather
 from .prepare import PrepareSubject
-from .register import RegisterChunk
+from .register import BaselineChunk, RegisterChunk
 from .reports import WriteReports
 from .train import PackageModel, TrainModel
 

@@ -1,9 +1,9 @@
 """Pydra workflow factories (niworkflows-style ``init_*_wf``) and their runners."""
 
-from .cohort import BASELINE_METHODS, NETWORK_METHOD, CohortPlan, CohortResult, init_cohort_wf, run_cohort
+from .cohort import CohortPlan, CohortResult, init_cohort_wf, run_cohort
 from .progress import ProgressMonitor, read_markers
 from .submit import CohortRunError
 from .training import TrainingPlan, init_training_wf, run_training
 
-__all__ = ["BASELINE_METHODS", "NETWORK_METHOD", "CohortPlan", "CohortResult", "CohortRunError", "ProgressMonitor",
+__all__ = ["CohortPlan", "CohortResult", "CohortRunError", "ProgressMonitor",
            "TrainingPlan", "init_cohort_wf", "init_training_wf", "read_markers", "run_cohort", "run_training"]

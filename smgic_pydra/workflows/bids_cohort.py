@@ -17,8 +17,9 @@ from pathlib import Path
 from ..bids import derivatives
 from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
+from ..methods import get_method
 from ..reports import write_reports
-from .cohort import NETWORK_METHOD, CohortPlan, run_cohort
+from .cohort import CohortPlan, run_cohort
 
 logger = logging.getLogger("smgic_pydra.bids")
 
@@ -55,12 +56,13 @@ def default_labels_table(subjects) -> str:
 def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
               skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
-              verify_outputs: bool = False):
+              verify_outputs: bool = False, method_options: dict | None = None):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
     ones. reports: also write the reports at the end of the run (the group level does it otherwise).
     verify_outputs: compare the SHA-256 of finished outputs before reusing them (see :class:`CohortPlan`).
+    method_options: method -> its options (see :class:`CohortPlan`).
     """
     from ..bids.layout import collect_subjects
     from ..bids.pairs import make_pairs
@@ -81,6 +83,7 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
         omp_nthreads=omp_nthreads, random_seed=random_seed, verify_outputs=verify_outputs,
+        method_options=dict(method_options or {}),
     )
     return plan, by_key
 
@@ -134,7 +137,8 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     from ..inference import load_model
 
     # the model is loaded and checked before anything is written, so a bad one locks nothing
-    sha = load_model(plan.model or None).weights_sha256 if NETWORK_METHOD in plan.methods else None
+    uses_model = any(get_method(m).uses_model for m in plan.methods)
+    sha = load_model(plan.model or None).weights_sha256 if uses_model else None
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
     write_participant_record(plan, output_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
@@ -156,7 +160,8 @@ def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, meth
         plan, subjects = bids_plan(bids_dir, output_dir, work_dir, methods, args.pairs, args.participant_label,
                                    args.session_label, args.bids_filter_file, args.model, args.device,
                                    args.pairs_per_job, args.labels, args.skull_strip, args.omp_nthreads,
-                                   args.random_seed, verify_outputs=args.verify_outputs)
+                                   args.random_seed, verify_outputs=args.verify_outputs,
+                                   method_options=args.method_options)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []

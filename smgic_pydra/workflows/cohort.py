@@ -3,9 +3,11 @@
 Graph (pydra 1.0a12)::
 
     prepare          PrepareSubject split over subjects, combined (one job per subject)
-    register         RegisterChunk split over chunks of pairs (SM-GICNet, one model load per chunk)
-    baseline         BaselineChunk split over methods x chunks (ANTs syn/synquick/affine/identity)
-    evaluate_*       EvaluateChunk on each chunk's rows, combined
+    <node>           RegisterChunk split over methods x chunks of pairs, one node per registry node
+                     (``register``: SM-GICNet, one model load per chunk; ``baseline``: ANTs
+                     syn/synquick/affine/identity; ``register_fireants``: FireANTs); see
+                     :mod:`smgic_pydra.methods.registry`
+    evaluate_<node>  EvaluateChunk on each chunk's rows, combined
     reports          WriteReports: pairs.csv, dice_per_label.csv, summary.csv/.tsv
 
 Errors are data: chunk tasks return error rows instead of raising, so every other pair finishes
@@ -43,18 +45,19 @@ from pathlib import Path
 
 from pydra.compose import workflow
 
-from ..tasks import BaselineChunk, EvaluateChunk, Gather, PrepareSubject, RegisterChunk, WriteReports
+from ..methods import METHODS, get_method
+from ..tasks import EvaluateChunk, Gather, PrepareSubject, RegisterChunk, WriteReports
 from ..tasks.rows import failed_lines, flatten_rows
 from .progress import ProgressMonitor
 from .submit import CohortRunError, submit_workflow
 
-NETWORK_METHOD = "smgicnet"
-BASELINE_METHODS = ("syn", "synquick", "affine", "identity")
 NOT_SETTINGS = ("subjects", "pairs", "methods", "work_dir", "output_dir", "pairs_per_job", "omp_nthreads", "device",
-                "labels_table", "verify_outputs")
-"""Plan fields that do not change a pair's outputs; every other field (and any added later) is a setting."""
+                "labels_table", "verify_outputs", "method_options")
+"""Plan fields that do not change a pair's outputs; every other field (and any added later) is a setting
+(``method_options`` are: each method's own, see :meth:`CohortPlan.method_settings`)."""
 BASELINE_SETTINGS = ("skull_strip", "random_seed")
-"""The settings the ANTs baselines depend on (SM-GICNet depends on all of them and on the model's weights)."""
+"""The settings the methods that do not use the model depend on (SM-GICNet depends on all of them and on the
+model's weights)."""
 DONE = "done"
 
 
@@ -89,6 +92,8 @@ class CohortPlan:
     or ``""`` (packaged default). output_dir: the reports go to ``output_dir/reports`` (``None``:
     no reports node). verify_outputs: compare the SHA-256 of every finished output before reusing it
     (otherwise only of those whose size or modification time changed).
+    method_options: method -> its options (overriding the registry's defaults, see
+    :mod:`smgic_pydra.methods.registry`; part of that method's settings and recorded in its sidecars).
     """
 
     subjects: list[dict]
@@ -103,6 +108,7 @@ class CohortPlan:
     skull_strip: str = "none"
     omp_nthreads: int = 1
     random_seed: int = 1
+    method_options: dict = field(default_factory=dict)
     extra_key: dict = field(default_factory=dict)
     verify_outputs: bool = False
 
@@ -112,9 +118,11 @@ class CohortPlan:
         self.output_dir = None if self.output_dir is None else Path(self.output_dir).absolute()
         self.model = str(Path(self.model).absolute()) if self.model else ""
         self.labels_table = str(Path(self.labels_table).absolute()) if self.labels_table else ""
-        unknown = [m for m in self.methods if m != NETWORK_METHOD and m not in BASELINE_METHODS]
+        unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
-            raise ValueError(f"unknown method(s) {unknown}: choose from {[NETWORK_METHOD, *BASELINE_METHODS]}")
+            raise ValueError(f"unknown method(s) {unknown}: choose from {list(METHODS)}")
+        for name, options in self.method_options.items():
+            get_method(name).merged_options(options)  # a one-line error for an unknown method or setting
         if self.pairs_per_job < 1:
             raise ValueError(f"pairs_per_job must be >= 1, got {self.pairs_per_job}")
 
@@ -139,13 +147,17 @@ class CohortPlan:
 
     def method_settings(self, method: str) -> dict:
         """What the outputs of a pair of ``method`` depend on besides its input files: every plan field
-        not in ``NOT_SETTINGS`` (the baselines: ``BASELINE_SETTINGS``), the model by its weights' SHA-256."""
+        not in ``NOT_SETTINGS`` and the model by its weights' SHA-256 (methods that use the model; the
+        others: ``BASELINE_SETTINGS``), and the method's options (registry defaults updated by
+        ``method_options``) when it has any."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SETTINGS}
-        if method == NETWORK_METHOD:
+        entry = get_method(method)
+        if entry.uses_model:
             data["model"] = self.model_sha256()
         else:
             data = {k: data[k] for k in BASELINE_SETTINGS}
-        return {"method": method, **data}
+        options = entry.merged_options(self.method_options.get(method))
+        return {"method": method, **data, **({"options": options} if options else {})}
 
     def model_sha256(self) -> str:
         """SHA-256 of the model's weights, after loading and checking the model once (:class:`InputError` if bad)."""
@@ -214,56 +226,55 @@ def stamp_plan(plan: CohortPlan, config_json: str) -> tuple[list[dict], list[dic
     return subjects, pairs
 
 
+def method_nodes(methods) -> dict[str, list[str]]:
+    """Workflow node -> its methods among ``methods`` (registry order within a node)."""
+    nodes: dict[str, list[str]] = {}
+    for name in methods:
+        nodes.setdefault(get_method(name).node, []).append(name)
+    return nodes
+
+
 def init_cohort_wf(plan: CohortPlan):
     """Build the cohort workflow task for ``plan`` (outputs: ``rows``, ``label_rows``, ``reports``, ``failed``)."""
     from ..bids.pairs import chunk_pairs
 
     subject_ids = [s["subject"] for s in plan.subjects]
-    baselines = [m for m in plan.methods if m in BASELINE_METHODS]
-    run_network = NETWORK_METHOD in plan.methods
+    nodes = method_nodes(plan.methods)
+    uses_model = any(get_method(m).uses_model for m in plan.methods)
     if not subject_ids or not plan.pairs:
         raise ValueError("nothing to run: the plan has no subjects or no pairs")
     config_json = plan.config_json()
     subjects, pairs = stamp_plan(plan, config_json)
     chunks = chunk_pairs(pairs, plan.pairs_per_job)
-    model_sha256 = plan.model_sha256() if run_network else ""
+    model_sha256 = plan.model_sha256() if uses_model else ""
     progress = str(plan.progress_dir)
 
     @workflow.define(outputs=["rows", "label_rows", "reports", "failed"])
-    def CohortRegistration(subjects: list, chunks: list, baselines: list, config_json: str):
+    def CohortRegistration(subjects: list, chunks: list, nodes: dict, config_json: str):
         prep = add_preparation(plan.work_dir, config_json, plan.skull_strip, subjects)
         shared = dict(subjects=subject_ids, prepared_dirs=prep.prepared_dir, preparation_errors=prep.error,
-                      omp_nthreads=plan.omp_nthreads, progress_dir=progress)
-        rows, label_rows = [], []
-        if run_network:
-            reg = workflow.add(RegisterChunk(model=plan.model, model_sha256=model_sha256, device=plan.device, **shared)
-                               .split(pairs=chunks),
-                               name="register")
+                      model=plan.model, model_sha256=model_sha256, device=plan.device, omp_nthreads=plan.omp_nthreads,
+                      random_seed=plan.random_seed, progress_dir=progress)
+        rows, label_rows = None, None
+        for node, methods in nodes.items():
+            reg = workflow.add(RegisterChunk(**shared).split(
+                [("method", "options"), "pairs"], method=methods,
+                options=[plan.method_options.get(m) for m in methods], pairs=chunks), name=node)
             ev = workflow.add(EvaluateChunk(rows=reg.rows, subjects=subject_ids, prepared_dirs=prep.prepared_dir,
-                                            labels_table=plan.labels_table).combine("register.pairs"),
-                              name="evaluate_network")
-            rows.append(ev.rows)
-            label_rows.append(ev.label_rows)
-        if baselines:
-            base = workflow.add(BaselineChunk(random_seed=plan.random_seed, **shared)
-                                .split(["method", "pairs"], method=baselines, pairs=chunks),
-                                name="baseline")
-            ev = workflow.add(EvaluateChunk(rows=base.rows, subjects=subject_ids, prepared_dirs=prep.prepared_dir,
-                                            labels_table=plan.labels_table)
-                              .combine(["baseline.method", "baseline.pairs"]),
-                              name="evaluate_baselines")
-            rows.append(ev.rows)
-            label_rows.append(ev.label_rows)
-        all_rows = workflow.add(Gather(a=rows[0], b=rows[-1] if len(rows) > 1 else []), name="gather_rows")
-        all_labels = workflow.add(Gather(a=label_rows[0], b=label_rows[-1] if len(label_rows) > 1 else []),
-                                  name="gather_label_rows")
+                                            labels_table=plan.labels_table).combine([f"{node}.method", f"{node}.pairs"]),
+                              name=f"evaluate_{node}")
+            rows = ev.rows if rows is None else workflow.add(Gather(a=rows, b=ev.rows), name=f"gather_rows_{node}").out
+            label_rows = ev.label_rows if label_rows is None else workflow.add(
+                Gather(a=label_rows, b=ev.label_rows), name=f"gather_label_rows_{node}").out
+        all_rows = workflow.add(Gather(a=rows, b=[]), name="gather_rows")
+        all_labels = workflow.add(Gather(a=label_rows, b=[]), name="gather_label_rows")
         if plan.output_dir is None:
             return all_rows.out, all_labels.out, {}, []
         rep = workflow.add(WriteReports(rows=all_rows.out, label_rows=all_labels.out, output_dir=str(plan.output_dir)),
                            name="reports")
         return all_rows.out, all_labels.out, rep.reports, rep.failed
 
-    return CohortRegistration(subjects=subjects, chunks=chunks, baselines=baselines, config_json=config_json)
+    return CohortRegistration(subjects=subjects, chunks=chunks, nodes=nodes, config_json=config_json)
 
 
 @dataclass

@@ -1,0 +1,149 @@
+"""The one list of registration methods: name, how each runs, what it needs, its CLI help and report label.
+
+Everything that lists methods reads :data:`METHODS`: the ``--method`` choices and help of
+``smgic-bids``, the cohort workflow (one node per :attr:`RegistrationMethod.node`), the SLURM
+resources (``--gres=gpu:1`` for every node with a GPU method when ``--device`` is CUDA), the
+pair-accuracy benchmark and the report tables.
+
+Adding a method is one module (``smgic_pydra/methods/<name>.py`` with a ``make_runner(context,
+name)`` returning ``run(fixed, moving, paths, sidecar_extra) -> {"seconds", "forward_seconds", "files"}``, usually
+through :func:`smgic_pydra.methods.native.register_native`) plus one :class:`RegistrationMethod`
+entry below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Callable, Mapping
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method's runner gets from the run: the CLI / settings object's values for it.
+
+    model: SM-GICNet model folder (``""``: the packaged one); model_sha256: its weights' expected
+    SHA-256 (``""``: the folder's record). device: ``cpu``, ``cuda`` or
+    ``cuda:N`` (ignored by CPU-only methods). threads: threads per job (``--omp-nthreads``).
+    seed: random seed (ANTs sampling, FireANTs' torch seed). options: the method's own options
+    (its :attr:`RegistrationMethod.options` updated by the user's), recorded in each sidecar.
+    """
+
+    model: str = ""
+    model_sha256: str = ""
+    device: str = "cpu"
+    threads: int = 1
+    seed: int = 1
+    options: Mapping = field(default_factory=dict)
+
+
+Runner = Callable[..., dict]
+"""``run(fixed: PreparedSubject, moving: PreparedSubject, paths: dict, sidecar_extra: dict) -> {"seconds",
+"forward_seconds", "files"}``; ``sidecar_extra`` (the content key and input hashes) goes into the sidecar."""
+
+
+@dataclass(frozen=True)
+class RegistrationMethod:
+    """One registration method.
+
+    name: ``--method`` value, BIDS ``desc-`` label and report key. label: the report's name for
+    it. help: one line for the CLI. runner: ``"module:function"``, a ``make_runner(MethodContext,
+    name) -> Runner`` imported only when the method runs (optional dependencies stay optional).
+    node: the workflow node that runs it (its pydra job name and SLURM resources key; methods with
+    the same node share one node, split over methods). gpu: ``"no"`` (CPU only), ``"optional"``
+    (runs on ``--device``, fast on a CPU too) or ``"preferred"`` (runs on ``--device``, slow on a
+    CPU). threads: whether it uses ``--omp-nthreads`` threads. memory_gib: peak memory of one 1 mm
+    pair (GiB, measured; a guide for ``--mem``). extra: the pip extra that installs it (None: core).
+    options: default method options (override per run; recorded in the sidecar). selectable:
+    False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
+    SM-GICNet model (its weights hash goes into ``dataset_description.json``).
+    """
+
+    name: str
+    label: str
+    help: str
+    runner: str
+    node: str
+    gpu: str = "no"
+    threads: bool = True
+    memory_gib: float = 1.0
+    extra: str | None = None
+    options: Mapping = field(default_factory=dict)
+    selectable: bool = True
+    uses_model: bool = False
+
+    def __post_init__(self) -> None:
+        if self.gpu not in ("no", "optional", "preferred"):
+            raise ValueError(f"{self.name}: gpu must be 'no', 'optional' or 'preferred', got {self.gpu!r}")
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    @property
+    def uses_gpu(self) -> bool:
+        """Runs on ``--device`` (so a CUDA run asks SLURM for a GPU for its node)."""
+        return self.gpu != "no"
+
+    def make_runner(self, context: MethodContext) -> Runner:
+        """The method's pair runner for ``context`` (imports the method's module now)."""
+        module, function = self.runner.split(":")
+        return getattr(importlib.import_module(module), function)(context, self.name)
+
+    def merged_options(self, overrides: Mapping | None) -> dict:
+        """Default options updated by ``overrides``; an unknown key is a one-line ``ValueError``."""
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.options))
+        if unknown:
+            raise ValueError(f"method {self.name}: unknown option(s) {unknown}; known: {sorted(self.options) or 'none'}")
+        return {**self.options, **overrides}
+
+
+_ANTS = "smgic_pydra.methods.ants:make_runner"
+_ANTS_NOTE = "ANTs 2.5 via antspyx, the script's stages and defaults"
+
+METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
+    RegistrationMethod(
+        "smgicnet", "SM-GICNet", "SM-GICNet, the symmetric diffeomorphic network (--model; CPU or --device cuda)",
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=3.0,
+        uses_model=True),
+    RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
+                       memory_gib=3.0, extra="ants"),
+    RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
+                       node="baseline", memory_gib=2.0, extra="ants"),
+    RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
+                       node="baseline", memory_gib=1.0, extra="ants"),
+    RegistrationMethod(
+        "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
+        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=4.0,
+        extra="fireants",
+        options={"scales": [4, 2, 1], "affine_iterations": [200, 100, 50], "greedy_iterations": [200, 100, 50],
+                  "cc_kernel_size": 5, "smooth_grad_sigma": 1.0, "smooth_warp_sigma": 0.25,
+                  "greedy_lr": 0.5, "affine_lr": 3e-3}),
+    RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
+                       node="baseline", threads=False, memory_gib=0.5, selectable=False),
+)}
+"""name -> method, in the order the CLI lists them."""
+
+
+def get_method(name: str) -> RegistrationMethod:
+    """The method called ``name``; an unknown name is a one-line ``ValueError`` listing the known ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose from {','.join(METHODS)}") from None
+
+
+def selectable_methods() -> tuple[str, ...]:
+    """The ``--method`` choices (every method but ``identity``)."""
+    return tuple(name for name, m in METHODS.items() if m.selectable)
+
+
+def report_label(name: str) -> str:
+    """The report label of method ``name`` (the name itself for a method not in the registry)."""
+    return METHODS[name].label if name in METHODS else name
+
+
+def gpu_resources(device: str, gres: str = "--gres=gpu:1") -> dict[str, str]:
+    """SLURM resources by workflow node: ``gres`` for every node running a GPU method when ``device`` is CUDA."""
+    if not device.startswith("cuda"):
+        return {}
+    return {m.node: gres for m in METHODS.values() if m.uses_gpu}

@@ -1,0 +1,29 @@
+"""SM-GICNet as a registry runner: the model is loaded on first use and reused for the whole chunk."""
+
+from __future__ import annotations
+
+from .registry import MethodContext, Runner
+
+
+def make_runner(context: MethodContext, method: str = "smgicnet") -> Runner:
+    """Register with the model ``context.model`` (``""``: packaged; refused unless its weights' SHA-256 is
+    ``context.model_sha256``, when given) on ``context.device``.
+
+    ``context.options`` go to :func:`smgic_pydra.inference.register_pair` as keyword arguments and
+    into the sidecar (``method_options``) when there are any.
+    """
+    from ..inference import load_model, register_pair
+    from ..worldspace import PairOutputPaths
+    from .native import chunk_row
+
+    bundle = {}
+    options = dict(context.options)
+
+    def run(fixed, moving, paths: dict, sidecar_extra: dict) -> dict:
+        if "model" not in bundle:
+            bundle["model"] = load_model(context.model or None, device=context.device,
+                                         expected_sha256=context.model_sha256 or None)
+        extra = {**sidecar_extra, **({"method_options": options} if options else {})}
+        return chunk_row(register_pair(bundle["model"], fixed, moving, PairOutputPaths(**paths), extra, **options))
+
+    return run

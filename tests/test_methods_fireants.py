@@ -1,0 +1,119 @@
+"""FireANTs as a registry method: the same files as every other method, its warp checked by ANTs (antspyx)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_baselines import make_pair, output_paths  # noqa: E402
+
+pytest.importorskip("fireants")
+# few iterations: FireANTs is slow on two CPU cores; the recipe and the file conventions are what is tested
+QUICK = {"affine_iterations": [100, 50, 20], "greedy_iterations": [100, 50, 20]}
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two different real anatomies at 4 mm (64^3), own native grids."""
+    return make_pair(tmp_path_factory.mktemp("pair"), 4)
+
+
+@pytest.fixture(scope="module")
+def runs(pair, tmp_path_factory):
+    import nibabel as nib
+
+    from smgic_pydra.baselines import register_images as ants_register
+    from smgic_pydra.methods.fireants import register_images
+
+    fixed, moving = pair
+    folder = tmp_path_factory.mktemp("runs")
+    images = (nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels))
+    fire = output_paths(folder, "fireants")
+    row = register_images(*images, fire, device="cpu", options=QUICK, seed=1, work_dir=folder / "fireants_work")
+    identity = output_paths(folder, "identity")
+    ants_register("identity", *images, identity)
+    return {"fireants": (fire, row), "identity": (identity, None), "folder": folder}
+
+
+@pytest.mark.slow
+def test_fireants_aligns_the_anatomies(pair, runs):
+    from smgic_pydra.metrics import dice_from_files, folding_stats_from_file, inverse_consistency_from_files
+    from smgic_pydra.metrics import load_label_table
+
+    fixed, _ = pair
+    labels = list(load_label_table())
+    dice = {m: dice_from_files(runs[m][0].warped_labels, fixed.labels, labels).mean for m in ("identity", "fireants")}
+    assert dice["fireants"] > dice["identity"] + 0.3, dice
+    paths = runs["fireants"][0]
+    assert folding_stats_from_file(paths.warp, fixed.mask).percent_folded < 0.5
+    assert inverse_consistency_from_files(paths.warp, paths.inverse_warp, fixed.mask).mean_mm < 1.0
+
+
+@pytest.mark.slow
+def test_ants_applying_the_fireants_warp_reproduces_the_warped_image(pair, runs):
+    """The forward warp file is a plain ANTs displacement field: antsApplyTransforms (antspyx) with it alone
+    gives our warped image (independent resampler), so the affine is inside the field."""
+    ants = pytest.importorskip("ants")
+    import nibabel as nib
+
+    fixed, moving = pair
+    paths = runs["fireants"][0]
+    by_ants = ants.apply_transforms(ants.image_read(str(fixed.t1w)), ants.image_read(str(moving.t1w)),
+                                    transformlist=[str(paths.warp)]).numpy()
+    ours = np.asarray(nib.load(paths.warped).dataobj)
+    scale = np.abs(by_ants).max()
+    # a few voxels whose sample point lies within half a voxel outside the moving grid differ (ITK extrapolates)
+    assert np.mean(np.abs(ours - by_ants) > 1e-3 * scale) < 1e-3
+    warp = nib.load(paths.warp)
+    assert warp.shape == nib.load(fixed.t1w).shape + (1, 3) and warp.header.get_intent()[0] == "vector"
+
+
+@pytest.mark.slow
+def test_sidecar_records_the_recipe_and_files(runs):
+    paths, row = runs["fireants"]
+    meta = json.loads(Path(paths.sidecar).read_text())
+    assert meta["method"] == "fireants" and meta["device"] == "cpu" and meta["random_seed"] == 1
+    assert meta["parameters"]["greedy_iterations"] == QUICK["greedy_iterations"]
+    assert meta["fireants_version"] != "unknown" and set(meta["stage_seconds"]) == {"moments", "affine", "greedy", "inverse"}
+    assert set(meta["files"]) == {"warp", "inverse_warp", "warped", "warped_labels", "jacobian"}
+    assert meta["forward_seconds"] == row["forward_seconds"] and row["total_seconds"] >= row["forward_seconds"]
+
+
+def test_fireants_through_the_chunk_task_with_options(tmp_path):
+    """RegisterChunk(method="fireants") on prepared 2 mm ellipsoid subjects, then EvaluateChunk: the same rows
+    and metrics as any method; the options reach the sidecar; an unknown option fails the task, naming it."""
+    from pydra.engine.submitter import Submitter
+    from test_workflow_helpers import pair_specs, write_cohort, write_small_model
+
+    from smgic_pydra.config import SMGICNetConfig
+    from smgic_pydra.preparation import prepare_subject
+    from smgic_pydra.tasks import EvaluateChunk, RegisterChunk
+
+    subjects = write_cohort(tmp_path / "raw", 2)
+    cfg = SMGICNetConfig.from_json((write_small_model(tmp_path / "models") / "config.json").read_text())
+    dirs = []
+    for s in subjects:
+        prepare_subject(s["t1w"], tmp_path / "prep" / s["subject"], cfg, mask_path=s["mask"], labels_path=s["labels"],
+                        subject_id=s["subject"])
+        dirs.append(str(tmp_path / "prep" / s["subject"]))
+    ids = [s["subject"] for s in subjects]
+    specs = pair_specs([("sub-01", "sub-02")], ["fireants"], tmp_path / "out")
+    options = {"scales": [2, 1], "affine_iterations": [20, 10], "greedy_iterations": [20, 10]}
+    with Submitter(worker="debug", cache_root=tmp_path / "cache") as sub:
+        rows = sub(RegisterChunk(pairs=specs, method="fireants", subjects=ids, prepared_dirs=dirs,
+                                 preparation_errors=["", ""], options=options)).outputs.rows
+        (row,) = rows
+        assert row["error"] == "", row["error"]
+        evaluated = sub(EvaluateChunk(rows=rows, subjects=ids, prepared_dirs=dirs)).outputs.rows[0]
+        with pytest.raises(ValueError, match=r"unknown option\(s\) \['iterations'\]"):
+            sub(RegisterChunk(pairs=pair_specs([("sub-02", "sub-01")], ["fireants"], tmp_path / "bad"),
+                              method="fireants", subjects=ids, prepared_dirs=dirs, preparation_errors=["", ""],
+                              options={"iterations": 3}))
+    assert evaluated["dice_mean"] > 0.5 and evaluated["inverse_consistency_mm"] < 1.0  # half a 2 mm voxel
+    meta = json.loads(Path(specs[0]["outputs"]["fireants"]["sidecar"]).read_text())
+    assert meta["parameters"]["scales"] == [2, 1] and meta["fixed"] == "sub-01"

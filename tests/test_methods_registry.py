@@ -1,0 +1,106 @@
+"""The method registry is the one list: the CLI, the workflow nodes, SLURM resources and reports read it;
+a new method is one module plus one entry."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_workflow_helpers import pair_specs, unordered_pairs, write_cohort, write_small_model  # noqa: E402
+
+from smgic_pydra.methods import METHODS, RegistrationMethod, gpu_resources, report_label  # noqa: E402
+
+
+def test_every_entry_names_a_runner_and_valid_needs():
+    for name, method in METHODS.items():
+        module, function = method.runner.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+        assert method.gpu in ("no", "optional", "preferred") and method.memory_gib > 0 and method.help
+    assert METHODS["fireants"].gpu == "preferred" and METHODS["fireants"].extra == "fireants"
+    assert not METHODS["identity"].selectable and METHODS["smgicnet"].uses_model
+
+
+def test_cli_choices_help_and_skull_strippers_come_from_the_registries():
+    from smgic_pydra.cli.bids_app import METHOD_CHOICES, UsageError, build_parser, parse_method_options, parse_methods
+    from smgic_pydra.preparation.skullstrip import SKULL_STRIPPERS
+
+    assert set(METHOD_CHOICES) == {n for n, m in METHODS.items() if m.selectable}
+    assert parse_methods("fireants,syn") == ["fireants", "syn", "identity"]
+    with pytest.raises(UsageError, match="unknown method"):
+        parse_methods("elastix")
+    parser = build_parser()
+    help_text = " ".join(parser.format_help().split())
+    assert all(METHODS[n].help.split()[0] in help_text for n in METHOD_CHOICES)
+    skull = next(a for a in parser._actions if a.dest == "skull_strip")
+    assert tuple(skull.choices) == tuple(SKULL_STRIPPERS)
+    assert parse_method_options(["fireants.scales=[2,1]", "fireants.greedy_lr=0.25"]) == {
+        "fireants": {"scales": [2, 1], "greedy_lr": 0.25}}
+    with pytest.raises(UsageError, match=r"unknown option\(s\) \['steps'\]"):
+        parse_method_options(["fireants.steps=3"])
+
+
+def test_gpu_methods_ask_slurm_for_a_gpu_by_their_node_whatever_it_is_called():
+    from argparse import Namespace
+
+    from smgic_pydra.cli.bids_app import make_worker
+
+    assert gpu_resources("cpu") == {}
+    assert gpu_resources("cuda:1") == {"register": "--gres=gpu:1", "register_fireants": "--gres=gpu:1"}
+    worker = make_worker(Namespace(worker="slurm", device="cuda", slurm_args="-c 1"))
+    assert worker.resources == {"register": ["--gres=gpu:1"], "register_fireants": ["--gres=gpu:1"],
+                                "train": ["--gres=gpu:1"]}
+    assert make_worker(Namespace(worker="slurm", device="cpu", slurm_args="")).resources == {}
+
+
+def test_report_summary_carries_each_methods_label(tmp_path):
+    import pandas as pd
+
+    from smgic_pydra.reports import write_reports
+
+    rows = [{"method": m, "fixed": "a", "moving": "b", "dice_mean": 0.5, "error": ""} for m in ("fireants", "other")]
+    summary = pd.read_csv(write_reports(rows, [], tmp_path)["summary_csv"]).set_index("method")
+    assert summary.loc["fireants", "label"] == "FireANTs" == report_label("fireants")
+    assert summary.loc["other", "label"] == "other"
+
+
+def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch):
+    """A toy method (zero fields written by the shared native writer) registered at run time: the cohort
+    workflow gives it its own node and evaluates it like the others; its settings reach its sidecar."""
+    toy = tmp_path / "toy_method.py"
+    toy.write_text(
+        "import numpy as np\n"
+        "from smgic_pydra.methods.native import chunk_row, prepared_inputs, register_native\n"
+        "from smgic_pydra.worldspace import PairOutputPaths\n"
+        "def make_runner(context, name):\n"
+        "    def run(fixed, moving, paths):\n"
+        "        f, m, labels, extra = prepared_inputs(fixed, moving)\n"
+        "        fields = lambda: (np.zeros(f.shape + (3,)), np.zeros(m.shape + (3,)), 0.0, {})\n"
+        "        return chunk_row(register_native(name, fields, f, m, labels, PairOutputPaths(**paths),\n"
+        "                                         {'method': name, 'settings': dict(context.options), **extra}))\n"
+        "    return run\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(METHODS, "toy", RegistrationMethod("toy", "Toy", "zero fields", "toy_method:make_runner",
+                                                           node="register_toy", threads=False,
+                                                           settings={"strength": 0}))
+    from smgic_pydra.workflows import CohortPlan, run_cohort
+
+    subjects = write_cohort(tmp_path / "raw", 2)
+    ids = [s["subject"] for s in subjects]
+    pairs = pair_specs(unordered_pairs(ids), ["toy", "identity"], tmp_path / "out")
+    plan = CohortPlan(subjects=subjects, pairs=pairs, methods=["toy", "identity"], work_dir=tmp_path / "work",
+                      output_dir=tmp_path / "out", model=str(write_small_model(tmp_path / "models")),
+                      method_settings={"toy": {"strength": 2}})
+    result = run_cohort(plan, worker="debug", show_progress=False)
+    by_method = {r["method"]: r for r in result.rows}
+    assert set(by_method) == {"toy", "identity"} and not result.failed
+    assert by_method["toy"]["dice_mean"] == by_method["identity"]["dice_mean"]
+    meta = json.loads(Path(pairs[0]["outputs"]["toy"]["sidecar"]).read_text())
+    assert meta["settings"] == {"strength": 2} and meta["method"] == "toy"
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['power'\]"):
+        CohortPlan(subjects=subjects, pairs=pairs, methods=["toy"], work_dir=tmp_path / "w",
+                   method_settings={"toy": {"power": 1}})
