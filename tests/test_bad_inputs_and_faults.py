@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -277,11 +278,118 @@ def status_after_kill(run: Run, capsys):
     assert status["previous_run"] == {"state": "killed", "updated_utc": "2026-01-01T00:00:00+00:00"}
 
 
+def heads_without_masks(run: Run, capsys):
+    """No brain masks and no --skull-strip: refused up front, one line per subject; an explicit
+    --skull-strip none registers the heads and the sidecars say SkullStripped false."""
+    for mask in run.bids.glob("derivatives/smriprep/sub-*/anat/*_desc-brain_mask.*"):
+        mask.unlink()
+    fresh = run.root / "fresh-out"
+    assert run.participant(out=fresh) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all("--skull-strip deepbet" in ln for ln in lines), lines
+    assert [ln.split(": ")[2] for ln in lines] == [str(run.bids / f"sub-0{i}/anat/sub-0{i}_T1w.nii.gz")
+                                                   for i in (1, 2, 3)]  # without a mask no derivative is used
+    assert not fresh.exists()
+    assert run.participant("--skull-strip", "none", out=fresh) == 0
+    warped = json.loads((fresh / "sub-01/anat/sub-01_space-sub02_desc-smgicnet_T1w.json").read_text())
+    assert warped["SkullStripped"] is False
+    assert json.loads((run.out / "sub-01/anat/sub-01_space-sub02_desc-smgicnet_T1w.json").read_text())["SkullStripped"]
+
+
+def two_runs(run: Run) -> None:
+    """sub-03 gets a run-1 and a run-2 T1w (raw and derivatives keep one unnumbered set)."""
+    anat = run.bids / "sub-03/anat"
+    for ext in (".nii.gz", ".json"):
+        (anat / f"sub-03_T1w{ext}").rename(anat / f"sub-03_run-1_T1w{ext}")
+        shutil.copy(anat / f"sub-03_run-1_T1w{ext}", anat / f"sub-03_run-2_T1w{ext}")
+
+
+def runs_in_unused_subject(run: Run, capsys):
+    """Two runs in a subject no chosen pair needs block nothing; a pair that needs it names the choice."""
+    two_runs(run)
+    assert run.participant("--participant-label", "01", "--pairs", "reference:02") == 0
+    assert run.participant("--participant-label", "01") == 2
+    one_line(capsys, "sub-03", "several runs with a T1w: 1, 2", '{"t1w": {"run": 1}}')
+
+
+def run_filter_keeps_subjects_without_runs(run: Run, capsys):
+    """A run filter also matches images without a run entity (pybids' Query.OPTIONAL)."""
+    two_runs(run)
+    filters = run.root / "filters.json"
+    filters.write_text(json.dumps({"t1w": {"run": 1}}))
+    assert run.participant("--bids-filter-file", str(filters), "--participant-label", "02") == 0
+    assert (run.out / "sub-02/anat/sub-02_from-sub02_to-sub03run1_desc-smgicnet_mode-image_xfm.json").is_file()
+
+
+def pairs_tsv_with_bom(run: Run, capsys):
+    """A pairs TSV saved with a UTF-8 byte-order mark is read."""
+    table = run.root / "pairs.tsv"
+    table.write_bytes(b"\xef\xbb\xbfmoving\tfixed\nsub-01\tsub-02\n")
+    assert run.participant("--pairs", str(table), "--participant-label", "01") == 0
+
+
+def pairs_tsv_extra_field(run: Run, capsys):
+    """A row with more fields than the header is refused naming the file and line."""
+    table = run.root / "pairs.tsv"
+    table.write_text("moving\tfixed\nsub-01\tsub-02\nsub-01\tsub-03\tsub-02\n")
+    assert run.participant("--pairs", str(table), "--participant-label", "01") == 2
+    one_line(capsys, f"{table}:3", "3 fields, the header has 2")
+
+
+def work_dir_is_output_dir(run: Run, capsys):
+    """-w equal to (or inside) OUTPUT_DIR is refused before anything is written."""
+    fresh = run.root / "fresh-out"
+    assert run.participant(out=fresh, work=fresh) == 2
+    one_line(capsys, "work folder (-w) is or is inside OUTPUT_DIR")
+    assert run.participant(out=fresh, work=fresh / "work") == 2
+    assert not fresh.exists()
+
+
+@contextmanager
+def read_only(folder: Path):
+    """``folder`` not writable, even by root (immutable attribute), for the duration of the block."""
+    import os
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    elif subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        undo = ["chattr", "-i", str(folder)]
+    else:
+        pytest.skip("running as root where chattr +i is not available")
+    try:
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def output_dir_not_writable(run: Run, capsys):
+    """An OUTPUT_DIR this user cannot write: one line, exit 2, nothing written in the work folder."""
+    fresh_work = run.root / "fresh-work"
+    with read_only(run.root / "locked"):
+        assert run.participant(out=run.root / "locked" / "out", work=fresh_work) == 2
+    one_line(capsys, str(run.root / "locked" / "out"), "output folder not writable")
+    assert not fresh_work.exists()
+
+
+def work_dir_not_writable(run: Run, capsys):
+    """A work folder this user cannot write: one line, exit 2, nothing written in OUTPUT_DIR."""
+    fresh = run.root / "fresh-out"
+    with read_only(run.root / "locked-work"):
+        assert run.participant(out=fresh, work=run.root / "locked-work") == 2
+    one_line(capsys, str(run.root / "locked-work"), "work folder (-w) not writable")
+    assert not fresh.exists()
+
+
 CASES: dict[str, Callable] = {f.__name__: f for f in (
     corrupt_weights, corrupt_header_then_good_model, model_without_hash_warns, output_subject_is_link,
     labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
     changed_input_is_redone, changed_setting_is_redone, deleted_prepared_subject, truncated_warp_participant,
     truncated_warp_group, same_size_damage_needs_verify, metrics_without_keys, metrics_deleted, status_after_kill,
+    heads_without_masks, runs_in_unused_subject, run_filter_keeps_subjects_without_runs, pairs_tsv_with_bom,
+    pairs_tsv_extra_field, work_dir_is_output_dir, output_dir_not_writable, work_dir_not_writable,
 )}
 
 
@@ -308,3 +416,10 @@ def one_line(capsys, *needles: str) -> str:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_or_fault(case, run, capsys):
     CASES[case](run, capsys)
+
+
+def test_readme_states_the_number_of_cases():
+    import re
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert re.search(r"runs (\d+) bad inputs and faults", readme).group(1) == str(len(CASES))

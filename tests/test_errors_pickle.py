@@ -9,8 +9,11 @@ import pytest
 
 import smgic_pydra
 
+from smgic_pydra.io.errors import InputError  # noqa: E402
+
 ARGS = {"InputError": ("/data/x.nii.gz", "empty file"), "NoPairsError": ("/data", "no pair"),
-        "MissingToolError": ("deepbet", "pip install deepbet")}
+        "MissingToolError": ("deepbet", "pip install deepbet"),
+        "InputErrors": ([InputError("/data/a.nii.gz", "no mask"), InputError("/data/b.nii.gz", "no mask")],)}
 """Constructor arguments of the classes that take more than a message."""
 
 
@@ -33,4 +36,4 @@ def test_every_project_exception_is_found():
 def test_exception_round_trips_through_pickle(cls):
     err = cls(*ARGS.get(cls.__name__, ("one-line message",)))
     back = pickle.loads(pickle.dumps(err))
-    assert type(back) is cls and str(back) == str(err) and vars(back) == vars(err)
+    assert type(back) is cls and str(back) == str(err) and repr(vars(back)) == repr(vars(err))

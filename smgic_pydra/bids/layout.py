@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..io.errors import InputError, display_path
+from ..io.errors import InputError, InputErrors, display_path
 from ..io.json_file import read_json
 
 IMAGE_EXTS = (".nii.gz", ".nii")
@@ -125,13 +125,21 @@ def _allowed(column: str, wanted) -> set[str]:
     return {_norm(column, v) for v in _as_list(wanted)}
 
 
+OPTIONAL_ENTITIES = ("run",)
+"""Entities whose filter also matches images without them (pybids' ``Query.OPTIONAL``): a run filter
+keeps the subjects that have a single unnumbered T1w."""
+
+
 def _matches(record: dict, query: dict) -> bool:
     for column, wanted in query.items():
         have = record.get(column)
         if wanted is None:
             if have is not None:
                 return False
-        elif have is None or _norm(column, have) not in _allowed(column, wanted):
+        elif have is None:
+            if column not in OPTIONAL_ENTITIES:
+                return False
+        elif _norm(column, have) not in _allowed(column, wanted):
             return False
     return True
 
@@ -271,6 +279,7 @@ def collect_subjects(
     bids_filters: dict | str | Path | None = None,
     derivatives: Sequence | None = None,
     use_derivatives: bool = True,
+    errors: dict | None = None,
 ) -> list[SubjectInputs]:
     """One :class:`SubjectInputs` per selected subject / session / run, sorted by key.
 
@@ -280,7 +289,9 @@ def collect_subjects(
     sessions are kept whatever ``session_label`` says. bids_filters: a path to an fMRIPrep-style
     filter file or its parsed ``"t1w"`` query (see :func:`load_bids_filters`). derivatives:
     explicit derivatives dataset folders (default: ``BIDS_DIR/derivatives/*``); set
-    ``use_derivatives=False`` to ignore derivatives entirely.
+    ``use_derivatives=False`` to ignore derivatives entirely. errors: when given, a subject that cannot
+    be resolved (no T1w, several sessions or runs, ...) is left out and its :class:`InputError` stored
+    under its label instead of raised, so that only the subjects actually used need to resolve.
     """
     root = Path(bids_dir).absolute()
     if not (root / "dataset_description.json").is_file():
@@ -311,19 +322,46 @@ def collect_subjects(
         t1_by_subject.setdefault(r["sub"], []).append(r)
     out = []
     for subject in subjects:
-        sub_dir = root / f"sub-{subject}"
-        records = t1_by_subject.get(subject, [])
-        if not records:
-            raise InputError(display_path(sub_dir), "no usable T1w image (anat/*_T1w.nii[.gz]) after filters")
-        records = _choose(records, "ses", session_label, "session", "session_label (--session-label)", sub_dir)
-        for session in sorted({r["ses"] for r in records}, key=str):
-            in_ses = [r for r in records if r["ses"] == session]
-            in_ses = _choose(in_ses, "run", run, "run", "run (or a BIDS filter file)", sub_dir)
-            for run_value in sorted({r["run"] for r in in_ses}, key=str):
-                in_run = [r for r in in_ses if r["run"] == run_value]
-                t1w = _pick_one(in_run, "T1w", display_path(sub_dir))
-                out.append(_subject_inputs(root, t1w, in_run[0], sources, use_derivatives))
+        try:
+            out += _resolve_subject(root, subject, t1_by_subject.get(subject, []), session_label, run, sources,
+                                    use_derivatives)
+        except InputError as err:
+            if errors is None:
+                raise
+            errors[subject] = err
     return sorted(out, key=lambda s: s.key)
+
+
+def _resolve_subject(root: Path, subject: str, records: list[dict], session_label, run, sources,
+                     use_derivatives: bool) -> list[SubjectInputs]:
+    """The :class:`SubjectInputs` of one subject's T1w records (one per session and run)."""
+    sub_dir = root / f"sub-{subject}"
+    if not records:
+        raise InputError(display_path(sub_dir), "no usable T1w image (anat/*_T1w.nii[.gz]) after filters")
+    records = _choose(records, "ses", session_label, "session", "session_label (--session-label)", sub_dir)
+    out = []
+    for session in sorted({r["ses"] for r in records}, key=str):
+        in_ses = [r for r in records if r["ses"] == session]
+        in_ses = _choose(in_ses, "run", run, "run", 'a BIDS filter file such as {"t1w": {"run": 1}}', sub_dir)
+        for run_value in sorted({r["run"] for r in in_ses}, key=str):
+            in_run = [r for r in in_ses if r["run"] == run_value]
+            t1w = _pick_one(in_run, "T1w", display_path(sub_dir))
+            out.append(_subject_inputs(root, t1w, in_run[0], sources, use_derivatives))
+    return out
+
+
+def require_brain_masks(subjects: Sequence[SubjectInputs], skull_strip: str | None) -> str:
+    """The skull stripping to use: ``skull_strip``, or ``"none"`` when it is unset and every subject
+    has a brain mask. Unset with subjects lacking one raises :class:`InputErrors` (one line per subject):
+    heads are registered as brains only on an explicit ``--skull-strip none``."""
+    if skull_strip is not None:
+        return skull_strip
+    missing = [s for s in subjects if s.mask is None]
+    if missing:
+        raise InputErrors([InputError(display_path(s.t1w), "no brain mask in the derivatives: compute one with "
+                                      "--skull-strip deepbet (or synthstrip), or pass --skull-strip none to register "
+                                      "the whole head") for s in missing])
+    return "none"
 
 
 def _subject_inputs(

@@ -73,14 +73,14 @@ def to_reference_pairs(keys: Sequence[str], reference: str) -> list[Pair]:
 def read_pairs_tsv(path, keys: Sequence[str]) -> list[Pair]:
     """Pairs from a TSV with columns ``moving`` and ``fixed`` (labels with or without ``sub-``).
 
-    Refuses missing columns, unknown or ambiguous subjects, self-pairs, duplicates and an empty
-    list, naming the file and line.
+    Refuses missing columns, rows with more fields than the header, unknown or ambiguous subjects,
+    self-pairs, duplicates and an empty list, naming the file and line. A UTF-8 BOM is ignored.
     """
     path = Path(path)
     shown = display_path(path)
     keys = sorted(set(keys))
     try:
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8-sig") as fh:  # a BOM is not part of the header
             rows = list(csv.DictReader(fh, delimiter="\t"))
             header = rows[0].keys() if rows else []
     except FileNotFoundError:
@@ -94,6 +94,8 @@ def read_pairs_tsv(path, keys: Sequence[str]) -> list[Pair]:
     pairs, seen = [], set()
     for line, row in enumerate(rows, start=2):
         where = f"{shown}:{line}"
+        if None in row:  # csv puts fields beyond the header under the key None
+            raise InputError(where, f"{len(header) + len(row[None])} fields, the header has {len(header)}")
         moving = _resolve(row["moving"] or "", keys, where)
         fixed = _resolve(row["fixed"] or "", keys, where)
         if moving == fixed:

@@ -76,9 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: cpu)")
     g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
                    "(default: 36 FreeSurfer aseg labels)")
-    g.add_argument("--skull-strip", default="none", choices=tuple(SKULL_STRIPPERS),
+    g.add_argument("--skull-strip", default=None, choices=tuple(SKULL_STRIPPERS),
                    help="skull stripping when the dataset has no brain mask: " + "; ".join(
-                       f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: none)")
+                       f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: refuse subjects "
+                   "without a brain mask; 'none' registers whole heads)")
     g = p.add_argument_group("training (analysis level train)")
     g.add_argument("--train-preset", default="paper",
                    help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
@@ -149,8 +150,10 @@ def parse_method_options(items: list[str]) -> dict[str, dict]:
     return options
 
 
-def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
-    """A BIDS dataset at ``bids_dir`` and output / work folders outside its raw data (one-line errors)."""
+def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path, writes: bool = True) -> None:
+    """A BIDS dataset at ``bids_dir``, output / work folders outside its raw data, the work folder
+    outside OUTPUT_DIR and, when the level ``writes`` (participant, train), both folders writable
+    by this user: checked before anything is written (one-line errors)."""
     from ..bids.derivatives import check_output_dirs
 
     if not bids_dir.is_dir():
@@ -158,6 +161,23 @@ def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path) -> None:
     if not (bids_dir / "dataset_description.json").is_file():
         raise UsageError(f"{bids_dir}: not a BIDS dataset (dataset_description.json is missing)")
     check_output_dirs(bids_dir, output_dir, work_dir)
+    if not writes:
+        return
+    if work_dir.resolve().is_relative_to(output_dir.resolve()):
+        raise UsageError(f"{work_dir}: the work folder (-w) is or is inside OUTPUT_DIR {output_dir}; its prepared/ "
+                         "and runs/ folders do not belong in the derivatives: use a folder outside")
+    for folder, what in ((output_dir, "output folder"), (work_dir, "work folder (-w)")):
+        check_writable(folder, what)
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """``folder`` (or the existing folder it would be created in) is writable by this user, else :class:`UsageError`."""
+    import os
+
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        shown = "" if existing == folder else f" ({existing} is where it would be created)"
+        raise UsageError(f"{folder}: {what} not writable by this user{shown}")
 
 
 def make_worker(args):
@@ -186,14 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     _setup_logging(args.verbose)
-    from ..io.errors import InputError, MissingToolError
+    from ..io.errors import InputError, InputErrors, MissingToolError
     from ..training import TrainingError
     from ..workflows import CohortRunError, bids_cohort, bids_training
 
     bids_dir, output_dir = args.bids_dir.absolute(), args.output_dir.absolute()
     work_dir = (args.work_dir or Path("work")).absolute()
     try:
-        check_locations(bids_dir, output_dir, work_dir)
+        check_locations(bids_dir, output_dir, work_dir, writes=args.analysis_level != "group")
         args.worker_obj = make_worker(args) if args.analysis_level != "group" else None
         args.method_options = parse_method_options(args.method_option)
         if args.analysis_level == "participant":
@@ -203,7 +223,12 @@ def main(argv: list[str] | None = None) -> int:
             failed = []
         else:
             failed = bids_cohort.run_group(output_dir, args.verify_outputs)
-    except (UsageError, InputError, MissingToolError, FileNotFoundError, ValueError, TrainingError) as err:
+    except InputErrors as err:  # one line per bad input
+        for line in err.errors:
+            print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)
+        return 2
+    except (UsageError, InputError, MissingToolError, OSError, ValueError, TrainingError) as err:
+        # OSError: e.g. a permission or disk-full error while writing
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except CohortRunError as err:

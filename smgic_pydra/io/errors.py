@@ -24,6 +24,17 @@ class InputError(ValueError):
         return type(self), (self.path, self.problem)
 
 
+class InputErrors(ValueError):
+    """Several bad inputs found at once: one :class:`InputError` per line of the message (attribute ``errors``)."""
+
+    def __init__(self, errors) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+    def __reduce__(self):
+        return type(self), (self.errors,)
+
+
 class MissingToolError(RuntimeError):
     """An optional external tool (Python package or executable) is not installed.
 

@@ -55,27 +55,35 @@ def default_labels_table(subjects) -> str:
 
 def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
-              skull_strip: str = "none", omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
+              skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
               verify_outputs: bool = False, method_options: dict | None = None):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
-    ones. reports: also write the reports at the end of the run (the group level does it otherwise).
-    verify_outputs: compare the SHA-256 of finished outputs before reusing them (see :class:`CohortPlan`).
-    method_options: method -> its options (see :class:`CohortPlan`).
+    ones. Only the subjects of the chosen pairs need to resolve (one T1w, see
+    :func:`~smgic_pydra.bids.layout.collect_subjects`) and, unless ``skull_strip`` is given, to have
+    a brain mask. reports: also write the reports at the end of the run (the group level does it
+    otherwise). verify_outputs: compare the SHA-256 of finished outputs before reusing them (see
+    :class:`CohortPlan`). method_options: method -> its options (see :class:`CohortPlan`).
     """
-    from ..bids.layout import collect_subjects
+    from ..bids.layout import collect_subjects, require_brain_masks
     from ..bids.pairs import make_pairs
 
     selected = collect_subjects(bids_dir, participant_label, session_label, bids_filters=bids_filters)
-    everyone = collect_subjects(bids_dir, session_label=session_label, bids_filters=bids_filters)
+    unresolved: dict[str, InputError] = {}
+    everyone = collect_subjects(bids_dir, session_label=session_label, bids_filters=bids_filters, errors=unresolved)
     output_dir = Path(output_dir).absolute()
     by_key = {s.key: s for s in everyone}
     moving_keys = {s.key for s in selected}
-    chosen = [(p.fixed, p.moving) for p in make_pairs(pairs, sorted(by_key)) if p.moving in moving_keys]
+    keys = sorted(by_key) + [f"sub-{label}" for label in unresolved]  # stand-ins: an error if a chosen pair needs one
+    chosen = [(p.fixed, p.moving) for p in make_pairs(pairs, keys) if p.moving in moving_keys]
     if not chosen:
         raise NoPairsError(display_path(bids_dir), f"no pair has a selected subject as its moving image (--pairs {pairs})")
     used = sorted({k for pair in chosen for k in pair})
+    for key in used:
+        if key not in by_key:
+            raise unresolved[key[len("sub-"):]]
+    skull_strip = require_brain_masks([by_key[k] for k in used], skull_strip)
     plan = CohortPlan(
         subjects=[subject_spec(by_key[k]) for k in used],
         pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods) for f, m in chosen],
@@ -125,20 +133,23 @@ def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
         if not paths.warped_labels.is_file():
             paths.warped_labels = None
         moving, fixed = by_key[row["moving"]], by_key[row["fixed"]]
-        for path, content in derivatives.warped_sidecars(paths, moving, fixed, bids_dir, row["method"], True).items():
+        stripped = moving.mask is not None or plan.skull_strip != "none"  # else the whole head was registered
+        for path, content in derivatives.warped_sidecars(paths, moving, fixed, bids_dir, row["method"],
+                                                         stripped).items():
             save_json(content, path)
 
 
 def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker="cf", n_procs=None,
                   random_seed: int = 1, show_progress: bool = True):
-    """Write ``dataset_description.json`` (version, model weights hash, seed), run the plan, then write
-    the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
+    """Check that every output stays inside ``output_dir`` and that the model loads, write
+    ``dataset_description.json`` (version, model weights hash, seed) and the participant record,
+    run the plan, then write the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
     from .. import __version__
-    from ..inference import load_model
 
+    derivatives.check_inside_output(output_dir, output_paths(plan, output_dir))
     # the model is loaded and checked before anything is written, so a bad one locks nothing
     uses_model = any(get_method(m).uses_model for m in plan.methods)
-    sha = load_model(plan.model or None).weights_sha256 if uses_model else None
+    sha = plan.model_sha256() if uses_model else None
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
     write_participant_record(plan, output_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
@@ -165,7 +176,6 @@ def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, meth
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
-    derivatives.check_inside_output(output_dir, output_paths(plan, output_dir))
     result = run_bids_plan(plan, subjects, bids_dir, output_dir, args.worker_obj, args.nprocs, args.random_seed,
                            not args.no_progress)
     n_ok = sum(not r["error"] for r in result.rows)

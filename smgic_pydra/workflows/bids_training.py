@@ -34,7 +34,7 @@ def check_model_output(plan: TrainingPlan) -> None:
 
 def training_plan(args, bids_dir: Path, output_dir: Path, work_dir: Path) -> TrainingPlan:
     """The :class:`TrainingPlan` of ``smgic-bids BIDS_DIR OUTPUT_DIR train`` (``args``: its parsed arguments)."""
-    from ..bids.layout import collect_subjects
+    from ..bids.layout import collect_subjects, require_brain_masks
     from ..cli.train import parse_iterations, parse_stages
     from ..training import load_preset, split_by_participant
 
@@ -51,7 +51,8 @@ def training_plan(args, bids_dir: Path, output_dir: Path, work_dir: Path) -> Tra
         subjects=[subject_spec(s) for s in subjects], split=split, preset=load_preset(args.train_preset),
         work_dir=work_dir, output_dir=output_dir, first_stage=first, last_stage=last,
         iterations=parse_iterations(args.iterations) if args.iterations else None, init_model=args.init_model or "",
-        seed=args.random_seed, device=args.device, precision=args.precision, skull_strip=args.skull_strip,
+        seed=args.random_seed, device=args.device, precision=args.precision,
+        skull_strip=require_brain_masks(subjects, args.skull_strip),
         labels_table=str(args.labels or default_labels_table(subjects)), checkpoint_every=args.checkpoint_every,
         validate_every=args.validate_every,
         dataset={"name": name, "source": bids_dir.as_uri(), "bids_dir": str(bids_dir)},
