@@ -11,6 +11,12 @@ Per pair (moving M registered to fixed F with method ``<method>``), under the mo
   ``.json`` sidecar (``SpatialReference``, ``SkullStripped``; required by the validator);
 * ``_space-<F>_desc-<method>_jacobian.nii.gz``: Jacobian determinant of the forward warp.
 
+Quality-control figures (SVG, fMRIPrep style) go to ``sub-<M>[/ses-<s>]/figures`` with the same
+names as the outputs they show: per pair ``_space-<F>_desc-<method>_T1w.svg`` (fixed contours over
+the moving image before / after), ``_space-<F>_desc-<method>_jacobian.svg`` and
+``_from-<M>_to-<F>_desc-<method>_mode-image_xfm.svg`` (displacement and deformation grid); per
+subject ``_desc-brain_mask.svg`` (brain mask and network field of view over the T1w).
+
 ``<M>``/``<F>`` are entity labels ``sub<label>[ses<label>][run<n>]`` (alphanumeric, as BIDS
 requires). ``xfm`` and ``jacobian`` are not in the BIDS 1.11 schema, so the dataset's
 ``.bidsignore`` lists them, with the reports folder ``reports/``.
@@ -27,8 +33,9 @@ from .layout import SubjectInputs, parse_key
 
 PIPELINE_NAME = "smgic-pydra"
 BIDS_VERSION = "1.10.0"
-BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports")
-MODEL_BIDSIGNORE = ("/*.safetensors", "/*.sha256", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png")
+BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports", "figures/")
+MODEL_BIDSIGNORE = ("/*.safetensors", "/*.sha256", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png",
+                    "/*.html")
 """A trained model folder (``smgic-bids ... train``) holds no BIDS files besides its description."""
 REPORTS_DIR = "reports"
 
@@ -62,6 +69,40 @@ def participant_records_dir(output_dir) -> Path:
     """``OUTPUT_DIR/reports/participant_runs``: one JSON per participant run listing the pairs it owes
     (method, fixed, moving, sidecar and metrics files), so the group level knows what to expect."""
     return Path(output_dir) / REPORTS_DIR / "participant_runs"
+
+
+@dataclass(frozen=True)
+class PairFigurePaths:
+    """Reportlets of one registered pair and method (SVG files in the moving subject's ``figures`` folder)."""
+
+    registration: Path
+    jacobian: Path
+    displacement: Path
+
+    def as_dict(self) -> dict[str, str]:
+        return {"registration": str(self.registration), "jacobian": str(self.jacobian),
+                "displacement": str(self.displacement)}
+
+
+def subject_figures_dir(output_dir, subject) -> Path:
+    """``OUTPUT_DIR/sub-<label>[/ses-<label>]/figures``."""
+    return subject_anat_dir(output_dir, subject).parent / "figures"
+
+
+def pair_figure_paths(output_dir, moving, fixed, method: str) -> PairFigurePaths:
+    """:class:`PairFigurePaths` of one pair (see the module docstring); moving / fixed as for
+    :func:`pair_output_paths`."""
+    _check_method(method)
+    m, f = entity_label(moving), entity_label(fixed)
+    base = subject_figures_dir(output_dir, moving) / file_prefix(moving)
+    return PairFigurePaths(registration=Path(f"{base}_space-{f}_desc-{method}_T1w.svg"),
+                           jacobian=Path(f"{base}_space-{f}_desc-{method}_jacobian.svg"),
+                           displacement=Path(f"{base}_from-{m}_to-{f}_desc-{method}_mode-image_xfm.svg"))
+
+
+def subject_figure_path(output_dir, subject) -> Path:
+    """``figures/<prefix>_desc-brain_mask.svg``: the subject's brain mask and network field of view."""
+    return subject_figures_dir(output_dir, subject) / f"{file_prefix(subject)}_desc-brain_mask.svg"
 
 
 def check_output_dirs(bids_dir, output_dir, work_dir=None) -> None:
