@@ -1,89 +1,171 @@
-"""Anatomical reportlets with nilearn / nireports: mosaics of three planes with contours, SVG text.
+"""Slices and SVG mosaics of anatomical images for the reportlets (matplotlib + nireports).
 
-Images are nibabel images in RAS millimetres (any voxel orientation); nilearn draws them in world
-space, so images on one grid line up across panels. Contours are drawn at the 0.5 level of binary
-masks. The SVGs come from nireports (``extract_svg``, ``compose_view``): one ``<svg>`` per plane,
-and for a before / after pair one SVG whose foreground (after) flickers over the background
-(before) when the pointer is over it, as in fMRIPrep's reports.
+Volumes are first put in RAS voxel order (:func:`canonical`; values unchanged), so every panel is
+drawn in the neurological convention: the subject's right on the panel's right, anterior / superior
+up. Only the drawn slices are ever resampled or thresholded, so a 1 mm image costs about as much as
+a 3 mm one. A mosaic has one row per plane (axial, sagittal, coronal), ``CUTS`` slices each, grey
+image and coloured outlines of binary masks; the rows are nireports SVG figures, stacked (and, for
+a before / after pair, made to flicker) by nireports' ``compose_view`` as in fMRIPrep's reports.
 """
 
 from __future__ import annotations
 
+import io
+import re
+from dataclasses import dataclass
 from uuid import uuid4
 
 import numpy as np
 
 PLANES = ("z", "x", "y")
-"""nilearn display modes, in the order of the panels: axial, sagittal, coronal."""
+"""Rows of a mosaic: axial (z), sagittal (x), coronal (y)."""
 CUTS = 3
 """Slices per plane."""
-CONTOUR_COLORS = ("r", "b", "y")
 PANEL_INCHES = 2.2
-"""Height of a plane's row and width of one slice in the mosaics (inches, at 100 dpi)."""
-"""Colours of the contours, in the order they are given."""
+"""Height of a mosaic row and width of one slice (inches, at 100 dpi)."""
+AXIS_OF = {"x": 0, "y": 1, "z": 2}
 
 
-def _matplotlib_agg() -> None:
-    import matplotlib
+@dataclass
+class Canonical:
+    """A volume in RAS voxel order: ``data (X, Y, Z[, C])``, ``affine`` (RAS voxel -> RAS mm) and voxel sizes (mm)."""
 
-    matplotlib.use("Agg")
+    data: np.ndarray
+    affine: np.ndarray
+
+    @property
+    def zooms(self) -> np.ndarray:
+        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
 
 
-def tissue_masks(t1w: np.ndarray, brain: np.ndarray, iterations: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """``(brain, white matter)`` boolean masks for the contours of a T1w image.
+def canonical(data: np.ndarray, affine) -> Canonical:
+    """``data`` (3-D, or 3-D plus trailing axes) in RAS voxel order, with its affine (nibabel orientations)."""
+    import nibabel as nib
 
-    White matter: the brightest of three intensity classes in the brain (1-D k-means started at the
-    10th / 50th / 90th percentiles), the tissue boundary that fMRIPrep's reports draw in blue.
-    t1w: ``(X, Y, Z)`` intensities; brain: ``(X, Y, Z)`` bool.
-    """
-    brain = np.asarray(brain, dtype=bool)
-    values = np.asarray(t1w, dtype=np.float32)[brain]
+    affine = np.asarray(affine, dtype=np.float64)
+    ornt = nib.orientations.io_orientation(affine)
+    out = nib.orientations.apply_orientation(np.asarray(data), ornt)
+    return Canonical(out, affine @ nib.orientations.inv_ornt_aff(ornt, np.asarray(data).shape[:3]))
+
+
+def cut_indices(mask: np.ndarray, cuts: int = CUTS) -> dict[str, list[int]]:
+    """Voxel indices per plane (``x``, ``y``, ``z`` of a RAS volume): ``cuts`` equi-spaced slices
+    inside the mask's bounding box (ends excluded), the whole volume when the mask is empty."""
+    idx = np.argwhere(mask)
+    lo = idx.min(axis=0) if idx.size else np.zeros(3, dtype=int)
+    hi = idx.max(axis=0) if idx.size else np.asarray(mask.shape) - 1
+    return {p: [int(round(v)) for v in np.linspace(lo[a], hi[a], cuts + 2)[1:-1]] for p, a in AXIS_OF.items()}
+
+
+def plane_slice(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
+    """Slice ``index`` of ``plane`` of a RAS volume as ``(rows, columns[, C])`` for
+    ``imshow(origin="lower")``: axial rows A / columns R, sagittal S / A, coronal S / R."""
+    taken = volume[(slice(None),) * AXIS_OF[plane] + (int(index),)]  # a view (np.take would copy the volume)
+    return np.ascontiguousarray(taken.swapaxes(0, 1))
+
+
+def plane_aspect(zooms, plane: str) -> float:
+    """``imshow`` aspect (row spacing / column spacing) of a plane."""
+    rows, cols = {"z": (1, 0), "x": (2, 1), "y": (2, 0)}[plane]
+    return float(zooms[rows] / zooms[cols])
+
+
+def plane_world_points(vol: Canonical, plane: str, index: int) -> np.ndarray:
+    """RAS mm of the voxel centres of a slice, ``(rows, columns, 3)`` as :func:`plane_slice` lays them out."""
+    from ..worldspace.sampling import apply_affine
+
+    axes = [np.arange(n, dtype=np.float64) for n in vol.data.shape[:3]]
+    axes[AXIS_OF[plane]] = np.array([float(index)])
+    ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+    return plane_slice(apply_affine(vol.affine, ijk), plane, 0)
+
+
+def sample_slices(data, affine, ref: Canonical, cuts: dict, disp: Canonical | None = None) -> dict:
+    """An image (``data`` on grid ``affine``) sampled trilinearly (0 outside) at the voxel centres
+    ``x`` of the slices ``cuts`` of ``ref``, or at ``x + u(x)`` with ``disp`` (RAS mm, RAS volume on
+    ``ref``'s grid: the pull-back of a warp): ``{plane: [2-D float32 arrays]}``."""
+    from scipy import ndimage
+
+    from ..worldspace.sampling import apply_affine
+
+    to_index = np.linalg.inv(np.asarray(affine, dtype=np.float64))
+    out = {}
+    for plane in PLANES:
+        out[plane] = []
+        for index in cuts[plane]:
+            points = plane_world_points(ref, plane, index)
+            if disp is not None:
+                points = points + plane_slice(disp.data, plane, index)
+            coords = np.moveaxis(apply_affine(to_index, points), -1, 0)
+            out[plane].append(ndimage.map_coordinates(data, coords, order=1, mode="constant", cval=0.0,
+                                                      output=np.float32))
+    return out
+
+
+def take_slices(vol: Canonical, cuts: dict) -> dict:
+    """``{plane: [2-D arrays]}`` of a RAS volume at ``cuts``."""
+    return {p: [plane_slice(vol.data, p, i) for i in cuts[p]] for p in PLANES}
+
+
+def white_matter_threshold(t1w_in_brain: np.ndarray, iterations: int = 20, sample: int = 200_000) -> float:
+    """Intensity above which a brain voxel counts as white matter: the midpoint between the two
+    brightest of three classes of a 1-D k-means (started at the 10th / 50th / 90th percentiles) on
+    at most ``sample`` evenly spaced brain intensities."""
+    values = np.asarray(t1w_in_brain, dtype=np.float64).ravel()
+    values = values[:: max(1, values.size // sample)]
     if values.size < 3:
-        return brain, np.zeros_like(brain)
-    centres = np.percentile(values, [10.0, 50.0, 90.0]).astype(np.float64)
+        return float("inf")
+    centres = np.percentile(values, [10.0, 50.0, 90.0])
     for _ in range(iterations):
-        edges = (centres[1:] + centres[:-1]) / 2.0
-        classes = np.searchsorted(edges, values)
+        classes = np.searchsorted((centres[1:] + centres[:-1]) / 2.0, values)
         new = np.array([values[classes == c].mean() if np.any(classes == c) else centres[c] for c in range(3)])
         if np.allclose(new, centres):
             break
         centres = new
-    threshold = (centres[1] + centres[2]) / 2.0
-    return brain, brain & (np.asarray(t1w) > threshold)
+    return float((centres[1] + centres[2]) / 2.0)
 
 
-def cut_coords(mask_img) -> dict[str, list[float]]:
-    """RAS mm slice positions per plane (``CUTS`` each), spread over the mask (nireports' ``cuts_from_bbox``)."""
-    from nireports.reportlets.utils import cuts_from_bbox
-
-    return cuts_from_bbox(mask_img, cuts=CUTS)
-
-
-def mosaic_svgs(img, contours, cuts: dict, div_id: str, label: str | None = None) -> list:
-    """One nireports SVG figure per plane of ``PLANES``: ``img`` in grey with the outlines of
-    ``contours`` (binary images, coloured by ``CONTOUR_COLORS``); ``label`` titles the first plane."""
-    _matplotlib_agg()
+def _svg_text(fig) -> str:
+    """The ``<svg>`` element of a matplotlib figure, sized by its viewBox only (scales to its box)."""
     import matplotlib.pyplot as plt
-    import nibabel as nib
-    from nilearn.plotting import plot_anat
-    from nireports._vendored.svgutils.transform import fromstring
-    from nireports.reportlets.utils import extract_svg
 
-    img = nib.Nifti1Image(np.asarray(img.dataobj, dtype=np.float32), img.affine)
-    data = np.asarray(img.dataobj)
-    inside = data[data > 0]
-    vmax = float(np.percentile(inside, 99.5)) if inside.size else 1.0
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", dpi=100, facecolor="k")
+    plt.close(fig)
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    return re.sub(r' (width|height)="[0-9.]+pt"', "", text, count=2)
+
+
+def mosaic_svgs(images: dict, contours: list, zooms, div_id: str, label: str | None = None,
+                vmax: float | None = None) -> list:
+    """One nireports SVG figure per plane: the grey slices of ``images`` (``{plane: [2-D]}``) with
+    the outlines of ``contours`` (``[({plane: [2-D bool]}, matplotlib colour)]``); ``label`` is
+    written on the first row; grey scale 0..``vmax`` (default: 99.5th percentile of the slices)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from nireports._vendored.svgutils.transform import fromstring
+
+    if vmax is None:
+        values = np.concatenate([s.ravel() for p in PLANES for s in images[p]])
+        values = values[values > 0]
+        vmax = float(np.percentile(values, 99.5)) if values.size else 1.0
     out = []
-    for i, mode in enumerate(PLANES):
-        figure = plt.figure(figsize=(CUTS * PANEL_INCHES, PANEL_INCHES))
-        display = plot_anat(img, figure=figure, display_mode=mode, cut_coords=cuts[mode], title=label if i == 0 else None,
-                            colorbar=False, annotate=False, draw_cross=False, black_bg=True, vmin=0.0, vmax=vmax,
-                            dim=0)
-        for contour, color in zip(contours, CONTOUR_COLORS):
-            display.add_contours(contour, colors=color, levels=[0.5], linewidths=0.6)
-        svg = extract_svg(display, dpi=100, compress=False)
-        display.close()
-        out.append(fromstring(svg.replace("figure_1", f"{div_id}-{mode}-{uuid4()}", 1)))
+    for row, plane in enumerate(PLANES):
+        fig, axes = plt.subplots(1, CUTS, figsize=(CUTS * PANEL_INCHES, PANEL_INCHES), facecolor="k")
+        fig.subplots_adjust(0, 0, 1, 1, 0.02, 0)
+        for n, ax in enumerate(axes):
+            ax.set_axis_off()
+            ax.imshow(images[plane][n], cmap="gray", vmin=0.0, vmax=max(vmax, 1e-6), origin="lower",
+                      interpolation="nearest", aspect=plane_aspect(zooms, plane))
+            for masks, color in contours:
+                if masks[plane][n].any():
+                    ax.contour(masks[plane][n].astype(np.float32), levels=[0.5], colors=color, linewidths=0.6)
+        if row == 0 and label:
+            fig.text(0.01, 0.97, label, color="w", fontsize=9, va="top")
+        out.append(fromstring(_svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{plane}-{uuid4()}"', 1)))
     return out
 
 
@@ -99,10 +181,3 @@ def write_composed_svg(path, panels: list, after: list | None = None) -> None:
 
     with atomic_path(path) as tmp:
         compose_view(panels, after or [], out_file=tmp)
-
-
-def binary_img(mask: np.ndarray, affine):
-    """A uint8 nibabel image of a boolean mask."""
-    import nibabel as nib
-
-    return nib.Nifti1Image(np.asarray(mask, dtype=np.uint8), affine)

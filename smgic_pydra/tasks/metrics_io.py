@@ -14,8 +14,10 @@ METRIC_VALUES = ("dice_mean", "folding_percent", "log_jacobian_std", "inverse_co
 METRIC_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", *METRIC_VALUES)
 
 
-def pair_metrics(row: dict, fixed, table, table_path: str | None = None) -> tuple[dict, dict]:
+def pair_metrics(row: dict, fixed, table, table_path: str | None = None,
+                 fields: dict | None = None) -> tuple[dict, dict]:
     """``(metrics, dice per label)`` of one registered pair; ``fixed`` is the fixed PreparedSubject.
+    ``fields``: a dict that receives the forward warp read here as ``"forward": (disp, affine)``.
 
     table: label -> name (from ``table_path``, None: the default table); a table none of whose
     labels occurs in the fixed labels is an :class:`InputError`, not a NaN Dice.
@@ -40,6 +42,8 @@ def pair_metrics(row: dict, fixed, table, table_path: str | None = None) -> tupl
                              f"no label of the table occurs in the fixed labels {fixed_labels}")
         per_label, metrics["dice_mean"] = dice.per_label, dice.mean
     fwd, fwd_affine = read_itk_displacement(files["warp"])
+    if fields is not None:
+        fields["forward"] = (fwd, fwd_affine)
     inv, inv_affine = read_itk_displacement(files["inverse_warp"])
     fold = folding_stats(fwd, fwd_affine, fixed.native_mask)
     metrics["folding_percent"], metrics["log_jacobian_std"] = fold.percent_folded, fold.log_det_std
@@ -89,22 +93,32 @@ def evaluate_rows(rows: list[dict], prepared_dirs: dict, labels_table: str | Non
 
     table = load_label_table(labels_table)
     names = dict(table)
-    fixed_cache: dict = {}
+    loaded: dict = {}
+
+    def subject(key: str) -> PreparedSubject:
+        if key not in loaded:
+            loaded[key] = PreparedSubject.load(prepared_dirs[key])
+        return loaded[key]
+
     out, label_rows = [], []
     for row in flatten_rows(rows):
         row = dict(row)
         per_label: dict = {}
+        fields: dict = {}
         if not row.get("error"):
             try:
                 saved = saved_metrics(row, labels_table)
                 if saved is None:
-                    if row["fixed"] not in fixed_cache:
-                        fixed_cache[row["fixed"]] = PreparedSubject.load(prepared_dirs[row["fixed"]])
-                    saved = pair_metrics(row, fixed_cache[row["fixed"]], table, labels_table)
+                    saved = pair_metrics(row, subject(row["fixed"]), table, labels_table, fields)
                 metrics, per_label = saved
                 row.update(metrics)
             except Exception as exc:  # errors are data
                 row["error"] = f"evaluation failed: {error_text(exc)}"
+        if not row.get("error") and (row.get("figures") or row.get("subject_figures")):
+            from smgic_pydra.reports.reportlets import write_row_reportlets
+
+            row["figures_error"] = write_row_reportlets(row, subject(row["fixed"]), subject(row["moving"]),
+                                                        fields.get("forward"))
         write_metrics_file(row, per_label, names, labels_table)
         out.append(row)
         label_rows += [{"method": row["method"], "fixed": row["fixed"], "moving": row["moving"], "label": int(label),

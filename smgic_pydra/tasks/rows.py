@@ -5,7 +5,10 @@ A *pair spec* is a plain dict (hashable by pydra, picklable for any worker)::
     {"fixed": "sub-01", "moving": "sub-02",
      "outputs": {"smgicnet": {"warp": "...", "inverse_warp": "...", ..., "sidecar": "..."}, "syn": {...}},
      "key": {"smgicnet": "<sha256>", ...}, "inputs": {"fixed": {role: sha256}, "moving": {...}},
-     "reuse": {"smgicnet": true, ...}, "state": {"smgicnet": "done" | "<token of this run>", ...}}
+     "reuse": {"smgicnet": true, ...}, "state": {"smgicnet": "done" | "<token of this run>", ...},
+     "metrics": {"smgicnet": ".../reports/pairs/smgicnet/....json", ...},        # optional
+     "figures": {"smgicnet": {"registration": "...svg", ...}, ...},            # optional reportlets
+     "subject_figures": {"sub-01": ".../figures/sub-01_desc-brain_mask.svg"}}  # optional
 
 ``key`` (optional; the cohort planner adds it, :mod:`smgic_pydra.workflows.cohort`) is the
 content hash of the pair's input files, the model weights and the settings of the method: outputs
@@ -146,6 +149,8 @@ def run_chunk(method: str, pairs, subjects, prepared_dirs, preparation_errors, p
             except Exception as exc:  # errors are data: one row, the chunk goes on
                 row = error_row(method, pair, error_text(exc))
         row["metrics_file"] = str((pair.get("metrics") or {}).get(method, ""))
+        row["figures"] = (pair.get("figures") or {}).get(method, {})
+        row["subject_figures"] = pair.get("subject_figures") or {}
         write_marker(progress_dir, row)
         rows.append(row)
     return rows

@@ -35,11 +35,18 @@ def subject_spec(s) -> dict:
             "labels": str(s.labels) if s.labels else None}
 
 
-def pair_spec(output_dir, fixed, moving, methods) -> dict:
+def pair_spec(output_dir, fixed, moving, methods, reportlets: bool = True) -> dict:
+    """The pair spec (:mod:`smgic_pydra.tasks.rows`) of one pair; with ``reportlets``, its figures
+    (every method but identity, whose "after" is the "before") and its subjects' preparation figures."""
     outputs = {m: {k: str(v) for k, v in derivatives.pair_output_paths(output_dir, moving, fixed, m).as_dict().items()}
                for m in methods}
-    return {"fixed": fixed.key, "moving": moving.key, "outputs": outputs,
+    spec = {"fixed": fixed.key, "moving": moving.key, "outputs": outputs,
             "metrics": {m: str(derivatives.pair_metrics_path(output_dir, moving.key, fixed.key, m)) for m in methods}}
+    if reportlets:
+        spec["figures"] = {m: derivatives.pair_figure_paths(output_dir, moving, fixed, m).as_dict()
+                           for m in methods if m != "identity"}
+        spec["subject_figures"] = {s.key: str(derivatives.subject_figure_path(output_dir, s)) for s in (fixed, moving)}
+    return spec
 
 
 def default_labels_table(subjects) -> str:
@@ -56,7 +63,7 @@ def default_labels_table(subjects) -> str:
 def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
               skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
-              verify_outputs: bool = False, method_options: dict | None = None):
+              verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
@@ -65,6 +72,7 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
     a brain mask. reports: also write the reports at the end of the run (the group level does it
     otherwise). verify_outputs: compare the SHA-256 of finished outputs before reusing them (see
     :class:`CohortPlan`). method_options: method -> its options (see :class:`CohortPlan`).
+    reportlets: write each pair's and subject's figures under ``OUTPUT_DIR/sub-*/figures``.
     """
     from ..bids.layout import collect_subjects, require_brain_masks
     from ..bids.pairs import make_pairs
@@ -86,7 +94,7 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
     skull_strip = require_brain_masks([by_key[k] for k in used], skull_strip)
     plan = CohortPlan(
         subjects=[subject_spec(by_key[k]) for k in used],
-        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods) for f, m in chosen],
+        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods, reportlets) for f, m in chosen],
         methods=list(methods), work_dir=Path(work_dir), output_dir=Path(output_dir) if reports else None,
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
@@ -104,6 +112,8 @@ def output_paths(plan: CohortPlan, output_dir) -> list[Path]:
     for pair in plan.pairs:
         paths += [Path(p) for files in pair["outputs"].values() for p in files.values()]
         paths += [Path(p) for p in pair["metrics"].values()]
+        paths += [Path(p) for files in pair.get("figures", {}).values() for p in files.values()]
+        paths += [Path(p) for p in pair.get("subject_figures", {}).values()]
     return paths
 
 

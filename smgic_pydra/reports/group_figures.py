@@ -1,0 +1,174 @@
+"""Group figures of the cohort report (matplotlib), drawn from the report tables.
+
+Every function takes the frames that :mod:`.tables` builds (the rows of ``pairs.csv`` and
+``dice_per_label.csv``) and returns a matplotlib figure; failed pairs (``error`` set) are left out.
+Units: Dice in [0, 1], folding in percent of the fixed brain, seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STRUCTURE_ROW_INCHES = 0.08
+"""Height of one box (structure and method) in the per-structure boxplot (inches)."""
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def ok_rows(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The successful rows (empty ``error``)."""
+    return pairs[pairs["error"].fillna("") == ""]
+
+
+def method_colors(methods) -> dict[str, str]:
+    """One colour per method, in the given order (``C0``, ``C1``, ...), the same in every figure."""
+    return {m: f"C{i % 10}" for i, m in enumerate(methods)}
+
+
+def structure_stats(labels: pd.DataFrame, method: str, names: list[str]) -> list[dict]:
+    """Box statistics (matplotlib's ``boxplot_stats``: ``med``, ``q1``, ``q3``, ``whislo``,
+    ``whishi``, ``fliers``) of the Dice of each structure of ``names`` for ``method``; a structure
+    without values gets NaNs."""
+    from matplotlib.cbook import boxplot_stats
+
+    rows = labels[labels["method"] == method]
+    values = {name: group["dice"].to_numpy(dtype=float) for name, group in rows.groupby("name")}
+    empty = {"med": np.nan, "q1": np.nan, "q3": np.nan, "whislo": np.nan, "whishi": np.nan, "fliers": np.array([])}
+    return [boxplot_stats(values[n])[0] if len(values.get(n, [])) else dict(empty) for n in names]
+
+
+def dice_per_structure_figure(labels: pd.DataFrame, methods: list[str]):
+    """Per-structure Dice boxplots per method (the paper's Figure 3): one row per structure (in
+    label order), one horizontal box per method (quartiles, median, whiskers at 1.5 IQR, outliers).
+
+    Drawn as one bar / line collection per method (hundreds of structures stay fast); the
+    median segments carry the gid ``median:<method>``.
+    """
+    plt = _pyplot()
+    names = labels.drop_duplicates("label").sort_values("label")["name"].tolist()
+    methods = [m for m in methods if m in set(labels["method"])]
+    colors = method_colors(methods)
+    height = max(2.5, len(names) * max(len(methods), 1) * STRUCTURE_ROW_INCHES + 1.2)
+    fig, ax = plt.subplots(figsize=(8, height), layout="constrained")
+    step = 1.0 / (len(methods) + 1)
+    for i, method in enumerate(methods):
+        stats = structure_stats(labels, method, names)
+        y = np.arange(len(names)) + (i - (len(methods) - 1) / 2) * step
+        q1, q3, med = (np.array([s[k] for s in stats], dtype=float) for k in ("q1", "q3", "med"))
+        lo, hi = (np.array([s[k] for s in stats], dtype=float) for k in ("whislo", "whishi"))
+        ax.barh(y, q3 - q1, left=q1, height=step * 0.8, color=colors[method], edgecolor="k", linewidth=0.4,
+                label=method)
+        ax.hlines(np.concatenate([y, y]), np.concatenate([lo, q3]), np.concatenate([q1, hi]), colors="k",
+                  linewidth=0.5)
+        ax.vlines(med, y - step * 0.4, y + step * 0.4, colors="k", linewidth=1.0, gid=f"median:{method}")
+        fliers = [(f, yy) for s, yy in zip(stats, y) for f in s["fliers"]]
+        if fliers:
+            ax.plot(*zip(*fliers), "k.", ms=2)
+    ax.set_yticks(np.arange(len(names)), names, fontsize=7)
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlabel("Dice")
+    ax.set_xlim(0, 1)
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def dice_vs_folding_figure(pairs: pd.DataFrame, methods: list[str]):
+    """One point per successful pair and method: Dice (y) against folding % (x)."""
+    plt = _pyplot()
+    ok, colors = ok_rows(pairs), method_colors(methods)
+    fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    for method in methods:
+        rows = ok[ok["method"] == method]
+        ax.scatter(rows["folding_percent"], rows["dice_mean"], s=14, color=colors[method], label=method, gid=method)
+    ax.set_xlabel("folding (% of the fixed brain with det J <= 0)")
+    ax.set_ylabel("Dice (mean over structures)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def seconds_figure(pairs: pd.DataFrame, methods: list[str]):
+    """Seconds per pair (whole pair: inputs read, registration, outputs written), one box per method."""
+    plt = _pyplot()
+    ok, colors = ok_rows(pairs), method_colors(methods)
+    fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
+    data = [ok.loc[ok["method"] == m, "seconds"].dropna().to_numpy() for m in methods]
+    box = ax.boxplot(data, tick_labels=methods, patch_artist=True, medianprops={"color": "k"})
+    for patch, method in zip(box["boxes"], methods):
+        patch.set_facecolor(colors[method])
+        patch.set_gid(method)
+    for x, values in enumerate(data, start=1):
+        ax.plot(np.full(len(values), x), values, "k.", ms=3, alpha=0.6)
+    if any(len(d) for d in data) and min(d.min() for d in data if len(d)) > 0:
+        ax.set_yscale("log")
+    ax.set_ylabel("seconds per pair")
+    return fig
+
+
+def is_all_pairs(pairs: pd.DataFrame) -> bool:
+    """True when the study holds every unordered pair of at least three subjects (``--pairs all`` or ``ordered``)."""
+    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
+    unordered = {frozenset(p) for p in zip(pairs["fixed"], pairs["moving"])}
+    return len(subjects) >= 3 and len(unordered) == len(subjects) * (len(subjects) - 1) // 2
+
+
+def dice_matrix(pairs: pd.DataFrame, method: str) -> tuple[list[str], np.ndarray]:
+    """``(subjects, M)``: ``M[a, b]`` is the Dice of the pair with moving ``a`` and fixed ``b``; an
+    unordered study fills both halves with the same value, a failed or missing pair is NaN; the
+    diagonal is NaN."""
+    rows = pairs[pairs["method"] == method]
+    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
+    index = {s: i for i, s in enumerate(subjects)}
+    matrix = np.full((len(subjects), len(subjects)), np.nan)
+    ok = ok_rows(rows)
+    for moving, fixed, dice in zip(ok["moving"], ok["fixed"], ok["dice_mean"]):
+        matrix[index[moving], index[fixed]] = dice
+    lower = np.isnan(matrix) & ~np.isnan(matrix.T)
+    matrix[lower] = matrix.T[lower]
+    return subjects, matrix
+
+
+def cluster_order(matrix: np.ndarray) -> np.ndarray:
+    """Subject order of the average-linkage clustering (scipy, optimal leaf ordering) on the
+    distance ``1 - Dice`` (symmetrised; a missing pair counts as distance 1)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    n = matrix.shape[0]
+    if n < 3:
+        return np.arange(n)
+    a, b = matrix, matrix.T
+    sym = np.where(np.isnan(a), b, np.where(np.isnan(b), a, (a + b) / 2.0))
+    distance = np.where(np.isnan(sym), 1.0, 1.0 - sym)
+    np.fill_diagonal(distance, 0.0)
+    return leaves_list(linkage(squareform(np.clip(distance, 0.0, None), checks=False), "average",
+                               optimal_ordering=True))
+
+
+def dice_matrix_figure(pairs: pd.DataFrame, methods: list[str]):
+    """N x N Dice heatmaps, one per method, subjects ordered by :func:`cluster_order` of each method."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 4.2), layout="constrained",
+                             squeeze=False)
+    image = None
+    for ax, method in zip(axes[0], methods):
+        subjects, matrix = dice_matrix(pairs, method)
+        order = cluster_order(matrix)
+        image = ax.imshow(matrix[np.ix_(order, order)], vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+        image.set_gid(method)
+        ticks = [subjects[i] for i in order]
+        fontsize = 7 if len(ticks) <= 40 else 4
+        ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=fontsize)
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=fontsize)
+        ax.set_title(method)
+        ax.set_xlabel("fixed")
+        ax.set_ylabel("moving")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="Dice")
+    return fig
