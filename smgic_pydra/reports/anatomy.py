@@ -10,7 +10,6 @@ a before / after pair, made to flicker) by nireports' ``compose_view`` as in fMR
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from uuid import uuid4
@@ -127,12 +126,9 @@ def white_matter_threshold(t1w_in_brain: np.ndarray, iterations: int = 20, sampl
 
 def _svg_text(fig) -> str:
     """The ``<svg>`` element of a matplotlib figure, sized by its viewBox only (scales to its box)."""
-    import matplotlib.pyplot as plt
+    from .svg import figure_svg
 
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", dpi=100, facecolor="k")
-    plt.close(fig)
-    text = buffer.getvalue()
+    text = figure_svg(fig, facecolor="k")
     text = text[text.index("<svg"):]
     return re.sub(r' (width|height)="[0-9.]+pt"', "", text, count=2)
 

@@ -4,7 +4,6 @@ as ``data:`` URIs, so a page works offline and without its folder (no CDN, no sc
 from __future__ import annotations
 
 import base64
-import io
 import os
 from pathlib import Path
 
@@ -20,15 +19,11 @@ def environment():
                               trim_blocks=True, lstrip_blocks=True)
 
 
-def figure_uri(fig, fmt: str = "svg") -> str:
-    """A matplotlib figure as a ``data:`` URI (``svg`` or ``png`` at 100 dpi); the figure is closed."""
-    import matplotlib.pyplot as plt
+def figure_uri(fig) -> str:
+    """A matplotlib figure as an SVG ``data:`` URI (:func:`~.svg.figure_svg`); the figure is closed."""
+    from .svg import figure_svg
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format=fmt, dpi=100)
-    plt.close(fig)
-    mime = "image/svg+xml" if fmt == "svg" else f"image/{fmt}"
-    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+    return f"data:image/svg+xml;base64,{base64.b64encode(figure_svg(fig).encode('utf-8')).decode('ascii')}"
 
 
 def file_uri(path) -> str:

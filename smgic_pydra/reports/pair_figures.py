@@ -103,14 +103,13 @@ def _figure(title: str):
 
 
 def save_svg(fig, path) -> Path:
-    """Save a matplotlib figure as SVG (100 dpi for its raster images), atomically, and close it."""
-    import matplotlib.pyplot as plt
-
+    """Save a matplotlib figure as SVG (:func:`~.svg.figure_svg`), atomically, and close it."""
     from ..io.atomic import atomic_path
+    from .svg import figure_svg
 
+    text = figure_svg(fig)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="svg", dpi=100)
-    plt.close(fig)
+        tmp.write_text(text, encoding="utf-8")
     return Path(path)
 
 

@@ -81,8 +81,9 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
 
     Files: ``model.safetensors``, its SHA-256 ``model.safetensors.sha256`` and ``config.json`` (from ``checkpoint``), ``MODEL_CARD.md``,
     ``training.json`` (``record`` completed with the run, the weights' SHA-256 and the versions),
-    ``split.tsv``, ``training_log.csv``, ``validation_log.csv``, ``training_summary.csv`` and
-    ``training_curves.png``. The folder is a valid ``--model`` for ``smgic-bids``.
+    ``split.tsv``, ``training_log.csv``, ``validation_log.csv``, ``training_summary.csv``,
+    ``training_curves.png`` and ``index.html`` (:mod:`smgic_pydra.reports.training_page`). The folder
+    is a valid ``--model`` for ``smgic-bids``.
     """
     import csv
     import json
@@ -98,6 +99,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
     from smgic_pydra.io.atomic import atomic_paths, json_text
     from smgic_pydra.training.checkpoint import weights_sha256
     from smgic_pydra.training.curves import plot_curves, read_log, stage_summary, write_summary
+    from smgic_pydra.reports.training_page import write_training_page
     from smgic_pydra.training.model_card import render_model_card
     from smgic_pydra.training.split import SPLIT_COLUMNS
     from smgic_pydra.training.trainer import LOG_FILE, VALIDATION_LOG_FILE
@@ -121,7 +123,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
         "versions": {"smgic_pydra": smgic_pydra.__version__, "torch": torch.__version__},
     }
     names = [WEIGHTS_NAME, HASH_NAME, CONFIG_NAME, LOG_FILE, VALIDATION_LOG_FILE, "training_summary.csv",
-             "training_curves.png", "split.tsv", "training.json", "MODEL_CARD.md"]
+             "training_curves.png", "split.tsv", "training.json", "MODEL_CARD.md", "index.html"]
     with atomic_paths([out / n for n in names]) as temps:
         tmp = dict(zip(names, temps))
         for name in (WEIGHTS_NAME, CONFIG_NAME):
@@ -140,6 +142,7 @@ def PackageModel(checkpoint: str, run_dir: str, output_dir: str, record: dict, s
             writer.writerows(split_rows)
         tmp["training.json"].write_text(json_text(record))
         tmp["MODEL_CARD.md"].write_text(render_model_card(record, summary, baseline))
+        write_training_page(tmp["index.html"], record, summary, validation, split_rows, tmp["training_curves.png"])
     write_dataset_description(out, smgic_pydra.__version__, record["weights_sha256"], record["plan"]["seed"],
                               bids_dir, name="smgic-pydra trained model", ignore=MODEL_BIDSIGNORE)
     return str(out)
