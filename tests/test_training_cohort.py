@@ -180,6 +180,14 @@ def test_train_level_writes_a_model_folder_that_registers(example, tmp_path, cap
     final = next(r for r in validation if int(r["global_step"]) == 12)
     assert float(summary[-1]["validation_dice"]) == pytest.approx(float(final["dice"]), abs=1e-4)
     assert (out / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the run's index.html: curves, stage and validation tables, split, shown in headless Chromium
+    from browser_check import check_report
+
+    page = (out / "index.html").read_text()
+    assert page.count("<tr>", page.index('id="validation-table"')) >= len(validation) + 1
+    assert "sub-02" in page[page.index('id="split-table"'):]
+    seen = check_report(out / "index.html")
+    assert seen.problems == [] and seen.images == 1
     card = (out / "MODEL_CARD.md").read_text()
     assert hashlib.sha256(weights).hexdigest() in card and "Validation participants: sub-02." in card
     assert "| 4 | 3 |" in card and "split by participant" in card.lower()
