@@ -33,7 +33,7 @@ from .layout import SubjectInputs, parse_key
 
 PIPELINE_NAME = "smgic-pydra"
 BIDS_VERSION = "1.10.0"
-BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports", "figures/")
+BIDSIGNORE = ("*_xfm.*", "*_jacobian.*", "/reports", "**/figures")
 MODEL_BIDSIGNORE = ("/*.safetensors", "/*.sha256", "/config.json", "/training.json", "/*.md", "/*.csv", "/*.tsv", "/*.png",
                     "/*.html")
 """A trained model folder (``smgic-bids ... train``) holds no BIDS files besides its description."""

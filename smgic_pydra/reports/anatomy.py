@@ -4,8 +4,8 @@ Volumes are first put in RAS voxel order (:func:`canonical`; values unchanged), 
 drawn in the neurological convention: the subject's right on the panel's right, anterior / superior
 up. Only the drawn slices are ever resampled or thresholded, so a 1 mm image costs about as much as
 a 3 mm one. A mosaic has one row per plane (axial, sagittal, coronal), ``CUTS`` slices each, grey
-image and coloured outlines of binary masks; the rows are nireports SVG figures, stacked (and, for
-a before / after pair, made to flicker) by nireports' ``compose_view`` as in fMRIPrep's reports.
+image and coloured outlines of binary masks; a mosaic is one nireports SVG figure, composed (and,
+for a before / after pair, made to flicker) by nireports' ``compose_view`` as in fMRIPrep's reports.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ CUTS = 3
 PANEL_INCHES = 2.2
 """Height of a mosaic row and width of one slice (inches, at 100 dpi)."""
 AXIS_OF = {"x": 0, "y": 1, "z": 2}
+PANEL_AXES = {"z": (0, 1), "x": (1, 2), "y": (0, 2)}
+"""Volume axes along a plane's panel columns and rows (see :func:`plane_slice`)."""
+MARGIN = 0.08
+"""Margin around the brain's bounding box in a mosaic, as a fraction of its size."""
 
 
 @dataclass
@@ -47,12 +51,18 @@ def canonical(data: np.ndarray, affine) -> Canonical:
     return Canonical(out, affine @ nib.orientations.inv_ornt_aff(ornt, np.asarray(data).shape[:3]))
 
 
+def bounding_box(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)`` voxel indices (inclusive) of the mask's bounding box; the whole volume when empty."""
+    idx = np.argwhere(mask)
+    if not idx.size:
+        return np.zeros(3, dtype=int), np.asarray(mask.shape[:3]) - 1
+    return idx.min(axis=0), idx.max(axis=0)
+
+
 def cut_indices(mask: np.ndarray, cuts: int = CUTS) -> dict[str, list[int]]:
     """Voxel indices per plane (``x``, ``y``, ``z`` of a RAS volume): ``cuts`` equi-spaced slices
     inside the mask's bounding box (ends excluded), the whole volume when the mask is empty."""
-    idx = np.argwhere(mask)
-    lo = idx.min(axis=0) if idx.size else np.zeros(3, dtype=int)
-    hi = idx.max(axis=0) if idx.size else np.asarray(mask.shape) - 1
+    lo, hi = bounding_box(mask)
     return {p: [int(round(v)) for v in np.linspace(lo[a], hi[a], cuts + 2)[1:-1]] for p, a in AXIS_OF.items()}
 
 
@@ -65,7 +75,7 @@ def plane_slice(volume: np.ndarray, plane: str, index: int) -> np.ndarray:
 
 def plane_aspect(zooms, plane: str) -> float:
     """``imshow`` aspect (row spacing / column spacing) of a plane."""
-    rows, cols = {"z": (1, 0), "x": (2, 1), "y": (2, 0)}[plane]
+    cols, rows = PANEL_AXES[plane]
     return float(zooms[rows] / zooms[cols])
 
 
@@ -133,11 +143,12 @@ def _svg_text(fig) -> str:
     return re.sub(r' (width|height)="[0-9.]+pt"', "", text, count=2)
 
 
-def mosaic_svgs(images: dict, contours: list, zooms, div_id: str, label: str | None = None,
-                vmax: float | None = None) -> list:
-    """One nireports SVG figure per plane: the grey slices of ``images`` (``{plane: [2-D]}``) with
-    the outlines of ``contours`` (``[({plane: [2-D bool]}, matplotlib colour)]``); ``label`` is
-    written on the first row; grey scale 0..``vmax`` (default: 99.5th percentile of the slices)."""
+def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str | None = None,
+               vmax: float | None = None):
+    """One nireports SVG figure, one row per plane: the grey slices of ``images`` (``{plane: [2-D]}``)
+    with the outlines of ``contours`` (``[({plane: [2-D bool]}, matplotlib colour)]``), cropped to
+    ``box`` (:func:`bounding_box` of the brain, widened by ``MARGIN``); ``label`` is written at the
+    top; grey scale 0..``vmax`` (default: 99.5th percentile of the slices)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -148,28 +159,36 @@ def mosaic_svgs(images: dict, contours: list, zooms, div_id: str, label: str | N
         values = np.concatenate([s.ravel() for p in PLANES for s in images[p]])
         values = values[values > 0]
         vmax = float(np.percentile(values, 99.5)) if values.size else 1.0
-    out = []
-    for row, plane in enumerate(PLANES):
-        fig, axes = plt.subplots(1, CUTS, figsize=(CUTS * PANEL_INCHES, PANEL_INCHES), facecolor="k")
-        fig.subplots_adjust(0, 0, 1, 1, 0.02, 0)
-        for n, ax in enumerate(axes):
+    lo, hi = (np.asarray(b, dtype=float) for b in box)
+    pad = (hi - lo + 1) * MARGIN
+    lo, hi = lo - pad - 0.5, hi + pad + 0.5
+    mm = (hi - lo) * np.asarray(zooms, dtype=float)  # extent of the box along each axis, mm
+    heights = [mm[PANEL_AXES[p][1]] / mm[PANEL_AXES[p][0]] for p in PLANES]  # row height / slice width
+    fig, axes = plt.subplots(len(PLANES), CUTS, figsize=(CUTS * PANEL_INCHES, sum(heights) * PANEL_INCHES),
+                             facecolor="k", squeeze=False, gridspec_kw={"height_ratios": heights})
+    fig.subplots_adjust(0, 0, 1, 1, 0.02, 0.02)
+    for plane, row in zip(PLANES, axes):
+        cols, rows = PANEL_AXES[plane]
+        for n, ax in enumerate(row):
             ax.set_axis_off()
             ax.imshow(images[plane][n], cmap="gray", vmin=0.0, vmax=max(vmax, 1e-6), origin="lower",
                       interpolation="nearest", aspect=plane_aspect(zooms, plane))
             for masks, color in contours:
                 if masks[plane][n].any():
                     ax.contour(masks[plane][n].astype(np.float32), levels=[0.5], colors=color, linewidths=0.6)
-        if row == 0 and label:
-            fig.text(0.01, 0.97, label, color="w", fontsize=9, va="top")
-        out.append(fromstring(_svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{plane}-{uuid4()}"', 1)))
-    return out
+            ax.set_xlim(lo[cols], hi[cols])
+            ax.set_ylim(lo[rows], hi[rows])
+    if label:
+        fig.text(0.01, 0.995, label, color="w", fontsize=9, va="top")
+    return fromstring(_svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{uuid4()}"', 1))
 
 
 def write_composed_svg(path, panels: list, after: list | None = None) -> None:
-    """Write one SVG of the panels stacked vertically (nireports' ``compose_view``), atomically.
+    """Write one SVG of the panels (nireports SVG figures) stacked vertically (nireports'
+    ``compose_view``), atomically.
 
-    With ``after`` (one panel per plane too), those lie over ``panels`` and flicker when the
-    pointer is over the figure: the before / after view of fMRIPrep's registration reportlets.
+    With ``after`` (as many panels), those lie over ``panels`` and flicker when the pointer is over
+    the figure: the before / after view of fMRIPrep's registration reportlets.
     """
     from nireports.reportlets.utils import compose_view
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .anatomy import (PLANES, Canonical, canonical, cut_indices, mosaic_svgs, plane_aspect, plane_slice,
-                      sample_slices, take_slices, white_matter_threshold, write_composed_svg)
+from .anatomy import (PLANES, Canonical, bounding_box, canonical, cut_indices, mosaic_svg, plane_aspect,
+                      plane_slice, sample_slices, take_slices, white_matter_threshold, write_composed_svg)
 
 GRID_MM = 8.0
 """Spacing of the drawn deformation grid lines (mm)."""
@@ -55,9 +55,10 @@ def write_registration_svg(path, fixed: Canonical, brain: Canonical, moving: np.
     contours = [(brain_slices, "r"), (white, "b")]
     before = sample_slices(moving, moving_affine, fixed, cuts)
     after = sample_slices(moving, moving_affine, fixed, cuts, disp)
-    panels = mosaic_svgs(before, contours, fixed.zooms, "before", "before (identity)")
-    overlay = mosaic_svgs(after, contours, fixed.zooms, "after", f"after ({method})")
-    write_composed_svg(path, panels, overlay)
+    box = bounding_box(brain.data)
+    panels = mosaic_svg(before, contours, fixed.zooms, box, "before", "before (identity)")
+    overlay = mosaic_svg(after, contours, fixed.zooms, box, "after", f"after ({method})")
+    write_composed_svg(path, [panels], [overlay])
     return Path(path)
 
 

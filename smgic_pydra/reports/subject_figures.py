@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .anatomy import PLANES, canonical, cut_indices, mosaic_svgs, plane_world_points, take_slices, write_composed_svg
+from .anatomy import (PLANES, bounding_box, canonical, cut_indices, mosaic_svg, plane_world_points, take_slices,
+                      write_composed_svg)
 
 
 def field_of_view_slices(vol, cuts: dict, net_affine, grid_shape) -> dict:
@@ -41,5 +42,7 @@ def write_subject_figure(path, subject) -> Path:
                 (field_of_view_slices(vol, cuts, subject.net_affine, subject.grid_shape), "y")]
     grid = "x".join(str(n) for n in subject.grid_shape)
     label = f"{subject.subject_id}: brain mask (red), network field of view {grid} (yellow)"
-    write_composed_svg(path, mosaic_svgs(take_slices(vol, cuts), contours, vol.zooms, "preparation", label))
+    lo, hi = bounding_box(mask.data)  # the brain and a quarter of its size around it (the head), within the image
+    box = (np.maximum(0, lo - (hi - lo) // 4), np.minimum(np.asarray(vol.data.shape[:3]) - 1, hi + (hi - lo) // 4))
+    write_composed_svg(path, [mosaic_svg(take_slices(vol, cuts), contours, vol.zooms, box, "preparation", label)])
     return Path(path)
