@@ -57,7 +57,8 @@ def _watch(page, problems: list[str]) -> None:
 
 
 IMAGE_SIZES = """() => [...document.images].map(i => ({src: i.src.slice(0, 60), complete: i.complete,
-  natural: i.naturalWidth * i.naturalHeight, shown: i.getBoundingClientRect().width * i.getBoundingClientRect().height}))"""
+  natural: i.naturalWidth * i.naturalHeight,
+  shown: i.getBoundingClientRect().width * i.getBoundingClientRect().height}))"""
 SVG_SIZE = """() => { const r = document.documentElement; const b = r.getBoundingClientRect();
   return {tag: r.tagName.toLowerCase(), area: b.width * b.height, children: r.childElementCount}; }"""
 

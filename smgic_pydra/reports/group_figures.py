@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..methods import report_label
+
 STRUCTURE_ROW_INCHES = 0.08
 """Height of one box (structure and method) in the per-structure boxplot (inches)."""
 
@@ -65,7 +67,7 @@ def dice_per_structure_figure(labels: pd.DataFrame, methods: list[str]):
         q1, q3, med = (np.array([s[k] for s in stats], dtype=float) for k in ("q1", "q3", "med"))
         lo, hi = (np.array([s[k] for s in stats], dtype=float) for k in ("whislo", "whishi"))
         ax.barh(y, q3 - q1, left=q1, height=step * 0.8, color=colors[method], edgecolor="k", linewidth=0.4,
-                label=method)
+                label=report_label(method))
         ax.hlines(np.concatenate([y, y]), np.concatenate([lo, q3]), np.concatenate([q1, hi]), colors="k",
                   linewidth=0.5)
         ax.vlines(med, y - step * 0.4, y + step * 0.4, colors="k", linewidth=1.0, gid=f"median:{method}")
@@ -87,7 +89,8 @@ def dice_vs_folding_figure(pairs: pd.DataFrame, methods: list[str]):
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
     for method in methods:
         rows = ok[ok["method"] == method]
-        ax.scatter(rows["folding_percent"], rows["dice_mean"], s=14, color=colors[method], label=method, gid=method)
+        ax.scatter(rows["folding_percent"], rows["dice_mean"], s=14, color=colors[method], label=report_label(method),
+                   gid=method)
     ax.set_xlabel("folding (% of the fixed brain with det J <= 0)")
     ax.set_ylabel("Dice (mean over structures)")
     ax.legend(fontsize="small")
@@ -100,7 +103,8 @@ def seconds_figure(pairs: pd.DataFrame, methods: list[str]):
     ok, colors = ok_rows(pairs), method_colors(methods)
     fig, ax = plt.subplots(figsize=(6, 3.2), layout="constrained")
     data = [ok.loc[ok["method"] == m, "seconds"].dropna().to_numpy() for m in methods]
-    box = ax.boxplot(data, tick_labels=methods, patch_artist=True, medianprops={"color": "k"})
+    box = ax.boxplot(data, tick_labels=[report_label(m) for m in methods], patch_artist=True,
+                     medianprops={"color": "k"})
     for patch, method in zip(box["boxes"], methods):
         patch.set_facecolor(colors[method])
         patch.set_gid(method)
@@ -167,7 +171,7 @@ def dice_matrix_figure(pairs: pd.DataFrame, methods: list[str]):
         fontsize = 7 if len(ticks) <= 40 else 4
         ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=fontsize)
         ax.set_yticks(range(len(ticks)), ticks, fontsize=fontsize)
-        ax.set_title(method)
+        ax.set_title(report_label(method))
         ax.set_xlabel("fixed")
         ax.set_ylabel("moving")
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="Dice")

@@ -16,6 +16,7 @@ import pandas as pd
 
 from .. import __version__
 from ..bids import derivatives
+from ..methods import report_label
 from .html import figure_uri, relative_href, render_page
 from .tables import METRICS
 
@@ -24,11 +25,6 @@ WORST_PER_METHOD = 3
 """Pairs shown per method in the worst-pairs section."""
 ROLE_TITLES = {"registration": "contours before / after (hover to flicker)", "jacobian": "Jacobian determinant",
                "displacement": "displacement and deformation grid"}
-
-
-def method_label(method: str) -> str:
-    """The name a report shows for a method."""
-    return method
 
 
 def _number(value, digits: int = 3) -> str:
@@ -45,7 +41,7 @@ def pair_reportlets(output_dir, row, page_dir) -> list[dict]:
 
 
 def _pair_entry(output_dir, row, page_dir) -> dict:
-    return {"method": method_label(row["method"]), "moving": row["moving"], "fixed": row["fixed"],
+    return {"method": report_label(row["method"]), "moving": row["moving"], "fixed": row["fixed"],
             "dice": _number(row["dice_mean"]), "folding": _number(row["folding_percent"]),
             "inverse_consistency": _number(row["inverse_consistency_mm"]), "seconds": _number(row["seconds"], 2),
             "error": row["error"], "reportlets": pair_reportlets(output_dir, row, page_dir)}
@@ -86,8 +82,8 @@ def group_figures(pairs: pd.DataFrame, labels: pd.DataFrame, methods: list[str])
 def group_context(pairs: pd.DataFrame, labels: pd.DataFrame, summary: pd.DataFrame, output_dir, page_dir) -> dict:
     """The template context of the group page (plain values; numbers formatted)."""
     methods = list(summary["method"])
-    summary_rows = [{"method": method_label(r["method"]), "n_pairs": int(r["n_pairs"]), "n_failed": int(r["n_failed"]),
-                     "values": [r[label] for label in METRICS.values()]} for r in summary.to_dict("records")]
+    summary_rows = [{"method": r["method"], "label": report_label(r["method"]), "n_pairs": int(r["n_pairs"]),
+                     "n_failed": int(r["n_failed"]), "values": [r[label] for label in METRICS.values()]} for r in summary.to_dict("records")]
     subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
     subject_figures = [{"subject": s, "href": relative_href(p, page_dir)} for s in subjects
                        if (p := derivatives.subject_figure_path(output_dir, s)).is_file()]
@@ -96,12 +92,12 @@ def group_context(pairs: pd.DataFrame, labels: pd.DataFrame, summary: pd.DataFra
         "version": __version__,
         "n_subjects": len(subjects),
         "n_pairs": len(pairs[["fixed", "moving"]].drop_duplicates()),
-        "methods": [method_label(m) for m in methods],
+        "methods": [report_label(m) for m in methods],
         "metric_labels": list(METRICS.values()),
         "summary": summary_rows,
         "figures": group_figures(pairs, labels, methods),
         "failed": [_pair_entry(output_dir, r, page_dir) for r in records if r["error"]],
-        "worst": [{"method": method_label(m),
+        "worst": [{"method": report_label(m),
                    "pairs": [_pair_entry(output_dir, r, page_dir) for r in worst_pairs(pairs, m).to_dict("records")]}
                   for m in methods],
         "subjects": subject_figures,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..methods import report_label
 from .anatomy import (PLANES, Canonical, bounding_box, canonical, cut_indices, mosaic_svg, plane_aspect,
                       plane_slice, sample_slices, take_slices, white_matter_threshold, write_composed_svg)
 
@@ -36,7 +37,7 @@ def _metric(value, digits: int = 3) -> str:
 
 def pair_title(row: dict) -> str:
     """``"<method>: <moving> -> <fixed>"`` with the row's Dice and folding."""
-    return (f"{row['method']}: {row['moving']} -> {row['fixed']}  (Dice {_metric(row.get('dice_mean'))}, "
+    return (f"{report_label(row['method'])}: {row['moving']} -> {row['fixed']}  (Dice {_metric(row.get('dice_mean'))}, "
             f"folding {_metric(row.get('folding_percent'))} %)")
 
 
@@ -57,7 +58,7 @@ def write_registration_svg(path, fixed: Canonical, brain: Canonical, moving: np.
     after = sample_slices(moving, moving_affine, fixed, cuts, disp)
     box = bounding_box(brain.data)
     panels = mosaic_svg(before, contours, fixed.zooms, box, "before", "before (identity)")
-    overlay = mosaic_svg(after, contours, fixed.zooms, box, "after", f"after ({method})")
+    overlay = mosaic_svg(after, contours, fixed.zooms, box, "after", f"after ({report_label(method)})")
     write_composed_svg(path, [panels], [overlay])
     return Path(path)
 

@@ -94,7 +94,8 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", parti
     skull_strip = require_brain_masks([by_key[k] for k in used], skull_strip)
     plan = CohortPlan(
         subjects=[subject_spec(by_key[k]) for k in used],
-        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods, reportlets) for f, m in chosen],
+        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods, reportlets)
+               for f, m in chosen],
         methods=list(methods), work_dir=Path(work_dir), output_dir=Path(output_dir) if reports else None,
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
