@@ -120,3 +120,22 @@ def check_report(path: Path, screenshot: Path | None = None, width: int = 1200) 
         finally:
             browser.close()
     return seen
+
+
+def hover_changes(path: Path, selector: str, width: int = 1200) -> bool:
+    """True when the first element matching ``selector`` looks different while the pointer is over
+    it (the before / after flicker of a registration reportlet)."""
+    sync_api = browser_or_skip()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(Path(path).absolute().as_uri(), wait_until="load")
+            element = page.query_selector(selector)
+            element.scroll_into_view_if_needed()
+            still = element.screenshot()
+            element.hover()
+            page.wait_for_timeout(700)  # the flicker animation lasts 1 s
+            return element.screenshot() != still
+        finally:
+            browser.close()

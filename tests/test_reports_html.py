@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_check import check_report  # noqa: E402
+from browser_check import check_report, hover_changes  # noqa: E402
 from test_workflow_helpers import write_small_model  # noqa: E402
 
 from smgic_pydra.bids import derivatives  # noqa: E402
@@ -65,6 +65,8 @@ def test_demo_report_in_headless_chromium(demo, tmp_path):
         assert (set(Path(p).name for p in paths.values()) <= linked) == (row["method"] != "identity")
     assert {f"{s}_desc-brain_mask.svg" for s in ("sub-01", "sub-02", "sub-03")} <= linked
     assert seen.reportlets >= 3 * 3 + 3  # worst pairs' reportlets and the subjects' preparations
+    # the registration reportlet flickers between before and after under the pointer
+    assert hover_changes(page, 'object[data-role="registration"]')
     # offline: nothing is fetched from the network
     assert not re.search(r"""(src|href|data)=["']https?:""", page.read_text())
 

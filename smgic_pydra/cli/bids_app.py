@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--verify-outputs", action="store_true",
                    help="compare the SHA-256 of every finished output with its sidecar's record (participant: before "
                    "reusing it, group: before reporting it); sizes and modification times are always checked")
+    g.add_argument("--no-reportlets", action="store_true",
+                   help="participant: do not draw the quality-control figures of each pair and subject "
+                   "(OUTPUT_DIR/sub-*/figures; the group report then shows the tables and group figures only)")
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     return p

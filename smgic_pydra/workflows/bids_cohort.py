@@ -183,7 +183,7 @@ def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, meth
                                    args.session_label, args.bids_filter_file, args.model, args.device,
                                    args.pairs_per_job, args.labels, args.skull_strip, args.omp_nthreads,
                                    args.random_seed, verify_outputs=args.verify_outputs,
-                                   method_options=args.method_options)
+                                   method_options=args.method_options, reportlets=not args.no_reportlets)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
