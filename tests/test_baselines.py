@@ -4,9 +4,6 @@ task's exact command line, and real ANTs registrations (antspyx) of two differen
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -200,23 +197,7 @@ def test_syn_beats_affine(tmp_path):
     assert row["forward_seconds"] > 0
 
 
-@pytest.fixture
-def ants_registration_on_path(tmp_path, monkeypatch):
-    """The real ``antsRegistration`` binary when installed; else antspyx's compiled antsRegistration (the
-    same ANTs 2.5 code) exposed as an executable of that name, so the shell task still runs real ANTs."""
-    if shutil.which("antsRegistration") is None:
-        pytest.importorskip("ants")
-        folder = tmp_path / "bin"
-        folder.mkdir()
-        exe = folder / "antsRegistration"
-        script = "import sys\nimport ants\n\nsys.exit(ants.registration(sys.argv[1:], None))\n"
-        exe.write_text(f"#!{sys.executable}\n{script}")
-        exe.chmod(0o755)
-        monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return shutil.which("antsRegistration")
-
-
-def test_shell_task_runs_antsregistration(pair, ants_registration_on_path, tmp_path):
+def test_shell_task_runs_antsregistration(pair, ants_tools_on_path, tmp_path):
     import nibabel as nib
 
     fixed, moving = pair

@@ -98,7 +98,8 @@ def write_marker(progress_dir, row: dict) -> None:
         tmp.write_text(json_text(summary))
 
 
-def _limit_threads(omp_nthreads: int) -> None:
+def limit_threads(omp_nthreads: int) -> None:
+    """torch's intra-op threads (0: leave torch's default)."""
     if omp_nthreads > 0:
         import torch
 
@@ -120,7 +121,7 @@ def run_chunk(method: str, pairs, subjects, prepared_dirs, preparation_errors, p
     """
     from smgic_pydra.preparation import PreparedSubject
 
-    _limit_threads(omp_nthreads)
+    limit_threads(omp_nthreads)
     dirs = dict(zip(subjects, prepared_dirs))
     prep_errors = dict(zip(subjects, preparation_errors))
     loaded: dict[str, PreparedSubject] = {}

@@ -60,7 +60,8 @@ def _check_grid(disp, img, what: str) -> None:
         raise ValueError(f"{what} shape {np.asarray(disp).shape} does not match its image grid {tuple(img.shape[:3])}")
 
 
-def _nifti(data, affine):
+def nifti_image(data, affine):
+    """A NIfTI image of ``data`` on ``affine`` with millimetre units (as every output is written)."""
     import nibabel as nib
 
     img = nib.Nifti1Image(data, affine)
@@ -108,12 +109,12 @@ def write_pair_outputs(
         if "warp_h5" in tmp:
             written.append(writers.submit(write_itk_composite_h5, tmp["warp_h5"], fwd_disp_ras_mm, fixed_affine))
         warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
-        written.append(writers.submit(nib.save, _nifti(warped, fixed_affine), tmp["warped"]))
+        written.append(writers.submit(nib.save, nifti_image(warped, fixed_affine), tmp["warped"]))
         if "warped_labels" in tmp:
             labels = resample_with_displacement(moving_labels_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, "labels")
-            written.append(writers.submit(nib.save, _nifti(labels.astype(np.int32), fixed_affine), tmp["warped_labels"]))
+            written.append(writers.submit(nib.save, nifti_image(labels.astype(np.int32), fixed_affine), tmp["warped_labels"]))
         jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
-        written.append(writers.submit(nib.save, _nifti(jac, fixed_affine), tmp["jacobian"]))
+        written.append(writers.submit(nib.save, nifti_image(jac, fixed_affine), tmp["jacobian"]))
         for future in written:  # re-raises a writer's error inside the all-or-nothing block
             future.result()
         # the renames below keep each file's modification time, so the records stay valid
