@@ -1,6 +1,6 @@
 """What one SLURM array task runs: ``python -m smgic_pydra.hpc.run_job JOB.pklz [--rerun]``.
 
-It runs the pickled pydra job with pydra's own ``load_and_run`` (which writes the job's result, or
+It runs the pickled pydra job with pydra's own ``load_and_run`` (:func:`smgic_pydra.pydra_compat.run_saved_job`) (which writes the job's result, or
 its error file, into the shared cache dir). SIGTERM (SLURM's time limit, ``scancel``, preemption)
 is turned into a :class:`JobTerminated` exception, so pydra records the error and releases the
 job's lock file before SLURM's SIGKILL arrives; the traceback goes to the task's stderr file.
@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rerun", action="store_true", help="rerun even if a cached result exists")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_terminated)
-    from pydra.engine.job import load_and_run
+    from smgic_pydra.pydra_compat import run_saved_job
 
-    load_and_run(args.job_pkl, rerun=args.rerun)
+    run_saved_job(args.job_pkl, rerun=args.rerun)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ class TaskFiles:
 
     @property
     def job_pkl(self) -> Path:
-        return self.dir / "_job.pklz"
+        from smgic_pydra.pydra_compat import JOB_FILE
+
+        return self.dir / JOB_FILE
 
     @property
     def stdout(self) -> Path:

@@ -21,13 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import attrs
-from pydra.engine.result import load_result, save
-from pydra.utils.general import attrs_values
-from pydra.workers import base
 
 from smgic_pydra.hpc.sbatch_args import split_sbatch_args, time_limit
 from smgic_pydra.hpc.task_files import TaskFiles, error_headline, kill_reason, last_traceback
 from smgic_pydra.io.atomic import atomic_path
+from smgic_pydra.pydra_compat import (JOB_FILE, Worker, cached_result, has_result_file, read_and_display_async,
+                                      release_lock, save_job, task_inputs)
 
 if ty.TYPE_CHECKING:
     from pydra.engine.job import Job
@@ -92,7 +91,7 @@ def _checked_poll_interval(value: float) -> float:
 
 
 @attrs.define
-class SlurmArrayWorker(base.Worker):
+class SlurmArrayWorker(Worker):
     """Submit ready pydra jobs as SLURM job arrays; poll ``squeue`` for all of them together.
 
     sbatch_args
@@ -153,10 +152,10 @@ class SlurmArrayWorker(base.Worker):
 
     async def run(self, job: Job, rerun: bool = False) -> Result:
         """Queue ``job`` for the next array and wait until SLURM has run it."""
-        cached = load_result(job.checksum, job.all_caches)
+        cached = cached_result(job)
         if cached is not None and not cached.errored and not rerun:
             return cached  # finished in an earlier (cancelled) run: not resubmitted
-        if cached is not None and cached.errored and (job.cache_dir / "_result.pklz").exists():
+        if cached is not None and cached.errored and has_result_file(job):
             # a failed or cancelled attempt of an earlier run: pydra's Job.run would delete it
             # too; until the new attempt ends, the submitter must not read its old error
             shutil.rmtree(job.cache_dir)
@@ -192,7 +191,7 @@ class SlurmArrayWorker(base.Worker):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         batch_dir = cache_root / ARRAY_DIR / f"{stamp}-{chunk[0].job.name}-{uuid.uuid4().hex[:8]}"
         for index, item in enumerate(chunk):
-            save(batch_dir / str(index), job=item.job)  # pydra's own pickling: _job.pklz
+            save_job(batch_dir / str(index), item.job)
         script = batch_dir / "batch.sh"
         with atomic_path(script) as tmp:
             tmp.write_text(self._batch_script(batch_dir, rerun))
@@ -206,7 +205,7 @@ class SlurmArrayWorker(base.Worker):
         self.sbatch_calls.append(argv)
         with open(cache_root / ARRAY_DIR / SBATCH_LOG, "a") as log:
             log.write(shlex.join(argv) + "\n")
-        rc, stdout, stderr = await base.read_and_display_async(*argv, hide_display=True)
+        rc, stdout, stderr = await read_and_display_async(*argv, hide_display=True)
         if rc != 0:
             raise SlurmSubmitError(f"sbatch failed (exit {rc}): {stderr.strip()}; command: {shlex.join(argv)}")
         try:
@@ -232,7 +231,7 @@ class SlurmArrayWorker(base.Worker):
             "# the trap only keeps bash alive so that it still writes the exit code.",
             "trap 'echo \"smgic-slurm: SIGTERM received\" >&2' TERM",
             f"export PYTHONPATH={shlex.quote(_job_pythonpath())}",
-            f"{shlex.join(run)} {task_dir}/_job.pklz",
+            f"{shlex.join(run)} {task_dir}/{JOB_FILE}",
             "code=$?",
             f'echo "$code" > {task_dir}/exit_code.tmp && mv {task_dir}/exit_code.tmp {task_dir}/exit_code',
             'exit "$code"',
@@ -276,7 +275,7 @@ class SlurmArrayWorker(base.Worker):
         """The final state of a task that left the queue, from its files; None: wait for them."""
         job = tracked.pending.job
         code = tracked.files.read_exit_code()
-        result = load_result(job.checksum, job.all_caches) if code == 0 else None
+        result = cached_result(job) if code == 0 else None
         if result is not None and not result.errored:
             return result
         if code is None or code == 0:  # shared file systems may show the files late
@@ -285,7 +284,7 @@ class SlurmArrayWorker(base.Worker):
             if now - tracked.waiting_since < self.file_grace:
                 return None
         # the task is gone and left no result: nobody holds its lock any more
-        job.lockfile.unlink(missing_ok=True)
+        release_lock(job)
         return SlurmJobError(self._failure_message(tracked, code))
 
     def _failure_message(self, tracked: _Tracked, code: int | None) -> str:
@@ -329,7 +328,7 @@ class SlurmArrayWorker(base.Worker):
 
 def _describe(job: Job, slurm_id: str) -> str:
     index = "" if job.state_index is None else f"[{job.state_index}]"
-    values = attrs_values(job.task).items()
+    values = task_inputs(job.task).items()
     inputs = ", ".join(f"{k}={_short(v)}" for k, v in values if not callable(v))  # not python's function
     return f"task {job.name!r}{index} ({type(job.task).__name__}: {inputs}; SLURM job {slurm_id})"
 
@@ -342,7 +341,7 @@ def _short(value: ty.Any, limit: int = 80) -> str:
 async def _squeue(array_ids: list[int]) -> set[tuple[int, int]]:
     """(array id, task index) of every listed array's tasks still in the queue."""
     argv = ["squeue", "-h", "-r", "-o", "%F %K", "-j", ",".join(map(str, array_ids))]
-    rc, stdout, stderr = await base.read_and_display_async(*argv, hide_display=True)
+    rc, stdout, stderr = await read_and_display_async(*argv, hide_display=True)
     if rc != 0:
         if "Invalid job id" in stderr:  # all of them have left the queue
             return set()
@@ -356,7 +355,7 @@ async def _squeue(array_ids: list[int]) -> set[tuple[int, int]]:
 
 
 async def _scancel(slurm_ids: list[str]) -> None:
-    rc, _, stderr = await base.read_and_display_async("scancel", *slurm_ids, hide_display=True)
+    rc, _, stderr = await read_and_display_async("scancel", *slurm_ids, hide_display=True)
     if rc != 0:
         logger.warning("scancel %s failed: %s", " ".join(slurm_ids), stderr.strip())
 

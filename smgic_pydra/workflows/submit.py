@@ -28,10 +28,13 @@ def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
     :class:`~smgic_pydra.hpc.SlurmArrayWorker` with default arguments) or a worker instance.
     monitor: a context entered around the run (e.g. a progress bar). Raises :class:`CohortRunError`
     naming the exception lines of every crashed job (from pydra's message: no cache file is read
-    here), or when another run holds ``run_dir``.
+    here), or when another run holds ``run_dir``; :class:`MissingToolError` on an untested Pydra version.
     """
     from pydra.engine.submitter import Submitter
 
+    from ..pydra_compat import check_pydra_version, remove_stale_locks
+
+    check_pydra_version()
     if worker == "slurm":
         from ..hpc import SlurmArrayWorker
 
@@ -45,7 +48,7 @@ def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
         except OSError:
             raise CohortRunError(f"{run_dir}: another run with the same settings is using this work "
                                  "directory") from None
-        _remove_stale_locks(cache_root)
+        remove_stale_locks(cache_root)  # a killed run's; we hold the run lock
         kwargs = {"n_procs": n_procs} if worker == "cf" and n_procs else {}
         with monitor or nullcontext():
             with Submitter(worker=worker, cache_root=cache_root, clean_stale_locks=False, **kwargs) as sub:
@@ -57,12 +60,6 @@ def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
     if result.errored:
         raise CohortRunError(f"{what} failed (details in {cache_root})")
     return result.outputs
-
-
-def _remove_stale_locks(cache_root: Path) -> None:
-    """Pydra's lock files left by a killed run would block its jobs forever; we hold the run lock."""
-    for lock in cache_root.glob("*.lock"):
-        lock.unlink(missing_ok=True)
 
 
 def _error_lines(text: str) -> list[str]:
