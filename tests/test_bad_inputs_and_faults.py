@@ -235,11 +235,11 @@ def truncated_warp_group(run: Run, capsys):
 
 
 def same_size_damage_needs_verify(run: Run, capsys):
-    """A same-size change with the old modification time is found by group --verify-outputs."""
+    """A same-size change with the old modification time is found by --verify-outputs (group and participant)."""
     import os
 
     warp = run.out / WARP
-    stat = warp.stat()
+    stat, before = warp.stat(), md5(warp)
     data = bytearray(warp.read_bytes())
     data[-100] ^= 0xFF
     warp.write_bytes(bytes(data))
@@ -247,6 +247,8 @@ def same_size_damage_needs_verify(run: Run, capsys):
     assert run.group() == 0  # size and time unchanged: the cheap check cannot see it
     assert run.group("--verify-outputs") == 1
     assert str(warp) in capsys.readouterr().err
+    assert run.participant("--verify-outputs") == 0  # and participant --verify-outputs redoes the pair
+    assert md5(warp) == before and run.group("--verify-outputs") == 0
 
 
 def metrics_without_keys(run: Run, capsys):

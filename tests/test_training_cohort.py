@@ -164,6 +164,7 @@ def test_train_level_writes_a_model_folder_that_registers(example, tmp_path, cap
     weights = (out / "model.safetensors").read_bytes()
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["GeneratedBy"][0]["ModelWeightsSHA256"] == hashlib.sha256(weights).hexdigest()
+    assert (out / "model.safetensors.sha256").read_text() == f"{hashlib.sha256(weights).hexdigest()}  model.safetensors\n"
     assert description["GeneratedBy"][0]["RandomSeed"] == 3
     assert SMGICNetConfig.from_json((out / "config.json").read_text()).grid_shape == (32, 32, 32)
     split = _csv(out / "split.tsv", "\t")

@@ -64,9 +64,8 @@ def hash_cache(path) -> Iterator[None]:
     finally:
         live = {}
         for key, digest in _CACHE.items():
-            name, *stat = key.rsplit("|", 5)
             try:
-                if _stat_key(name) == key:  # only files that still exist unchanged
+                if _stat_key(key.rsplit("|", 5)[0]) == key:  # only files that still exist unchanged
                     live[key] = digest
             except OSError:
                 continue
