@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-ANTS_TOOLS = ("antsRegistration", "antsApplyTransforms")
+ANTS_TOOLS = ("antsApplyTransforms",)
 
 
 @pytest.fixture
 def ants_tools_on_path(tmp_path, monkeypatch):
-    """The ANTs command-line tools: the real binaries when installed; else antspyx's compiled ones (the same
-    ANTs 2.5 code, ``ants.internal.get_lib_fn(name)(argv)``) as executables of those names on PATH, so
-    command-line wrappers (Pydra shell tasks, nipype.interfaces.ants) run real ANTs. Returns name -> path.
+    """The ANTs command-line tools the tests use: the real binaries when installed; else antspyx's compiled
+    ones (the same ANTs 2.5 code, ``ants.internal.get_lib_fn(name)(argv)``) as executables of those names on
+    PATH, so command-line wrappers (nipype.interfaces.ants) run real ANTs. Returns name -> path.
     (antspyx ships no executables; its compiled tools do not answer ``--version``.)"""
     missing = [name for name in ANTS_TOOLS if shutil.which(name) is None]
     if missing:

@@ -12,7 +12,6 @@ import pytest
 from smgic_pydra.bids import (
     SubjectInputs,
     check_output_dirs,
-    find_pair_sidecars,
     pair_output_paths,
     report_paths,
     validate_dataset,
@@ -131,13 +130,3 @@ def test_output_and_work_folders_are_checked(tmp_path):
             check_output_dirs(raw, out)
     with pytest.raises(InputError, match="work folder inside the BIDS dataset"):
         check_output_dirs(raw, tmp_path / "out", raw / "derivatives" / "work")
-
-
-def test_group_level_finds_pair_sidecars(tmp_path):
-    out, raw = tmp_path / "out", tmp_path / "raw"
-    subjects = [_subject(raw, "01"), _subject(raw, "02"), _subject(raw, "03", "1")]
-    _write_outputs(out, raw, subjects, ["smgicnet", "syn"])
-    assert len(find_pair_sidecars(out)) == 2 * 6
-    syn = find_pair_sidecars(out, "syn")
-    assert len(syn) == 6 and all(json.loads(p.read_text())["moving"] for p in syn)
-    assert pair_output_paths(out, subjects[2], subjects[0], "syn").sidecar in syn

@@ -12,7 +12,6 @@ from smgic_pydra.bids import (
     all_unordered_pairs,
     chunk_pairs,
     make_pairs,
-    pairs_for_participants,
     read_pairs_tsv,
     to_reference_pairs,
 )
@@ -75,14 +74,3 @@ def test_chunks_cover_every_pair_exactly_once(per_job):
     assert len(chunks) == -(-len(pairs) // per_job)
     with pytest.raises(ValueError):
         chunk_pairs(pairs, 0)
-
-
-def test_participant_selection_keeps_moving_subjects():
-    pairs = all_ordered_pairs(KEYS)
-    chosen = pairs_for_participants(pairs, ["01", "sub-04"])
-    assert {p.moving for p in chosen} == {"sub-01", "sub-04_ses-1", "sub-04_ses-2"}
-    assert len(chosen) == 3 * 4
-    # participant runs partition the work: each pair belongs to exactly one participant
-    parts = [pairs_for_participants(pairs, s) for s in ("01", "02", "03", "04")]
-    assert sorted(chain.from_iterable(parts)) == sorted(pairs)
-    assert pairs_for_participants(pairs, None) == pairs

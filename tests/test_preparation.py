@@ -19,7 +19,7 @@ from scipy.spatial.transform import Rotation
 
 from smgic_pydra.config import SMGICNetConfig
 from smgic_pydra.io import MissingToolError
-from smgic_pydra.preparation import PreparedSubject, prepare_freesurfer_subject, prepare_subject
+from smgic_pydra.preparation import PreparedSubject, prepare_subject
 
 CFG = SMGICNetConfig(grid_shape=(48, 32, 64), voxel_size_mm=4.0)
 SHAPE = (44, 40, 36)
@@ -173,23 +173,6 @@ def test_lia_mgz_and_las_copies_prepare_like_the_ras_original(tmp_path):
         assert np.max(np.abs(other.image - ras.image)) < 1e-4
         assert np.mean(other.labels != ras.labels) < 1e-3
         np.testing.assert_array_equal(other.mask, ras.mask)
-
-
-def test_freesurfer_subject_dir(tmp_path):
-    image, brain, labels, affine = phantom(shape=(40, 44, 36), zooms=np.array([2.0, 2.0, 2.5]))
-    mri = tmp_path / "bert" / "mri"
-    mri.mkdir(parents=True)
-    lia = ornt_transform(axcodes2ornt("RAS"), axcodes2ornt("LIA"))
-    head = nib.Nifti1Image((image + 30.0 * ~brain).astype(np.float32), affine).as_reoriented(lia)  # a 'skull'
-    stripped = nib.Nifti1Image((image * brain).astype(np.float32), affine).as_reoriented(lia)
-    seg = nib.Nifti1Image(labels.astype(np.int32), affine).as_reoriented(lia)
-    for name, img in (("norm", head), ("brainmask", stripped), ("aseg", seg)):
-        save(np.asarray(img.dataobj), img.affine, mri / f"{name}.mgz", nib.MGHImage)
-    subject = prepare_freesurfer_subject(tmp_path / "bert", tmp_path / "prep", CFG)
-    assert subject.subject_id == "bert" and subject.source_files["mask"].endswith("brainmask.mgz")
-    reference = prepare_subject(save(image * brain, affine, tmp_path / "t1.nii.gz"), tmp_path / "ref", CFG)
-    assert np.max(np.abs(subject.image - reference.image)) < 1e-4  # the skull is masked out
-    assert set(np.unique(subject.labels)) <= {0, 2, 4, 10, 41}
 
 
 def _dice(a, b):

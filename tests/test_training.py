@@ -280,3 +280,14 @@ def test_training_learns_a_known_deformation(tmp_path):
     warped_labels = ndimage.map_coordinates(moving_labels, coords, order=0, mode="nearest")
     learned_dice = _mean_dice(warped_labels, fixed_labels)
     assert learned_dice > identity_dice + 0.2, (identity_dice, learned_dice)
+
+
+def test_train_cli_old_option_names_are_deprecated_aliases():
+    from smgic_pydra.cli.bids_app import build_parser as bids_parser
+    from smgic_pydra.cli.train import build_parser
+
+    with pytest.warns(DeprecationWarning, match="--seed is deprecated; use --random-seed"):
+        old = build_parser().parse_args(["x", "--out", "o", "--seed", "3", "--init", "m"])
+    new = build_parser().parse_args(["x", "--out", "o", "--random-seed", "3", "--init-model", "m"])
+    assert (old.seed, old.init) == (new.seed, new.init) == (3, Path("m"))
+    assert new.checkpoint_every == bids_parser().parse_args(["b", "o", "train"]).checkpoint_every == 500

@@ -13,11 +13,16 @@ from smgic_pydra.transforms import (
     jacobian_determinant,
     norm_to_voxel,
     upsample_field,
-    voxel_to_norm,
     warp,
 )
 
 SHAPE = (24, 32, 28)  # (D, H, W), deliberately non-cubic
+
+
+def voxel_to_norm(u: torch.Tensor) -> torch.Tensor:
+    """Voxel displacement (B, 3, D, H, W) -> normalized units: divide by (N - 1) / 2 along (x, y, z) = (W, H, D)."""
+    d, h, w = u.shape[-3:]
+    return u / torch.tensor([(w - 1) / 2, (h - 1) / 2, (d - 1) / 2], dtype=u.dtype).view(1, 3, 1, 1, 1)
 
 
 def smooth_velocity(shape, max_vox, seed, spacing=12):

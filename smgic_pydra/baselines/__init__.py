@@ -1,4 +1,4 @@
-"""ANTs baselines (SyN, SyNQuick, affine, identity) via antspyx, and an ``antsRegistration`` Pydra shell task."""
+"""ANTs baselines (SyN, SyNQuick, affine, identity) via antspyx: presets as data and their runner."""
 
 from .ants_registration import METHODS, register_baseline, register_images, run_antsregistration
 from .presets import PRESETS, antsregistration_arguments, is_large_image

@@ -5,8 +5,7 @@ the forward warp (fixed -> moving, fixed native grid), the inverse warp (moving 
 native grid), the warped image and labels, the Jacobian map and a JSON sidecar with the method,
 the exact ``antsRegistration`` arguments, threads, seed and measured times.
 
-How: the preset's argument list (:func:`.presets.antsregistration_arguments`, the same one the
-shell task uses) is passed to antspyx's bound ``antsRegistration`` (``ants.registration(args,
+How: the preset's argument list (:func:`.presets.antsregistration_arguments`) is passed to antspyx's bound ``antsRegistration`` (``ants.registration(args,
 None)``), with images as files in a work folder. The ANTs transforms are then composed by
 ``antsApplyTransforms`` (``ants.apply_transforms(..., compose=...)``) into one displacement field
 on the fixed grid (``[1Warp, 0GenericAffine]``) and one on the moving grid

@@ -1,7 +1,7 @@
 """ANTs registration presets as data: the stages of ``antsRegistrationSyN.sh`` and ``antsRegistrationSyNQuick.sh``.
 
-One source of truth for the in-process runner (:mod:`.ants_registration`, via antspyx) and the
-Pydra shell task (:mod:`.ants_cli`): both call :func:`antsregistration_arguments`.
+The in-process runner (:mod:`.ants_registration`, via antspyx) builds its ``antsRegistration``
+command with :func:`antsregistration_arguments`.
 
 The values are those of the ANTs 2.5 scripts (``Scripts/antsRegistrationSyN.sh`` and
 ``antsRegistrationSyNQuick.sh``), with their defaults: CC radius 4 (SyN), 32 MI bins, histogram

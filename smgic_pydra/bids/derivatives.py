@@ -135,16 +135,6 @@ def check_inside_output(output_dir, paths) -> None:
                          f"{display_path(out)}; outputs are only written inside it: remove the link")
 
 
-def find_pair_sidecars(output_dir, method: str | None = None) -> list[Path]:
-    """Sidecars of every pair already written in OUTPUT_DIR (optionally one method), sorted.
-
-    For ``group``-level runs, which read only the derivatives.
-    """
-    pattern = f"*_desc-{_check_method(method)}_mode-image_xfm.json" if method else "*_mode-image_xfm.json"
-    out = Path(output_dir)
-    return sorted(p for p in (*out.glob(f"sub-*/anat/{pattern}"), *out.glob(f"sub-*/ses-*/anat/{pattern}")))
-
-
 def _entities(subject) -> tuple[str, str | None, int | None]:
     if isinstance(subject, SubjectInputs):
         return subject.subject, subject.session, subject.run

@@ -14,7 +14,7 @@ from itertools import combinations, permutations
 from pathlib import Path
 
 from ..io.errors import InputError, display_path
-from .layout import parse_key, strip_prefix
+from .layout import parse_key
 
 STRATEGIES = ("all", "ordered", "reference:LABEL", "FILE.tsv")
 
@@ -128,15 +128,3 @@ def chunk_pairs(pairs: Sequence[Pair], pairs_per_job: int) -> list[list[Pair]]:
         raise ValueError(f"pairs_per_job must be >= 1, got {pairs_per_job}")
     n = int(pairs_per_job)
     return [list(pairs[i : i + n]) for i in range(0, len(pairs), n)]
-
-
-def pairs_for_participants(pairs: Sequence[Pair], participant_label: Sequence[str] | str | None) -> list[Pair]:
-    """The pairs whose moving subject is among ``participant_label`` (``sub-`` optional); all when None.
-
-    Used by ``participant``-level runs: each participant's outputs live under its own folder.
-    """
-    if participant_label is None:
-        return list(pairs)
-    labels = [participant_label] if isinstance(participant_label, str) else list(participant_label)
-    wanted = {strip_prefix(label, "sub-") for label in labels}
-    return [p for p in pairs if parse_key(p.moving)[0] in wanted]

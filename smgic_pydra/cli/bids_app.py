@@ -4,7 +4,7 @@
 participant can run in parallel into the same OUTPUT_DIR: every pair writes its own files, all
 atomically) and evaluates it (a metrics JSON per pair and method). ``group`` reads only those
 derivatives (it never indexes the raw data again) and writes the group reports: ``pairs.csv``,
-``dice_per_label.csv`` and ``summary.csv/.tsv`` (mean +- std per method). Both exit with status 1
+``dice_per_label.csv`` and ``group_summary.csv/.tsv`` (mean +- std per method). Both exit with status 1
 when a pair failed (the failed pairs are named on stderr) and 2 on bad arguments or data.
 ``train`` trains SM-GICNet on the selected subjects (split into training and validation by
 participant) and writes the model folder OUTPUT_DIR, which ``--model`` takes; it exits with 1 when
@@ -21,6 +21,7 @@ from pathlib import Path
 from .. import __version__
 from ..methods import METHODS, gpu_resources, selectable_methods
 from ..preparation.skullstrip import SKULL_STRIPPERS
+from .options import CHECKPOINT_EVERY, non_negative_int, positive_int
 
 PROG = "smgic-bids"
 METHOD_CHOICES = selectable_methods()
@@ -28,22 +29,6 @@ METHOD_CHOICES = selectable_methods()
 
 class UsageError(Exception):
     """A bad argument or dataset; the message is one line."""
-
-
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """An integer >= 0 (argparse type)."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="participants held out for validation (instead of --validation-fraction)")
     g.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                    help="autocast precision on CUDA (default: fp32)")
-    g.add_argument("--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default: 500)")
+    g.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
+                   help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
     g.add_argument("--validate-every", type=non_negative_int, default=1000,
                    help="steps between validations; 0: only before training and at each stage end (default: 1000)")
     g = p.add_argument_group("execution")

@@ -18,6 +18,7 @@ import torch
 from ..config import N_LEVELS, SMGICNetConfig
 from ..io import InputError, load_image
 from ..training import RunOptions, Trainer, TrainingError, TrainPlan, load_checkpoint
+from .options import CHECKPOINT_EVERY, add_renamed, positive_int
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz")
 
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                         help="autocast precision on CUDA (default: fp32)")
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: 0)")
+    add_renamed(parser, "--random-seed", "--seed", dest="seed", type=int, default=None,
+                help="random seed (default: 0; --seed: deprecated alias)")
     parser.add_argument("--stages", default=None,
                         help="stage or range of stages to train, e.g. 4 or 1-4 (default: 1-4)")
     parser.add_argument("--iterations", default=None,
@@ -42,10 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the config's stage_iterations)")
     parser.add_argument("--config", type=Path, default=None,
                         help="SMGICNetConfig JSON (default: the standard config on the images' grid)")
-    parser.add_argument("--init", type=Path, default=None,
-                        help="start from the weights (and, without --config, the config) of this checkpoint "
-                        "folder or run's checkpoints/ folder, e.g. to train stage 4 after stages 1-3")
-    parser.add_argument("--checkpoint-every", type=int, default=1000, help="steps between checkpoints (default: 1000)")
+    add_renamed(parser, "--init-model", "--init", dest="init", type=Path, default=None,
+                help="start from the weights (and, without --config, the config) of this checkpoint "
+                "folder or run's checkpoints/ folder, e.g. to train stage 4 after stages 1-3 (--init: deprecated alias)")
+    parser.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
+                        help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its latest checkpoint (config, seed, stages and "
                         "iterations come from the checkpoint)")
@@ -136,8 +139,8 @@ def run(args: argparse.Namespace) -> Path:
         progress=not args.no_progress,
     )
     if args.resume:
-        given = (("--config", args.config), ("--init", args.init), ("--seed", args.seed), ("--stages", args.stages),
-                 ("--iterations", args.iterations))
+        given = (("--config", args.config), ("--init-model", args.init), ("--random-seed (--seed)", args.seed),
+                 ("--stages", args.stages), ("--iterations", args.iterations))
         fixed = [flag for flag, value in given if value is not None]
         if fixed:
             raise TrainingError(f"{', '.join(fixed)} cannot be changed when resuming (they come from the checkpoint)")

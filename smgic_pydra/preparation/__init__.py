@@ -2,7 +2,7 @@
 
 from .grid import mask_centre_ras, network_affine
 from .intensity import normalize_intensity
-from .prepare import prepare_freesurfer_subject, prepare_subject
+from .prepare import prepare_subject
 from .skullstrip import SKULL_STRIP_METHODS, deepbet_mask, synthstrip_mask
 from .subject import PreparedSubject
 
@@ -13,7 +13,6 @@ __all__ = [
     "mask_centre_ras",
     "network_affine",
     "normalize_intensity",
-    "prepare_freesurfer_subject",
     "prepare_subject",
     "synthstrip_mask",
 ]

@@ -132,20 +132,3 @@ def prepare_subject(
     )
     subject.save(out_dir)
     return subject
-
-
-FREESURFER_FILES = {"t1": "mri/norm.mgz", "mask": "mri/brainmask.mgz", "labels": "mri/aseg.mgz"}
-
-
-def prepare_freesurfer_subject(subject_dir, out_dir, cfg, subject_id: str | None = None) -> PreparedSubject:
-    """Prepare a FreeSurfer subject: ``mri/norm.mgz`` masked by ``mri/brainmask.mgz`` (> 0), labels ``mri/aseg.mgz``."""
-    subject_dir = Path(subject_dir)
-    paths = {role: subject_dir / rel for role, rel in FREESURFER_FILES.items()}
-    return prepare_subject(
-        paths["t1"],
-        out_dir,
-        cfg,
-        mask_path=paths["mask"],
-        labels_path=paths["labels"],
-        subject_id=subject_id or subject_dir.name,
-    )

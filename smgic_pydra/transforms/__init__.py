@@ -1,6 +1,6 @@
 """Grids, warps, integration and Jacobians of displacement fields (see :mod:`.grid` for conventions)."""
 
-from .grid import identity_grid, norm_to_voxel, voxel_to_norm
+from .grid import identity_grid, norm_to_voxel
 from .integrate import integrate_velocity
 from .jacobian import jacobian_determinant
 from .warp import compose, sample_grid, upsample_field, warp
@@ -13,6 +13,5 @@ __all__ = [
     "norm_to_voxel",
     "sample_grid",
     "upsample_field",
-    "voxel_to_norm",
     "warp",
 ]

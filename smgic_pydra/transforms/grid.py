@@ -34,7 +34,3 @@ def norm_to_voxel(u: torch.Tensor) -> torch.Tensor:
     """Normalized displacement ``(B, 3, D, H, W)`` -> voxels (multiply by ``(N - 1) / 2``); new tensor."""
     return u * _half_extent(u)
 
-
-def voxel_to_norm(u: torch.Tensor) -> torch.Tensor:
-    """Voxel displacement ``(B, 3, D, H, W)`` -> normalized units (divide by ``(N - 1) / 2``); new tensor."""
-    return u / _half_extent(u)

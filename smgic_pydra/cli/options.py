@@ -1,0 +1,45 @@
+"""Argument helpers shared by the two CLIs: one set of option names, old names kept as deprecated aliases."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+CHECKPOINT_EVERY = 500
+"""Default steps between training checkpoints (both CLIs)."""
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (argparse type)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+class _DeprecatedAlias(argparse._StoreAction):
+    """Stores like ``store``; given by a name in ``deprecated``, issues a :class:`DeprecationWarning` first
+    (Python's convention: shown by ``python -W default`` and in test reports, not on every run's stderr)."""
+
+    def __init__(self, option_strings, dest, deprecated=(), **kwargs):
+        self.deprecated = tuple(deprecated)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if option_string in self.deprecated:
+            warnings.warn(f"{parser.prog}: {option_string} is deprecated; use {self.option_strings[0]}",
+                          DeprecationWarning, stacklevel=2)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_renamed(parser, name: str, *old_names: str, **kwargs) -> argparse.Action:
+    """``parser.add_argument(name, *old_names, **kwargs)``, the old names accepted with a deprecation warning."""
+    return parser.add_argument(name, *old_names, action=_DeprecatedAlias, deprecated=old_names, **kwargs)
