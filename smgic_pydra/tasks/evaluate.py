@@ -20,7 +20,8 @@ def EvaluateChunk(
     ``log_jacobian_std``, ``inverse_consistency_mm`` (mean |phi_inv(phi(x)) - x| in mm over the
     fixed brain; fields read back from the written warp files);
     ``label_rows`` holds one row per pair, method and label (``dice``). A pair whose evaluation
-    fails keeps its row with the error; nothing is raised.
+    fails keeps its row with the error; nothing is raised. Rows that ask for reportlets
+    (``figures``, ``subject_figures``) get them drawn (:mod:`smgic_pydra.reports.reportlets`).
     """
     from smgic_pydra.tasks.metrics_io import evaluate_rows
 
