@@ -178,7 +178,7 @@ def main(argv=None) -> int:
     for path in (args.fixed_map, args.moving_map):
         if not path.is_file():
             raise SystemExit(f"{path}: label map not found")
-    from smgic_pydra.cli.bids_app import parse_method_options
+    from smgic_pydra.cli.parser import parse_method_options
 
     options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device,
                "options": parse_method_options(args.option)}

@@ -48,7 +48,7 @@ def registered_pair(root: Path, nprocs: int) -> tuple[Path, dict, dict]:
 
     bids = make_example_dataset(root / "bids", n_subjects=2, seed=0, voxel_mm=1.0)
     out, work = root / "out", root / "work"
-    plan, subjects = bids_cohort.bids_plan(bids, out, work, ["smgicnet"], "all", reportlets=False)
+    plan, subjects = bids_cohort.bids_plan(bids, out, work, ["smgicnet"], pairs="all", reportlets=False)
     result = bids_cohort.run_bids_plan(plan, subjects, bids, out, "cf", nprocs, show_progress=False)
     from smgic_pydra.reports import write_reports
 

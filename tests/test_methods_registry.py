@@ -26,7 +26,7 @@ def test_every_entry_names_a_runner_and_valid_needs():
 
 
 def test_cli_choices_help_and_skull_strippers_come_from_the_registries():
-    from smgic_pydra.cli.bids_app import METHOD_CHOICES, UsageError, build_parser, parse_method_options, parse_methods
+    from smgic_pydra.cli.parser import METHOD_CHOICES, UsageError, build_parser, parse_method_options, parse_methods
     from smgic_pydra.preparation.skullstrip import SKULL_STRIPPERS
 
     assert set(METHOD_CHOICES) == {n for n, m in METHODS.items() if m.selectable}
@@ -45,16 +45,14 @@ def test_cli_choices_help_and_skull_strippers_come_from_the_registries():
 
 
 def test_gpu_methods_ask_slurm_for_a_gpu_by_their_node_whatever_it_is_called():
-    from argparse import Namespace
-
     from smgic_pydra.cli.bids_app import make_worker
 
     assert gpu_resources("cpu") == {}
     assert gpu_resources("cuda:1") == {"register": "--gres=gpu:1", "register_fireants": "--gres=gpu:1"}
-    worker = make_worker(Namespace(worker="slurm", device="cuda", slurm_args="-c 1"))
+    worker = make_worker("slurm", "cuda", "-c 1")
     assert worker.resources == {"register": ["--gres=gpu:1"], "register_fireants": ["--gres=gpu:1"],
                                 "train": ["--gres=gpu:1"]}
-    assert make_worker(Namespace(worker="slurm", device="cpu", slurm_args="")).resources == {}
+    assert make_worker("slurm", "cpu").resources == {} and make_worker("cf", "cuda") == "cf"
 
 
 def test_report_summary_carries_each_methods_label(tmp_path):

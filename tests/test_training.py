@@ -283,7 +283,7 @@ def test_training_learns_a_known_deformation(tmp_path):
 
 
 def test_train_cli_old_option_names_are_deprecated_aliases():
-    from smgic_pydra.cli.bids_app import build_parser as bids_parser
+    from smgic_pydra.cli.parser import build_parser as bids_parser
     from smgic_pydra.cli.train import build_parser
 
     with pytest.warns(DeprecationWarning, match="--seed is deprecated; use --random-seed"):

@@ -13,130 +13,12 @@ training failed and 2 on bad arguments or data.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
 
-from .. import __version__
-from ..methods import METHODS, gpu_resources, selectable_methods
-from ..preparation.skullstrip import SKULL_STRIPPERS
-from .options import CHECKPOINT_EVERY, non_negative_int, positive_int
-
-PROG = "smgic-bids"
-METHOD_CHOICES = selectable_methods()
-
-
-class UsageError(Exception):
-    """A bad argument or dataset; the message is one line."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
-    p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
-                                "dataset, with Dice / folding / inverse-consistency reports; training of SM-GICNet "
-                                "on the dataset (analysis level 'train').")
-    p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset")
-    p.add_argument("output_dir", type=Path, help="the derivatives folder to write (not inside bids_dir, "
-                   "except bids_dir/derivatives/<name>); with 'train', the model folder")
-    p.add_argument("analysis_level", choices=("participant", "group", "train"),
-                   help="participant: register pairs; group: reports; train: train a model on the dataset")
-    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    g = p.add_argument_group("BIDS selection")
-    g.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
-                   help="moving subjects to process (train: subjects to train and validate on), with or without "
-                   "'sub-' (default: all)")
-    g.add_argument("--session-label", nargs="+", default=None, help="sessions to use, with or without 'ses-'")
-    g.add_argument("--bids-filter-file", type=Path, default=None, help="JSON file of BIDS entity filters")
-    g.add_argument("--skip-bids-validation", action="store_true", help="do not validate the input dataset")
-    g = p.add_argument_group("registration")
-    g.add_argument("--model", default=None, help="model folder (model.safetensors + config.json); default: packaged")
-    g.add_argument("--method", default="smgicnet", help="comma list of " + "; ".join(
-        f"{name}: {METHODS[name].help}" for name in METHOD_CHOICES) + " (identity is always reported; default: smgicnet)")
-    g.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
-                   help="a method option (VALUE as JSON, e.g. fireants.greedy_iterations=[100,50,25]); repeatable")
-    g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
-    g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
-    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
-                   "(default: cpu)")
-    g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
-                   "(default: 36 FreeSurfer aseg labels)")
-    g.add_argument("--skull-strip", default=None, choices=tuple(SKULL_STRIPPERS),
-                   help="skull stripping when the dataset has no brain mask: " + "; ".join(
-                       f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: refuse subjects "
-                   "without a brain mask; 'none' registers whole heads)")
-    g = p.add_argument_group("training (analysis level train)")
-    g.add_argument("--train-preset", default="paper",
-                   help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
-                   "iterations per stage, learning rate, augmentation (default: paper, the paper's schedule)")
-    g.add_argument("--stages", default="1-4", help="progressive stages to train, e.g. 4 or 1-4 (default: 1-4)")
-    g.add_argument("--iterations", default=None,
-                   help="steps per stage: one number or four comma-separated numbers (default: the preset's)")
-    g.add_argument("--init-model", default=None,
-                   help="start from this model folder, or 'default' for the packaged model (fine-tuning: the "
-                   "network comes from it, the schedule from the preset; default: random weights)")
-    g.add_argument("--validation-fraction", type=float, default=0.2,
-                   help="fraction of participants held out for validation, drawn with --random-seed "
-                   "(default: 0.2, at least one)")
-    g.add_argument("--validation-participants", nargs="+", default=None,
-                   help="participants held out for validation (instead of --validation-fraction)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                   help="autocast precision on CUDA (default: fp32)")
-    g.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
-                   help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
-    g.add_argument("--validate-every", type=non_negative_int, default=1000,
-                   help="steps between validations; 0: only before training and at each stage end (default: 1000)")
-    g = p.add_argument_group("execution")
-    g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
-    g.add_argument("--nprocs", type=int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
-    g.add_argument("--omp-nthreads", type=int, default=1, help="threads per job (default: 1)")
-    g.add_argument("--random-seed", type=positive_int, default=1,
-                   help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' (default: 1)")
-    g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
-    g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
-    g.add_argument("--verify-outputs", action="store_true",
-                   help="compare the SHA-256 of every finished output with its sidecar's record (participant: before "
-                   "reusing it, group: before reporting it); sizes and modification times are always checked")
-    g.add_argument("--no-reportlets", action="store_true",
-                   help="participant: do not draw the quality-control figures of each pair and subject "
-                   "(OUTPUT_DIR/sub-*/figures; the group report then shows the tables and group figures only)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    return p
-
-
-def parse_methods(text: str) -> list[str]:
-    """Methods of ``--method`` in the given order, plus ``identity`` (always reported)."""
-    methods = [m.strip().lower() for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in METHOD_CHOICES]
-    if unknown or not methods:
-        raise UsageError(f"--method: unknown method(s) {unknown or [text]}; choose from {','.join(METHOD_CHOICES)}")
-    return list(dict.fromkeys(methods + ["identity"]))
-
-
-def parse_method_options(items: list[str]) -> dict[str, dict]:
-    """``--method-option METHOD.KEY=VALUE`` items as method -> {key: value} (VALUE parsed as JSON, else text)."""
-    import json
-
-    options: dict[str, dict] = {}
-    for item in items:
-        name, _, value = item.partition("=")
-        method, _, key = name.partition(".")
-        if not (method and key and _):
-            raise UsageError(f"--method-option {item!r}: expected METHOD.KEY=VALUE")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        options.setdefault(method.strip().lower(), {})[key.strip()] = parsed
-    for method, values in options.items():
-        if method not in METHODS:
-            raise UsageError(f"--method-option: unknown method {method!r}; choose from {','.join(METHOD_CHOICES)}")
-        try:
-            METHODS[method].merged_options(values)
-        except ValueError as err:
-            raise UsageError(f"--method-option: {err}") from None
-    return options
+from ..methods import gpu_resources
+from .parser import PROG, UsageError, parse_settings
 
 
 def check_locations(bids_dir: Path, output_dir: Path, work_dir: Path, writes: bool = True) -> None:
@@ -169,18 +51,18 @@ def check_writable(folder: Path, what: str) -> None:
         raise UsageError(f"{folder}: {what} not writable by this user{shown}")
 
 
-def make_worker(args):
+def make_worker(worker: str, device: str = "cpu", slurm_args: str = ""):
     """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose GPU methods' chunks (their
     registry nodes, e.g. ``register``) and training job (node ``train``) also ask for a GPU when
-    ``--device`` is CUDA."""
-    if args.worker != "slurm":
-        return args.worker
+    ``device`` is CUDA."""
+    if worker != "slurm":
+        return worker
     from ..hpc import SlurmArrayWorker
 
-    gpu = gpu_resources(args.device)
+    gpu = gpu_resources(device)
     if gpu:
         gpu["train"] = "--gres=gpu:1"
-    return SlurmArrayWorker(sbatch_args=args.slurm_args, resources=gpu)
+    return SlurmArrayWorker(sbatch_args=slurm_args, resources=gpu)
 
 
 def _setup_logging(verbose: int) -> None:
@@ -192,26 +74,28 @@ def _setup_logging(verbose: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``smgic-bids``; returns 0, 1 (some pairs or the training failed) or 2 (bad arguments or data)."""
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    _setup_logging(args.verbose)
     from ..io.errors import InputError, InputErrors, MissingToolError
     from ..training import TrainingError
+
+    try:
+        settings = parse_settings(argv)
+    except (UsageError, TrainingError) as err:
+        print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    _setup_logging(settings.verbose)
     from ..workflows import CohortRunError, bids_cohort, bids_training
 
-    bids_dir, output_dir = args.bids_dir.absolute(), args.output_dir.absolute()
-    work_dir = (args.work_dir or Path("work")).absolute()
     try:
-        check_locations(bids_dir, output_dir, work_dir, writes=args.analysis_level != "group")
-        args.worker_obj = make_worker(args) if args.analysis_level != "group" else None
-        args.method_options = parse_method_options(args.method_option)
-        if args.analysis_level == "participant":
-            failed = bids_cohort.run_participant(args, bids_dir, output_dir, work_dir, parse_methods(args.method))
-        elif args.analysis_level == "train":
-            bids_training.run_train(args, bids_dir, output_dir, work_dir)
+        check_locations(settings.bids_dir, settings.output_dir, settings.work_dir,
+                        writes=settings.analysis_level != "group")
+        if settings.analysis_level == "participant":
+            worker = make_worker(settings.worker, settings.device, settings.slurm_args)
+            failed = bids_cohort.run_participant(settings, worker)
+        elif settings.analysis_level == "train":
+            bids_training.run_train(settings, make_worker(settings.worker, settings.device, settings.slurm_args))
             failed = []
         else:
-            failed = bids_cohort.run_group(output_dir, args.verify_outputs)
+            failed = bids_cohort.run_group(settings.output_dir, settings.verify_outputs)
     except InputErrors as err:  # one line per bad input
         for line in err.errors:
             print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)

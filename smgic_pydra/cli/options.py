@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
+from ..config import N_LEVELS
+from ..training.errors import TrainingError
+
 CHECKPOINT_EVERY = 500
 """Default steps between training checkpoints (both CLIs)."""
 
@@ -43,3 +46,27 @@ class _DeprecatedAlias(argparse._StoreAction):
 def add_renamed(parser, name: str, *old_names: str, **kwargs) -> argparse.Action:
     """``parser.add_argument(name, *old_names, **kwargs)``, the old names accepted with a deprecation warning."""
     return parser.add_argument(name, *old_names, action=_DeprecatedAlias, deprecated=old_names, **kwargs)
+
+
+def parse_stages(text: str) -> tuple[int, int]:
+    """``"k"`` or ``"a-b"`` as ``(first, last)``."""
+    try:
+        parts = [int(p) for p in text.split("-")]
+    except ValueError:
+        raise TrainingError(f"--stages must be a stage or a range like 1-4, got {text!r}") from None
+    if len(parts) not in (1, 2):
+        raise TrainingError(f"--stages must be a stage or a range like 1-4, got {text!r}")
+    return parts[0], parts[-1]
+
+
+def parse_iterations(text: str) -> tuple[int, ...]:
+    """One number (every stage) or four comma-separated numbers."""
+    try:
+        values = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise TrainingError(f"--iterations must be integers, got {text!r}") from None
+    if len(values) == 1:
+        values = values * N_LEVELS
+    if len(values) != N_LEVELS:
+        raise TrainingError(f"--iterations needs 1 or {N_LEVELS} values, got {text!r}")
+    return tuple(values)

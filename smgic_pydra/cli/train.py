@@ -18,7 +18,7 @@ import torch
 from ..config import N_LEVELS, SMGICNetConfig
 from ..io import InputError, load_image
 from ..training import RunOptions, Trainer, TrainingError, TrainPlan, load_checkpoint
-from .options import CHECKPOINT_EVERY, add_renamed, positive_int
+from .options import CHECKPOINT_EVERY, add_renamed, parse_iterations, parse_stages, positive_int
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz")
 
@@ -54,30 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "iterations come from the checkpoint)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
-
-
-def parse_stages(text: str) -> tuple[int, int]:
-    """``"k"`` or ``"a-b"`` as ``(first, last)``."""
-    try:
-        parts = [int(p) for p in text.split("-")]
-    except ValueError:
-        raise TrainingError(f"--stages must be a stage or a range like 1-4, got {text!r}") from None
-    if len(parts) not in (1, 2):
-        raise TrainingError(f"--stages must be a stage or a range like 1-4, got {text!r}")
-    return parts[0], parts[-1]
-
-
-def parse_iterations(text: str) -> tuple[int, ...]:
-    """One number (every stage) or four comma-separated numbers."""
-    try:
-        values = [int(p) for p in text.split(",")]
-    except ValueError:
-        raise TrainingError(f"--iterations must be integers, got {text!r}") from None
-    if len(values) == 1:
-        values = values * N_LEVELS
-    if len(values) != N_LEVELS:
-        raise TrainingError(f"--iterations needs 1 or {N_LEVELS} values, got {text!r}")
-    return tuple(values)
 
 
 def image_paths(inputs: list[Path]) -> list[Path]:

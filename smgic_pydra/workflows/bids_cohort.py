@@ -19,6 +19,7 @@ from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
 from ..methods import get_method
 from ..reports import write_reports
+from ..settings import BidsAppSettings
 from .cohort import CohortPlan, run_cohort
 
 logger = logging.getLogger("smgic_pydra.bids")
@@ -60,7 +61,7 @@ def default_labels_table(subjects) -> str:
     return ""
 
 
-def bids_plan(bids_dir, output_dir, work_dir, methods, pairs: str = "all", participant_label=None, session_label=None,
+def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
               skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
               verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True):
@@ -168,27 +169,30 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     return result
 
 
-def run_participant(args, bids_dir: Path, output_dir: Path, work_dir: Path, methods: list[str]) -> list[str]:
-    """The participant level of ``smgic-bids`` (``args``: its parsed arguments); returns the failed pairs."""
-    if args.labels is not None:  # a bad table is refused before any work
+def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
+    """The participant level of ``smgic-bids`` with ``worker`` (a name or a pydra worker); returns the failed pairs."""
+    s = settings
+    bids_dir, output_dir = s.bids_dir, s.output_dir
+    if s.labels is not None:  # a bad table is refused before any work
         from ..metrics.labels import load_label_table
 
-        load_label_table(args.labels)
-    if not args.skip_bids_validation:
+        load_label_table(s.labels)
+    if not s.skip_bids_validation:
         from ..bids.validation import check_dataset
 
         check_dataset(bids_dir)
     try:
-        plan, subjects = bids_plan(bids_dir, output_dir, work_dir, methods, args.pairs, args.participant_label,
-                                   args.session_label, args.bids_filter_file, args.model, args.device,
-                                   args.pairs_per_job, args.labels, args.skull_strip, args.omp_nthreads,
-                                   args.random_seed, verify_outputs=args.verify_outputs,
-                                   method_options=args.method_options, reportlets=not args.no_reportlets)
+        plan, subjects = bids_plan(bids_dir, output_dir, s.work_dir, s.methods, pairs=s.pairs,
+                                   participant_label=s.participant_label, session_label=s.session_label,
+                                   bids_filters=s.bids_filter_file, model=s.model, device=s.device,
+                                   pairs_per_job=s.pairs_per_job, labels=s.labels, skull_strip=s.skull_strip,
+                                   omp_nthreads=s.omp_nthreads, random_seed=s.random_seed,
+                                   verify_outputs=s.verify_outputs, method_options=s.method_options,
+                                   reportlets=s.reportlets)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
-    result = run_bids_plan(plan, subjects, bids_dir, output_dir, args.worker_obj, args.nprocs, args.random_seed,
-                           not args.no_progress)
+    result = run_bids_plan(plan, subjects, bids_dir, output_dir, worker, s.nprocs, s.random_seed, s.progress)
     n_ok = sum(not r["error"] for r in result.rows)
     print(f"smgic-bids: {n_ok}/{len(result.rows)} registrations done; outputs in {output_dir}; "
           f"status: {result.status_file}")

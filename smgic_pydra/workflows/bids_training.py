@@ -9,10 +9,10 @@ split into training and validation by participant (seeded by ``--random-seed``, 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from ..io.errors import InputError, display_path
+from ..settings import BidsAppSettings
 from .bids_cohort import default_labels_table, subject_spec
 from .training import TrainingPlan, run_training
 
@@ -32,45 +32,44 @@ def check_model_output(plan: TrainingPlan) -> None:
                          "choose a new output folder")
 
 
-def training_plan(args, bids_dir: Path, output_dir: Path, work_dir: Path) -> TrainingPlan:
-    """The :class:`TrainingPlan` of ``smgic-bids BIDS_DIR OUTPUT_DIR train`` (``args``: its parsed arguments)."""
+def training_plan(settings: BidsAppSettings) -> TrainingPlan:
+    """The :class:`TrainingPlan` of ``smgic-bids BIDS_DIR OUTPUT_DIR train``."""
     from ..bids.layout import collect_subjects, require_brain_masks
-    from ..cli.train import parse_iterations, parse_stages
     from ..training import load_preset, split_by_participant
 
-    subjects = collect_subjects(bids_dir, args.participant_label, args.session_label,
-                                bids_filters=args.bids_filter_file)
-    validation = args.validation_participants if args.validation_participants else args.validation_fraction
-    split = split_by_participant([s.key for s in subjects], validation, args.random_seed)
-    first, last = parse_stages(args.stages)
+    s = settings
+    bids_dir = s.bids_dir
+    subjects = collect_subjects(bids_dir, s.participant_label, s.session_label, bids_filters=s.bids_filter_file)
+    validation = s.validation_participants if s.validation_participants else s.validation_fraction
+    split = split_by_participant([subject.key for subject in subjects], validation, s.random_seed)
+    first, last = s.stages
     try:
         name = json.loads((bids_dir / "dataset_description.json").read_text()).get("Name") or bids_dir.name
     except (OSError, ValueError):
         name = bids_dir.name
     return TrainingPlan(
-        subjects=[subject_spec(s) for s in subjects], split=split, preset=load_preset(args.train_preset),
-        work_dir=work_dir, output_dir=output_dir, first_stage=first, last_stage=last,
-        iterations=parse_iterations(args.iterations) if args.iterations else None, init_model=args.init_model or "",
-        seed=args.random_seed, device=args.device, precision=args.precision,
-        skull_strip=require_brain_masks(subjects, args.skull_strip),
-        labels_table=str(args.labels or default_labels_table(subjects)), checkpoint_every=args.checkpoint_every,
-        validate_every=args.validate_every,
+        subjects=[subject_spec(subject) for subject in subjects], split=split, preset=load_preset(s.train_preset),
+        work_dir=s.work_dir, output_dir=s.output_dir, first_stage=first, last_stage=last, iterations=s.iterations,
+        init_model=s.init_model or "", seed=s.random_seed, device=s.device, precision=s.precision,
+        skull_strip=require_brain_masks(subjects, s.skull_strip),
+        labels_table=str(s.labels or default_labels_table(subjects)), checkpoint_every=s.checkpoint_every,
+        validate_every=s.validate_every,
         dataset={"name": name, "source": bids_dir.as_uri(), "bids_dir": str(bids_dir)},
-        command=["smgic-bids", *(getattr(args, "argv", None) or sys.argv[1:])],
+        command=["smgic-bids", *s.command],
     )
 
 
-def run_train(args, bids_dir: Path, output_dir: Path, work_dir: Path) -> Path:
-    """The train level of ``smgic-bids``; returns the model folder."""
-    if not args.skip_bids_validation:
+def run_train(settings: BidsAppSettings, worker="cf") -> Path:
+    """The train level of ``smgic-bids`` with ``worker`` (a name or a pydra worker); returns the model folder."""
+    if not settings.skip_bids_validation:
         from ..bids.validation import check_dataset
 
-        check_dataset(bids_dir)
-    plan = training_plan(args, bids_dir, output_dir, work_dir)
+        check_dataset(settings.bids_dir)
+    plan = training_plan(settings)
     check_model_output(plan)
     print(f"smgic-bids: training on {len(plan.split.train)} images ({len(plan.split.validation)} for validation), "
           f"preset {plan.preset.name}, stages {plan.first_stage}-{plan.last_stage}; progress: "
           f"{plan.run_dir / 'training_log.csv'}", flush=True)
-    model_dir = run_training(plan, args.worker_obj, args.nprocs)
+    model_dir = run_training(plan, worker, settings.nprocs)
     print(f"smgic-bids: model written to {model_dir} (register with --model {model_dir})")
     return model_dir

@@ -1,0 +1,62 @@
+"""What ``smgic-bids`` was asked to do, parsed and validated: :class:`BidsAppSettings`.
+
+The CLI (:func:`smgic_pydra.cli.parser.parse_settings`) builds it; the BIDS-level workflows
+(:mod:`smgic_pydra.workflows.bids_cohort`, :mod:`smgic_pydra.workflows.bids_training`) read it. Paths
+are absolute; every choice is checked (one-line errors) before the object exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(kw_only=True)
+class BidsAppSettings:
+    """The settings of one ``smgic-bids`` run (fields named after their options)."""
+
+    bids_dir: Path
+    output_dir: Path
+    analysis_level: str
+    work_dir: Path
+    # BIDS selection
+    participant_label: list[str] | None = None
+    session_label: list[str] | None = None
+    bids_filter_file: Path | None = None
+    skip_bids_validation: bool = False
+    # registration
+    model: str | None = None
+    methods: list[str] = field(default_factory=lambda: ["smgicnet", "identity"])
+    """``--method`` in order, plus ``identity`` (always reported)."""
+    method_options: dict[str, dict] = field(default_factory=dict)
+    """method -> its options (``--method-option``), checked against the method registry."""
+    pairs: str = "all"
+    pairs_per_job: int = 8
+    device: str = "cpu"
+    labels: Path | None = None
+    skull_strip: str | None = None
+    """None: subjects without a brain mask are refused."""
+    # training
+    train_preset: str = "paper"
+    stages: tuple[int, int] = (1, 4)
+    """first and last progressive stage."""
+    iterations: tuple[int, ...] | None = None
+    """steps per stage (None: the preset's)."""
+    init_model: str | None = None
+    validation_fraction: float = 0.2
+    validation_participants: list[str] | None = None
+    precision: str = "fp32"
+    checkpoint_every: int = 500
+    validate_every: int = 1000
+    # execution
+    nprocs: int | None = None
+    omp_nthreads: int = 1
+    random_seed: int = 1
+    worker: str = "cf"
+    slurm_args: str = ""
+    verify_outputs: bool = False
+    reportlets: bool = True
+    progress: bool = True
+    verbose: int = 0
+    command: list[str] = field(default_factory=list)
+    """the command line as given (recorded with trained models)."""
