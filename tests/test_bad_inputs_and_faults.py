@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import write_small_model  # noqa: E402
-
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
-from smgic_pydra.cli.bids_app import main  # noqa: E402
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
 
 pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 
@@ -53,7 +49,7 @@ class Run:
 
 
 @pytest.fixture(scope="session")
-def finished(tmp_path_factory) -> Run:
+def finished(tmp_path_factory, write_small_model) -> Run:
     """The example dataset, a small model and one finished participant run (shared by every case)."""
     root = tmp_path_factory.mktemp("finished")
     bids = make_example_dataset(root / "bids", n_subjects=3, seed=1, voxel_mm=3.0)

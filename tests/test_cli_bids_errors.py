@@ -1,13 +1,11 @@
 """smgic-bids refuses bad arguments and bad datasets with one line on stderr and a non-zero exit."""
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from smgic_pydra.cli.bids_app import main  # noqa: E402
+from smgic_pydra.cli.bids_app import main
 
 
 def _raw_dataset(root: Path, subjects=("01", "02"), content: bytes = b"") -> Path:
@@ -90,9 +88,8 @@ def test_version(capsys):
     assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("smgic-bids 0.")
 
 
-def test_participant_without_pairs_has_nothing_to_do(tmp_path, capsys):
+def test_participant_without_pairs_has_nothing_to_do(tmp_path, capsys, write_ellipsoid_subject):
     """With --pairs all the last subject is never the moving one: its array job succeeds doing nothing."""
-    from test_workflow_helpers import write_ellipsoid_subject
 
     bids = _raw_dataset(tmp_path / "bids")
     for s in ("01", "02"):  # real (small) images so the dataset indexes

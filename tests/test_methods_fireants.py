@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_baselines import make_pair, output_paths  # noqa: E402
+from test_baselines import make_pair, output_paths
 
 pytest.importorskip("fireants")
 # few iterations: FireANTs is slow on two CPU cores; the recipe and the file conventions are what is tested
@@ -84,11 +82,10 @@ def test_sidecar_records_the_recipe_and_files(runs):
     assert meta["forward_seconds"] == row["forward_seconds"] and row["total_seconds"] >= row["forward_seconds"]
 
 
-def test_fireants_through_the_chunk_task_with_options(tmp_path):
+def test_fireants_through_the_chunk_task_with_options(tmp_path, write_cohort, write_small_model, pair_specs):
     """RegisterChunk(method="fireants") on prepared 2 mm ellipsoid subjects, then EvaluateChunk: the same rows
     and metrics as any method; the options reach the sidecar; an unknown option fails the task, naming it."""
     from pydra.engine.submitter import Submitter
-    from test_workflow_helpers import pair_specs, write_cohort, write_small_model
 
     from smgic_pydra.config import SMGICNetConfig
     from smgic_pydra.preparation import prepare_subject

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import pair_specs, unordered_pairs, write_cohort, write_small_model  # noqa: E402
-
-from smgic_pydra.methods import METHODS, RegistrationMethod, gpu_resources, report_label  # noqa: E402
+from smgic_pydra.methods import METHODS, RegistrationMethod, gpu_resources, report_label
 
 
 def test_every_entry_names_a_runner_and_valid_needs():
@@ -66,7 +62,7 @@ def test_report_summary_carries_each_methods_label(tmp_path):
     assert summary.loc["other", "label"] == "other"
 
 
-def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch):
+def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch, write_cohort, write_small_model, pair_specs, unordered_pairs):
     """A toy method (zero fields written by the shared native writer) registered at run time: the cohort
     workflow gives it its own node and evaluates it like the others; its options reach its sidecar."""
     toy = tmp_path / "toy_method.py"

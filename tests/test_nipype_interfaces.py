@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import pair_specs, unordered_pairs, write_cohort, write_small_model  # noqa: E402
 
 ROLES = ("warp", "inverse_warp", "warped", "warped_labels", "jacobian")
 METRICS = ("dice_mean", "folding_percent", "log_jacobian_std", "inverse_consistency_mm")
@@ -58,7 +55,7 @@ def _content(path) -> bytes:
 
 
 @pytest.mark.slow
-def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tmp_path):
+def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tmp_path, write_cohort, write_small_model, pair_specs, unordered_pairs):
     from smgic_pydra.workflows import CohortPlan, run_cohort
 
     subjects = write_cohort(tmp_path / "raw", 3)
@@ -93,7 +90,7 @@ def _example():
     return module
 
 
-def test_ants_apply_transforms_uses_our_warp_in_a_nipype_workflow(tmp_path, ants_tools_on_path):
+def test_ants_apply_transforms_uses_our_warp_in_a_nipype_workflow(tmp_path, ants_tools_on_path, write_cohort, write_small_model):
     """workflows/nipype_pipeline.py: SM-GICNet's warp handed to nipype's ants.ApplyTransforms gives our warped
     image and labels (antsApplyTransforms is the independent resampler); ApplyWarp reproduces them too."""
     from smgic_pydra.interfaces import ApplyWarp
@@ -121,7 +118,7 @@ def test_ants_apply_transforms_uses_our_warp_in_a_nipype_workflow(tmp_path, ants
     np.testing.assert_array_equal(np.asarray(nib.load(result.outputs.out_file).dataobj), labels)
 
 
-def test_ants_baseline_interface_identity_has_closed_form_outputs(tmp_path):
+def test_ants_baseline_interface_identity_has_closed_form_outputs(tmp_path, write_cohort, write_small_model):
     """ANTsBaseline(identity) on two prepared copies of one subject: zero warps, Dice 1, no folding, 0 mm."""
     from smgic_pydra.interfaces import ANTsBaseline, PairMetrics, PrepareSubject
 

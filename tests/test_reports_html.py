@@ -4,24 +4,21 @@ import csv
 import math
 import re
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from browser_check import check_report, hover_changes  # noqa: E402
-from test_workflow_helpers import write_small_model  # noqa: E402
+from browser_check import check_report, hover_changes
 
-from smgic_pydra.bids import derivatives  # noqa: E402
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
-from smgic_pydra.cli.bids_app import main  # noqa: E402
-from smgic_pydra.reports import group_figures as gf  # noqa: E402
-from smgic_pydra.reports.anatomy import canonical  # noqa: E402
-from smgic_pydra.reports.pair_figures import centre_jacobians  # noqa: E402
-from smgic_pydra.reports.subject_figures import field_of_view_slices  # noqa: E402
+from smgic_pydra.bids import derivatives
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
+from smgic_pydra.reports import group_figures as gf
+from smgic_pydra.reports.anatomy import canonical
+from smgic_pydra.reports.pair_figures import centre_jacobians
+from smgic_pydra.reports.subject_figures import field_of_view_slices
 
 pytest.importorskip("nireports")
 pytest.importorskip("jinja2")
@@ -29,7 +26,7 @@ needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
+def demo(tmp_path_factory, write_small_model):
     """The demo on a small scale: participant (all pairs of 3 subjects, SM-GICNet + identity) then group."""
     root = tmp_path_factory.mktemp("report")
     bids = make_example_dataset(root / "bids", n_subjects=3, seed=2, voxel_mm=3.0)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 
 
-def test_array_cpus_mem_and_wait_work(slurm_cluster, tmp_path):  # noqa: F811
+def test_array_cpus_mem_and_wait_work(slurm_cluster, tmp_path):
     script = tmp_path / "job.sh"
     script.write_text(
         "#!/bin/bash\n"
@@ -22,7 +21,7 @@ def test_array_cpus_mem_and_wait_work(slurm_cluster, tmp_path):  # noqa: F811
     assert lines == [[str(i), "1", "300"] for i in range(3)]
 
 
-def test_sacct_is_not_available(slurm_cluster):  # noqa: F811
+def test_sacct_is_not_available(slurm_cluster):
     """No accounting storage: the worker must never depend on sacct."""
     run = subprocess.run(["sacct", "-n", "-X"], capture_output=True, text=True, timeout=60)
     assert "accounting storage is disabled" in (run.stdout + run.stderr).lower()

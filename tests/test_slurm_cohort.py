@@ -7,13 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from slurm_cluster import slurm_cluster  # noqa: E402,F401  (session fixture: a real single-node cluster)
-from test_workflow_helpers import write_small_model  # noqa: E402
-
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
-from smgic_pydra.cli.bids_app import main  # noqa: E402
-from smgic_pydra.hpc.worker import SBATCH_LOG  # noqa: E402
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
+from smgic_pydra.hpc.worker import SBATCH_LOG
 
 pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 METRICS = ["dice_mean", "percent_folded", "percent_folded_all", "ic_mean_mm", "ic_p95_mm"]
@@ -28,7 +24,7 @@ def _run(bids, tmp_path, worker, extra, common):
 
 
 @pytest.mark.slow
-def test_slurm_worker_gives_the_same_reports_as_cf(slurm_cluster, tmp_path):  # noqa: F811
+def test_slurm_worker_gives_the_same_reports_as_cf(slurm_cluster, tmp_path, write_small_model):
     bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
     model = write_small_model(tmp_path / "models")
     common = ["--model", str(model), "--method", "smgicnet,affine", "--pairs-per-job", "2", "--random-seed", "3",
@@ -50,7 +46,7 @@ def test_slurm_worker_gives_the_same_reports_as_cf(slurm_cluster, tmp_path):  # 
 
 
 @pytest.mark.slow
-def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, tmp_path, capsys):  # noqa: F811
+def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, tmp_path, capsys, write_small_model):
     """--device cuda: the SM-GICNet jobs carry --gres=gpu:1 and the ANTs jobs ask only for CPUs. This cluster
     has no GPU, so SLURM refuses the GPU jobs: the run fails with SLURM's own message, the CPU jobs still run."""
     bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
@@ -72,7 +68,7 @@ def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, 
 
 
 @pytest.mark.slow
-def test_bids_app_array_with_the_real_smgic_bids_matches_one_local_run(slurm_cluster, tmp_path):  # noqa: F811
+def test_bids_app_array_with_the_real_smgic_bids_matches_one_local_run(slurm_cluster, tmp_path, write_small_model):
     """workflows/slurm/participant_array.sbatch, one participant per array task running the installed smgic-bids
     (debug worker inside its allocation), then the group level: the same pairs.csv as one local cf run."""
     import os
@@ -105,7 +101,7 @@ def test_bids_app_array_with_the_real_smgic_bids_matches_one_local_run(slurm_clu
 
 
 @pytest.mark.slow
-def test_python_api_worker_slurm_matches_cf(slurm_cluster, tmp_path):  # noqa: F811
+def test_python_api_worker_slurm_matches_cf(slurm_cluster, tmp_path, write_small_model):
     """workflows/to_reference.py (run_bids_plan) with worker="slurm": the same pairs.csv as with "cf"."""
     import importlib.util
 

@@ -10,12 +10,11 @@ import os
 import subprocess
 from pathlib import Path
 
-from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "workflows" / "slurm" / "participant_array.sbatch"
 
 
-def test_each_array_task_gets_its_participant_label(slurm_cluster, tmp_path):  # noqa: F811
+def test_each_array_task_gets_its_participant_label(slurm_cluster, tmp_path):
     participants = tmp_path / "participants.txt"
     participants.write_text("sub-01\nsub-02\n03\n")
     recorder = tmp_path / "record.sh"

@@ -7,22 +7,18 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from slurm_cluster import slurm_cluster  # noqa: E402,F401  (session fixture: a real single-node cluster)
-from test_workflow_helpers import TINY_PRESET  # noqa: E402
-
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
-from smgic_pydra.cli.bids_app import main  # noqa: E402
-from smgic_pydra.hpc.worker import SBATCH_LOG  # noqa: E402
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
+from smgic_pydra.hpc.worker import SBATCH_LOG
 
 pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 
 
 @pytest.mark.slow
-def test_training_runs_as_slurm_jobs_and_asks_for_a_gpu_with_cuda(slurm_cluster, tmp_path, capsys):  # noqa: F811
+def test_training_runs_as_slurm_jobs_and_asks_for_a_gpu_with_cuda(slurm_cluster, tmp_path, capsys, tiny_preset):
     bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
     preset = tmp_path / "tiny.json"
-    preset.write_text(json.dumps(TINY_PRESET | {"iterations": [2, 2, 2, 1]}))
+    preset.write_text(json.dumps(tiny_preset | {"iterations": [2, 2, 2, 1]}))
     common = ["--train-preset", str(preset), "--worker", "slurm", "--slurm-args", "-c 1 --mem=3G --time=10",
               "--random-seed", "2", "--no-progress", "--skip-bids-validation"]
 
@@ -49,7 +45,7 @@ def test_training_runs_as_slurm_jobs_and_asks_for_a_gpu_with_cuda(slurm_cluster,
 
 
 @pytest.mark.slow
-def test_gpu_training_sbatch_script_trains_and_a_resubmission_redoes_nothing(slurm_cluster, tmp_path):  # noqa: F811
+def test_gpu_training_sbatch_script_trains_and_a_resubmission_redoes_nothing(slurm_cluster, tmp_path, tiny_preset):
     """workflows/slurm/train_gpu.sbatch with the real smgic-bids; this cluster has no GPU, so the script's
     --gres is overridden with --gres=none and it trains on the CPU (SMGIC_DEVICE=cpu)."""
     import os
@@ -57,7 +53,7 @@ def test_gpu_training_sbatch_script_trains_and_a_resubmission_redoes_nothing(slu
 
     bids = make_example_dataset(tmp_path / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
     preset = tmp_path / "tiny.json"
-    preset.write_text(json.dumps(TINY_PRESET | {"iterations": [2, 2, 1, 1]}))
+    preset.write_text(json.dumps(tiny_preset | {"iterations": [2, 2, 1, 1]}))
     out, work = tmp_path / "model", tmp_path / "work"
     script = Path(__file__).resolve().parents[1] / "workflows" / "slurm" / "train_gpu.sbatch"
     env = dict(os.environ, SMGIC_BIDS=str(Path(sys.executable).parent / "smgic-bids"), SMGIC_DEVICE="cpu",

@@ -18,7 +18,6 @@ import pytest
 from pydra.compose import python, workflow
 from pydra.engine.submitter import Submitter
 
-from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture)
 from smgic_pydra.hpc import SlurmArrayWorker
 from smgic_pydra.hpc.worker import ARRAY_DIR, SBATCH_LOG
 
@@ -80,7 +79,7 @@ def _markers(marker_dir: Path, prefix: str) -> list[str]:
     return [p.read_text() for p in marker_dir.iterdir() if p.name.startswith(prefix + "-")]
 
 
-def test_split_runs_as_one_array_with_the_same_results_as_cf(slurm_cluster, tmp_path):  # noqa: F811
+def test_split_runs_as_one_array_with_the_same_results_as_cf(slurm_cluster, tmp_path):
     inputs = [1, 2, 3, 4, 5, 6]
     marks = {name: tmp_path / f"marks_{name}" for name in ("slurm", "cf")}
     for d in marks.values():
@@ -104,7 +103,7 @@ def test_split_runs_as_one_array_with_the_same_results_as_cf(slurm_cluster, tmp_
     assert all(ids == ["local"] for ids in (_markers(marks["cf"], f"add{a}") for a in inputs))
 
 
-def test_failing_task_surfaces_its_error_traceback_and_input(slurm_cluster, tmp_path):  # noqa: F811
+def test_failing_task_surfaces_its_error_traceback_and_input(slurm_cluster, tmp_path):
     with Submitter(worker=_worker(), cache_root=tmp_path / "cache") as sub:
         with pytest.raises(RuntimeError) as err:
             sub(Check().split(a=[1, 2, 3, 4]), raise_errors=True)
@@ -121,7 +120,7 @@ def test_failing_task_surfaces_its_error_traceback_and_input(slurm_cluster, tmp_
 
 
 @pytest.mark.slow
-def test_time_limit_fails_once_with_a_clear_message(slurm_cluster, tmp_path):  # noqa: F811
+def test_time_limit_fails_once_with_a_clear_message(slurm_cluster, tmp_path):
     """SLURM's smallest limit is 1 min, checked every ~30 s: the job stops after 60-90 s."""
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -163,7 +162,7 @@ def _wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.3)
 
 
-def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp_path):  # noqa: F811
+def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp_path):
     cache, gate, marks = tmp_path / "cache", tmp_path / "gate", tmp_path / "marks"
     marks.mkdir()
     driver = tmp_path / "driver.py"
@@ -202,7 +201,7 @@ def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp
     assert len(calls) == 2 and "--array=0-5" in calls[0] and "--array=0-3" in calls[1]
 
 
-def test_per_task_sbatch_args_reach_sbatch(slurm_cluster, tmp_path):  # noqa: F811
+def test_per_task_sbatch_args_reach_sbatch(slurm_cluster, tmp_path):
     """The GPU node's --gres reaches sbatch (this cluster has no GPU: sbatch refuses it); the CPU node runs."""
     marks = tmp_path / "marks"
     marks.mkdir()

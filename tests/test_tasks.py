@@ -1,19 +1,15 @@
 """The pydra tasks on their own: preparation, a registration chunk with a bad pair, resume inside a chunk."""
 
 import json
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 from pydra.engine.submitter import Submitter
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import write_cohort, write_small_model  # noqa: E402
-
-from smgic_pydra.config import SMGICNetConfig, small_config  # noqa: E402
-from smgic_pydra.preparation import PreparedSubject, prepare_subject  # noqa: E402
-from smgic_pydra.tasks import PrepareSubject, RegisterChunk  # noqa: E402
+from smgic_pydra.config import SMGICNetConfig, small_config
+from smgic_pydra.preparation import PreparedSubject, prepare_subject
+from smgic_pydra.tasks import PrepareSubject, RegisterChunk
 
 
 def _run(task, cache):
@@ -30,7 +26,7 @@ def _pair(out, fixed, moving):
     return {"fixed": fixed, "moving": moving, "outputs": {"smgicnet": {k: f"{base}_{v}" for k, v in names.items()}}}
 
 
-def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path):
+def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path, write_cohort, write_small_model):
     subjects = write_cohort(tmp_path / "raw", 1)
     model = write_small_model(tmp_path / "models")
     cfg_json = (model / "config.json").read_text()
@@ -49,7 +45,7 @@ def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path):
     assert "\n" not in out.error
 
 
-def test_register_chunk_error_row_does_not_abort_and_resume_skips_done_pairs(tmp_path):
+def test_register_chunk_error_row_does_not_abort_and_resume_skips_done_pairs(tmp_path, write_cohort, write_small_model):
     subjects = write_cohort(tmp_path / "raw", 3)
     model = write_small_model(tmp_path / "models")
     cfg = SMGICNetConfig.from_json((model / "config.json").read_text())
@@ -87,7 +83,7 @@ def test_register_chunk_error_row_does_not_abort_and_resume_skips_done_pairs(tmp
     assert json.loads(Path(ok["sidecar"]).read_text())["fixed"] == "sub-01"
 
 
-def test_identity_baseline_then_evaluate_gives_closed_form_metrics(tmp_path):
+def test_identity_baseline_then_evaluate_gives_closed_form_metrics(tmp_path, write_cohort, write_small_model):
     """A subject registered to an exact copy of itself with zero fields: Dice 1 per label, no folding, 0 mm."""
     from smgic_pydra.tasks import BaselineChunk, EvaluateChunk, WriteReports
 

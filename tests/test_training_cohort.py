@@ -17,16 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import TINY_PRESET, write_cohort  # noqa: E402
-
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
-from smgic_pydra.cli.bids_app import main  # noqa: E402
-from smgic_pydra.config import SMGICNetConfig, small_config  # noqa: E402
-from smgic_pydra.inference.model_io import default_model_dir  # noqa: E402
-from smgic_pydra.io.errors import InputError  # noqa: E402
-from smgic_pydra.training import TrainingError, Validator, load_preset, preset_names, split_by_participant  # noqa: E402
-from smgic_pydra.training.validation import warp_labels  # noqa: E402
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
+from smgic_pydra.config import SMGICNetConfig, small_config
+from smgic_pydra.inference.model_io import default_model_dir
+from smgic_pydra.io.errors import InputError
+from smgic_pydra.training import TrainingError, Validator, load_preset, preset_names, split_by_participant
+from smgic_pydra.training.validation import warp_labels
 
 needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 
@@ -100,7 +97,7 @@ def test_warp_labels_by_a_whole_voxel_shift_equals_a_roll():
     assert np.array_equal(warped[:-2, :, 1:], expected[:-2, :, 1:])
 
 
-def test_validation_dice_of_the_identity_equals_simpleitk(tmp_path):
+def test_validation_dice_of_the_identity_equals_simpleitk(tmp_path, write_cohort):
     import SimpleITK as sitk
 
     from smgic_pydra.network import SMGICNet
@@ -138,13 +135,13 @@ def test_validation_dice_of_the_identity_equals_simpleitk(tmp_path):
 
 # ------------------------------------------------------------------------------- the train level
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
+def example(tmp_path_factory, tiny_preset):
     if not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file():
         pytest.skip("mricron-data not installed")
     root = tmp_path_factory.mktemp("train_example")
     bids = make_example_dataset(root / "bids", n_subjects=3, seed=1, voxel_mm=3.0)
     preset = root / "tiny.json"
-    preset.write_text(json.dumps(TINY_PRESET))
+    preset.write_text(json.dumps(tiny_preset))
     return bids, preset
 
 

@@ -13,29 +13,32 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import pair_specs, unordered_pairs, write_cohort, write_small_model  # noqa: E402
-
-from smgic_pydra.workflows import CohortPlan, read_markers, run_cohort  # noqa: E402
+from smgic_pydra.workflows import CohortPlan, read_markers, run_cohort
 
 
-def _plan(root: Path, n: int, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan:
-    subjects = subjects or write_cohort(root / "raw", n)
-    ids = [s["subject"] for s in subjects]
-    model = root / "models" / "model"
-    if not model.exists():
-        write_small_model(root / "models")
-    return CohortPlan(subjects=subjects, pairs=pair_specs(unordered_pairs(ids), methods, root / "out"), methods=methods,
-                      work_dir=root / "work", output_dir=root / "out", model=str(model),
-                      pairs_per_job=pairs_per_job, **kw)
+@pytest.fixture
+def make_plan(write_cohort, write_small_model, pair_specs, unordered_pairs):
+    """``make_plan(root, n, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan`` of all unordered pairs."""
+
+    def plan(root: Path, n: int, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan:
+        subjects = subjects or write_cohort(root / "raw", n)
+        ids = [s["subject"] for s in subjects]
+        model = root / "models" / "model"
+        if not model.exists():
+            write_small_model(root / "models")
+        return CohortPlan(subjects=subjects, pairs=pair_specs(unordered_pairs(ids), methods, root / "out"),
+                          methods=methods, work_dir=root / "work", output_dir=root / "out", model=str(model),
+                          pairs_per_job=pairs_per_job, **kw)
+
+    return plan
 
 
-def test_cohort_workflow_reports_every_pair_and_names_failures(tmp_path):
+def test_cohort_workflow_reports_every_pair_and_names_failures(tmp_path, write_cohort, make_plan):
     subjects = write_cohort(tmp_path / "raw", 3)
     empty = tmp_path / "raw" / "sub-04_T1w.nii.gz"
     empty.write_bytes(b"")  # a corrupt subject: its pairs become error rows, the others finish
     subjects.append({"subject": "sub-04", "t1w": str(empty)})
-    plan = _plan(tmp_path, 4, ["smgicnet", "identity"], subjects=subjects)
+    plan = make_plan(tmp_path, 4, ["smgicnet", "identity"], subjects=subjects)
     result = run_cohort(plan, worker="cf", n_procs=2, show_progress=False)
     pairs = pd.read_csv(result.reports["pairs"], dtype={"error": str}).fillna({"error": ""})
     assert len(pairs) == 2 * 4 * 3 // 2  # N(N-1)/2 per method
@@ -76,10 +79,10 @@ run_cohort(plan, worker="debug", show_progress=False, poll_interval=0.1)
 
 
 @pytest.mark.slow
-def test_killed_run_resumes_without_redoing_finished_pairs(tmp_path):
+def test_killed_run_resumes_without_redoing_finished_pairs(tmp_path, make_plan):
     import pickle
 
-    plan = _plan(tmp_path, 5, ["smgicnet"], pairs_per_job=2)
+    plan = make_plan(tmp_path, 5, ["smgicnet"], pairs_per_job=2)
     (tmp_path / "plan.pkl").write_bytes(pickle.dumps(plan))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "plan.pkl")], env=env)

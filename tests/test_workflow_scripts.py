@@ -1,16 +1,12 @@
 """The analysis scripts in workflows/ run on the example dataset (small settings)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_workflow_helpers import write_small_model  # noqa: E402
-
-from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset  # noqa: E402
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
@@ -24,7 +20,7 @@ def _script(name):
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory):
+def example(tmp_path_factory, write_small_model):
     root = tmp_path_factory.mktemp("example")
     return make_example_dataset(root / "bids", n_subjects=3, seed=2, voxel_mm=3.0), write_small_model(root / "models")
 
