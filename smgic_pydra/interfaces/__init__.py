@@ -4,7 +4,7 @@ Drop SM-GICNet (or any registry method) into an existing Nipype pipeline: :class
 :class:`RegisterPair` (:class:`SMGICNetRegistration`, :class:`ANTsBaseline`), :class:`ApplyWarp` and
 :class:`PairMetrics`. The warps they write are ITK/ANTs displacement fields, so
 ``nipype.interfaces.ants.ApplyTransforms`` applies them too (``workflows/nipype_pipeline.py``).
-Importing this package needs ``nipype`` (a core dependency); nothing else is imported until a node runs.
+Importing this package needs only core dependencies (nipype, pydra); the rest is imported when a node runs.
 """
 
 from .metrics import PairMetrics

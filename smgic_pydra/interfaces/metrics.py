@@ -6,6 +6,8 @@ import os
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, Directory, File, SimpleInterface, TraitedSpec, isdefined, traits
 
+from ..tasks.metrics_io import METRIC_DESCRIPTIONS
+
 
 class _PairMetricsInputSpec(BaseInterfaceInputSpec):
     fixed_dir = Directory(exists=True, mandatory=True, desc="prepared fixed subject (its labels and brain mask)")
@@ -18,11 +20,11 @@ class _PairMetricsInputSpec(BaseInterfaceInputSpec):
 
 
 class _PairMetricsOutputSpec(TraitedSpec):
-    dice_mean = traits.Float(desc="mean Dice over the table's labels present in the fixed labels (NaN: no labels)")
-    folding_percent = traits.Float(desc="% of fixed-brain voxels with det(J) <= 0")
-    log_jacobian_std = traits.Float(desc="std of log det(J) in the fixed brain")
-    inverse_consistency_mm = traits.Float(desc="mean |phi_inv(phi(x)) - x| in the fixed brain (mm)")
     metrics_file = File(exists=True, desc="the pair's metrics JSON (as the Pydra workflow writes it)")
+
+
+for _name, _desc in METRIC_DESCRIPTIONS.items():  # one float output per metric of the cohort reports
+    _PairMetricsOutputSpec.add_class_trait(_name, traits.Float(desc=_desc))
 
 
 class PairMetrics(SimpleInterface):

@@ -9,8 +9,15 @@ from pathlib import Path
 from ..io.atomic import atomic_path, json_text
 from .rows import error_text
 
+METRIC_DESCRIPTIONS = {
+    "dice_mean": "mean Dice over the table's labels present in the fixed labels (NaN: no labels)",
+    "folding_percent": "% of fixed-brain voxels with det(J) <= 0",
+    "log_jacobian_std": "std of log det(J) in the fixed brain",
+    "inverse_consistency_mm": "mean |phi_inv(phi(x)) - x| in the fixed brain (mm)",
+}
+"""metric -> what it is: the values :func:`pair_metrics` computes (the Nipype interface's outputs follow it)."""
 #: row keys kept in a pair's metrics JSON (plus ``dice_per_label``)
-METRIC_VALUES = ("dice_mean", "folding_percent", "log_jacobian_std", "inverse_consistency_mm")
+METRIC_VALUES = tuple(METRIC_DESCRIPTIONS)
 METRIC_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", *METRIC_VALUES)
 
 
