@@ -54,7 +54,8 @@ class RegistrationMethod:
     the same node share one node, split over methods). gpu: ``"no"`` (CPU only), ``"optional"``
     (runs on ``--device``, fast on a CPU too) or ``"preferred"`` (runs on ``--device``, slow on a
     CPU). threads: whether it uses ``--omp-nthreads`` threads. memory_gib: peak memory of one 1 mm
-    pair (GiB, measured; a guide for ``--mem``). extra: the pip extra that installs it (None: core).
+    pair (GiB; a guide for ``--mem``): measured by ``benchmarks/pair_accuracy.py`` (results/*_1mm.json)
+    for identity, affine, synquick and smgicnet, estimated for syn and fireants. extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``).
@@ -103,23 +104,23 @@ _ANTS_NOTE = "ANTs 2.5 via antspyx, the script's stages and defaults"
 METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet", "SM-GICNet, the symmetric diffeomorphic network (--model; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=3.0,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
         uses_model=True),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
-                       memory_gib=3.0, extra="ants"),
+                       memory_gib=6.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=2.0, extra="ants"),
+                       node="baseline", memory_gib=5.4, extra="ants"),
     RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=1.0, extra="ants"),
+                       node="baseline", memory_gib=2.5, extra="ants"),
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
-        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=4.0,
+        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0,
         extra="fireants",
         options={"scales": [4, 2, 1], "affine_iterations": [200, 100, 50], "greedy_iterations": [200, 100, 50],
                   "cc_kernel_size": 5, "smooth_grad_sigma": 1.0, "smooth_warp_sigma": 0.25,
                   "greedy_lr": 0.5, "affine_lr": 3e-3}),
     RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
-                       node="baseline", threads=False, memory_gib=0.5, selectable=False),
+                       node="baseline", threads=False, memory_gib=1.0, selectable=False),
 )}
 """name -> method, in the order the CLI lists them."""
 
