@@ -114,3 +114,31 @@ def test_fireants_through_the_chunk_task_with_options(tmp_path, write_cohort, wr
     assert evaluated["dice_mean"] > 0.5 and evaluated["inverse_consistency_mm"] < 1.0  # half a 2 mm voxel
     meta = json.loads(Path(specs[0]["outputs"]["fireants"]["sidecar"]).read_text())
     assert meta["parameters"]["scales"] == [2, 1] and meta["fixed"] == "sub-01"
+
+
+def test_smgic_bids_runs_fireants_with_options_from_the_command_line(tmp_path, write_small_model):
+    """``smgic-bids ... participant --method fireants --method-option ...``: FireANTs in its own workflow node, its
+    options in every sidecar and the run's content key, rows and metrics like every method's."""
+    import pandas as pd
+
+    from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+    from smgic_pydra.cli.bids_app import main
+
+    if not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file():
+        pytest.skip("mricron-data not installed")
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=2, seed=1, voxel_mm=3.0)
+    out = tmp_path / "out"
+    args = [str(bids), str(out), "participant", "-w", str(tmp_path / "work"), "--model",
+            str(write_small_model(tmp_path / "models")), "--method", "fireants", "--method-option",
+            "fireants.scales=[2,1]", "--method-option", "fireants.affine_iterations=[50,20]", "--method-option",
+            "fireants.greedy_iterations=[50,20]", "--no-progress", "--skip-bids-validation", "--no-reportlets"]
+    assert main(args) == 0
+    assert main([str(bids), str(out), "group", "-w", str(tmp_path / "work")]) == 0
+    pairs = pd.read_csv(out / "reports" / "pairs.csv", dtype={"error": str}).fillna({"error": ""})
+    by = pairs.set_index("method")
+    assert set(pairs["method"]) == {"fireants", "identity"} and (pairs["error"] == "").all()
+    assert by.loc["fireants", "dice_mean"] > by.loc["identity", "dice_mean"] + 0.1
+    (sidecar,) = out.rglob("*_desc-fireants_mode-image_xfm.json")
+    meta = json.loads(sidecar.read_text())
+    assert meta["parameters"]["scales"] == [2, 1] and meta["parameters"]["greedy_iterations"] == [50, 20]
+    assert meta["content_sha256"]
