@@ -5,7 +5,8 @@ Per pair (moving M registered to fixed F with method ``<method>``), under the mo
 
 * ``_from-<M>_to-<F>_desc-<method>_mode-image_xfm.nii.gz``: forward warp (on F's grid, brings M
   onto F; ANTs/fMRIPrep "from/to" sense), ``.h5`` the same as an ITK composite, ``.json`` the
-  pair's sidecar;
+  pair's sidecar; ``_from-<M>_to-<F>_desc-<method>affine_xfm.mat``: the method's affine stage
+  alone (ITK, only for methods with one; the warps already include it);
 * ``_from-<F>_to-<M>_desc-<method>_mode-image_xfm.nii.gz``: inverse warp (on M's grid);
 * ``_space-<F>_desc-<method>_T1w.nii.gz`` / ``_dseg.nii.gz``: warped image / labels, each with a
   ``.json`` sidecar (``SpatialReference``, ``SkullStripped``; required by the validator);
@@ -189,6 +190,7 @@ def pair_output_paths(output_dir, moving, fixed, method: str, warp_h5: bool = Tr
         jacobian=Path(f"{base}{warped}_jacobian.nii.gz"),
         sidecar=Path(f"{base}{xfm}.json"),
         warp_h5=Path(f"{base}{xfm}.h5") if warp_h5 else None,
+        affine=Path(f"{base}_from-{m}_to-{f}_desc-{method}affine_xfm.mat"),
     )
 
 

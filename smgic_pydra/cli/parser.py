@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..methods import METHODS, selectable_methods
+from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings
 from .options import CHECKPOINT_EVERY, non_negative_int, parse_iterations, parse_stages, positive_int
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"{name}: {METHODS[name].help}" for name in METHOD_CHOICES) + " (identity is always reported; default: smgicnet)")
     g.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option (VALUE as JSON, e.g. fireants.greedy_iterations=[100,50,25]); repeatable")
+    g.add_argument("--refine", type=non_negative_int, default=None, metavar="N",
+                   help="smgicnet: Adam steps of test-time refinement of each pair's velocity field, 0 for the "
+                   f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
+    g.add_argument("--no-affine", action="store_true",
+                   help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
     g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
@@ -128,6 +134,12 @@ def parse_method_options(items: list[str]) -> dict[str, dict]:
     return options
 
 
+def smgicnet_shortcuts(args) -> list[str]:
+    """``--refine`` and ``--no-affine`` as ``--method-option`` items (explicit items given later win)."""
+    items = [] if args.refine is None else [f"smgicnet.refine={args.refine}"]
+    return items + (["smgicnet.affine=false"] if args.no_affine else [])
+
+
 def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     """Parse and validate ``smgic-bids``' arguments (argparse exits 2 on malformed ones; :class:`UsageError`
     or :class:`~smgic_pydra.training.TrainingError`, one line, on bad values)."""
@@ -137,7 +149,7 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
         work_dir=(args.work_dir or Path("work")).absolute(),
         participant_label=args.participant_label, session_label=args.session_label,
         bids_filter_file=args.bids_filter_file, skip_bids_validation=args.skip_bids_validation,
-        model=args.model, methods=parse_methods(args.method), method_options=parse_method_options(args.method_option),
+        model=args.model, methods=parse_methods(args.method), method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option),
         pairs=args.pairs, pairs_per_job=args.pairs_per_job, device=args.device, labels=args.labels,
         skull_strip=args.skull_strip,
         train_preset=args.train_preset, stages=parse_stages(args.stages),

@@ -1,13 +1,15 @@
 """Inference with a trained SM-GICNet: model files, and registration of prepared pairs to native space."""
 
 from .model_io import ModelBundle, default_model_dir, load_model, resolve_model_files
-from .register import network_fields, register_pair, skull_stripped_native
+from .register import PairFields, PipelineSettings, pair_fields, register_pair, skull_stripped_native
 
 __all__ = [
     "ModelBundle",
     "default_model_dir",
     "load_model",
-    "network_fields",
+    "PairFields",
+    "PipelineSettings",
+    "pair_fields",
     "register_pair",
     "resolve_model_files",
     "skull_stripped_native",

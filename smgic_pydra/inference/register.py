@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import nibabel as nib
 import numpy as np
 import torch
 
+from ..affine import HalfwayPair, halfway_pair, register_affine
 from ..io.images import load_image
 from ..preparation import PreparedSubject
+from ..pipeline_settings import PipelineSettings
+from ..refinement import refine_velocity
+from ..transforms import integrate_velocity
 from ..worldspace import PairOutputPaths, network_disp_to_world, write_pair_outputs
 from .model_io import ModelBundle
+
+
+STAGE_SECONDS = ("forward_seconds", "affine_seconds", "network_seconds", "refine_seconds")
 
 
 def _synchronize(device: torch.device) -> None:
@@ -38,24 +46,70 @@ def skull_stripped_native(subject: PreparedSubject) -> nib.Nifti1Image:
     return nib.Nifti1Image(data, img.affine)
 
 
-def network_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSubject) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Normalized forward and inverse fields ``(1, 3, D, H, W)`` on the CPU, and the forward time in seconds.
+@dataclass
+class PairFields:
+    """Result of :func:`pair_fields`: the halfway views, normalized fields ``(1, 3, D, H, W)`` on the
+    halfway grid (CPU, float32; forward = fixed -> moving pull-back, inverse = ``exp(-v)``), and a record."""
 
-    On CUDA the timed forward is synchronized and preceded (once per bundle) by an untimed warm-up
-    (kernel selection); on the CPU the first call is timed as it is.
+    pair: HalfwayPair
+    disp: torch.Tensor
+    disp_inv: torch.Tensor
+    record: dict
+
+
+def _image_tensor(subject: PreparedSubject, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(subject.image, dtype=np.float32))[None, None].to(device)
+
+
+def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+    """The network's total velocity ``(1, 3, D, H, W)`` (float32, a normal tensor on the bundle's device).
+
+    On CUDA the first call per bundle is preceded by an untimed warm-up (kernel selection).
     """
-    to_tensor = lambda s: torch.from_numpy(np.ascontiguousarray(s.image, dtype=np.float32))[None, None].to(bundle.device)  # noqa: E731
-    mov, fix = to_tensor(moving), to_tensor(fixed)
     with torch.inference_mode():
         if not bundle.warmed_up and bundle.device.type == "cuda":
-            bundle.model.register(mov, fix)
+            bundle.model.register(moving, fixed)
             bundle.warmed_up = True
-        _synchronize(bundle.device)
-        start = time.perf_counter()
-        result = bundle.model.register(mov, fix)
-        _synchronize(bundle.device)
-        seconds = time.perf_counter() - start
-    return result.disp.float().cpu(), result.disp_inv.float().cpu(), seconds
+        velocity = bundle.model.register(moving, fixed).velocity.float()
+    return velocity.clone()  # outside inference mode: usable by autograd in the refinement
+
+
+def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSubject,
+                settings: PipelineSettings = PipelineSettings()) -> PairFields:
+    """Affine (optional) -> network -> refinement (optional) of one prepared pair, timed per stage.
+
+    The record holds ``affine`` (:meth:`AffineResult.to_sidecar` or None), ``refine`` (the
+    refinement's settings, loss before and after, seconds), ``affine_seconds``,
+    ``network_seconds``, ``refine_seconds`` and ``forward_seconds`` (their sum plus the resampling
+    into the halfway space and the field integration: the registration itself). CUDA work is
+    synchronized before each clock reading.
+    """
+    device = bundle.device
+    _synchronize(device)
+    start = time.perf_counter()
+    affine = register_affine(fixed, moving, device=device) if settings.affine else None
+    pair = halfway_pair(fixed, moving, affine, device)
+    fix, mov = _image_tensor(pair.fixed, device), _image_tensor(pair.moving, device)
+    _synchronize(device)
+    network_start = time.perf_counter()
+    velocity = _network_velocity(bundle, fix, mov)
+    _synchronize(device)
+    network_seconds = time.perf_counter() - network_start
+    velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
+    with torch.no_grad():
+        disp = integrate_velocity(velocity, bundle.cfg.ss_steps)
+        disp_inv = integrate_velocity(-velocity, bundle.cfg.ss_steps)
+    _synchronize(device)
+    record = {
+        "settings": settings.to_dict(),
+        "affine": None if affine is None else affine.to_sidecar(),
+        "refine": refine_record,
+        "affine_seconds": 0.0 if affine is None else affine.seconds,
+        "network_seconds": network_seconds,
+        "refine_seconds": refine_record["seconds"],
+        "forward_seconds": time.perf_counter() - start,
+    }
+    return PairFields(pair, disp.float().cpu(), disp_inv.float().cpu(), record)
 
 
 def register_pair(
@@ -64,21 +118,26 @@ def register_pair(
     moving: PreparedSubject,
     paths: PairOutputPaths,
     sidecar_extra: dict | None = None,
+    settings: PipelineSettings = PipelineSettings(),
 ) -> dict:
-    """Register ``moving`` to ``fixed`` and write every output (see :func:`write_pair_outputs`).
+    """Register ``moving`` to ``fixed`` (:func:`pair_fields`) and write every output (see :func:`write_pair_outputs`).
 
-    Returns a row: method, fixed, moving, forward_seconds (network only), total_seconds (including
-    loading the native images, mapping the fields to millimetres and writing), and the files.
+    The written fields hold the whole mapping (affine included). Returns a row: method, fixed,
+    moving, forward_seconds (the registration: affine, network, refinement), total_seconds
+    (including loading the native images, mapping the fields to millimetres and writing), the
+    per-stage seconds and the files.
     """
     start = time.perf_counter()
     for subject in (fixed, moving):
         _check_geometry(bundle, subject)
-    disp, disp_inv, forward_seconds = network_fields(bundle, fixed, moving)
+    fields_ = pair_fields(bundle, fixed, moving, settings)
+    view_fixed, view_moving = fields_.pair.fixed, fields_.pair.moving
     fixed_img, moving_img = skull_stripped_native(fixed), skull_stripped_native(moving)
-    fwd = network_disp_to_world(disp, fixed, moving, fixed_img.affine, fixed_img.shape)
-    inv = network_disp_to_world(disp_inv, moving, fixed, moving_img.affine, moving_img.shape)
+    fwd = network_disp_to_world(fields_.disp, view_fixed, view_moving, fixed_img.affine, fixed_img.shape)
+    inv = network_disp_to_world(fields_.disp_inv, view_moving, view_fixed, moving_img.affine, moving_img.shape)
     labels_path = moving.source_files.get("labels")
     moving_labels = None if labels_path is None else load_image(labels_path, "labels")
+    record = fields_.record
     sidecar = {
         "method": "smgicnet",
         "fixed": fixed.subject_id,
@@ -87,18 +146,22 @@ def register_pair(
         "moving_source": moving.source_files,
         "model": {"path": str(bundle.path), "weights_sha256": bundle.weights_sha256, "config": bundle.cfg.to_dict()},
         "device": str(bundle.device),
-        "forward_seconds": forward_seconds,
+        "pipeline": record["settings"],
+        "affine": record["affine"],
+        "refinement": record["refine"],
+        **{k: record[k] for k in STAGE_SECONDS},
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(sidecar_extra or {}),
     }
     # total time is known only after writing; the sidecar records the time up to the write
     sidecar["seconds_before_write"] = time.perf_counter() - start
-    write_pair_outputs(paths, fixed_img, moving_img, moving_labels, fwd, inv, sidecar)
+    affine_ras = None if fields_.pair.affine is None else fields_.pair.affine.matrix
+    write_pair_outputs(paths, fixed_img, moving_img, moving_labels, fwd, inv, sidecar, affine_ras=affine_ras)
     return {
         "method": "smgicnet",
         "fixed": fixed.subject_id,
         "moving": moving.subject_id,
-        "forward_seconds": forward_seconds,
+        **{k: record[k] for k in STAGE_SECONDS},
         "total_seconds": time.perf_counter() - start,
-        "files": {k: str(v) for k, v in paths.as_dict().items()},
+        "files": {k: str(v) for k, v in paths.as_dict().items() if k != "affine" or affine_ras is not None},
     }

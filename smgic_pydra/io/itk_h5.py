@@ -1,9 +1,12 @@
 """Displacement fields as ITK HDF5 composite transforms (the nipreps ``_xfm.h5`` convention).
 
-Layout (as written by ITK/ANTs): ``/TransformGroup/0`` is a ``CompositeTransform_double_3_3``
-and ``/TransformGroup/1`` a ``DisplacementFieldTransform_double_3_3`` whose fixed parameters are
+Layout (as written by ITK/ANTs): ``/TransformGroup/0`` is a ``CompositeTransform_double_3_3``,
+optionally followed by an ``AffineTransform_double_3_3`` (12 parameters, LPS, centre 0 as fixed
+parameters), then a ``DisplacementFieldTransform_double_3_3`` whose fixed parameters are
 ``size(3), origin(3), spacing(3), direction(9, row-major)`` in LPS, and whose parameters are the
-LPS-mm displacement vectors interleaved, x index fastest. ``h5py`` is imported lazily.
+LPS-mm displacement vectors interleaved, x index fastest. ITK applies a composite's transforms
+last first: a point ``x`` maps to ``A(x + d(x))``, as in ``antsRegistration``'s composites.
+``h5py`` is imported lazily.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
+from .itk_affine import TRANSFORM_TYPE as AFFINE_TYPE
+from .itk_affine import itk_affine_parameters
 from .itk_warp import RAS_TO_LPS, _check_field
 
 
@@ -30,8 +35,12 @@ def _strings(*values: str) -> np.ndarray:
     return np.array([v.encode("ascii") for v in values], dtype=object)
 
 
-def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray) -> Path:
-    """Write a ``(X, Y, Z, 3)`` RAS-mm displacement on grid ``affine`` as an ITK composite ``.h5`` (atomic)."""
+def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray, prefix_affine=None) -> Path:
+    """Write a ``(X, Y, Z, 3)`` RAS-mm displacement on grid ``affine`` as an ITK composite ``.h5`` (atomic).
+
+    prefix_affine: optional 4 x 4 RAS-mm affine ``A`` stored before the field, so the composite maps
+    ``x`` to ``A(x + d(x))`` (``d`` = ``disp_ras_mm``, the residual field).
+    """
     import h5py
 
     disp, affine = _check_field(disp_ras_mm, affine)
@@ -43,7 +52,12 @@ def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray) ->
         group = h5.create_group("TransformGroup")
         composite = group.create_group("0")
         composite.create_dataset("TransformType", data=_strings("CompositeTransform_double_3_3"), dtype=text)
-        field = group.create_group("1")
+        if prefix_affine is not None:
+            linear = group.create_group("1")
+            linear.create_dataset("TransformType", data=_strings(AFFINE_TYPE), dtype=text)
+            linear.create_dataset("TransformFixedParameters", data=np.zeros(3))
+            linear.create_dataset("TransformParameters", data=itk_affine_parameters(prefix_affine))
+        field = group.create_group(str(len(group)))
         field.create_dataset("TransformType", data=_strings("DisplacementFieldTransform_double_3_3"), dtype=text)
         field.create_dataset("TransformFixedParameters", data=itk_grid_parameters(affine, disp.shape))
         field.create_dataset("TransformParameters", data=params)

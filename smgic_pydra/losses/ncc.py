@@ -6,11 +6,23 @@ import torch
 import torch.nn.functional as F
 
 
+def box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean over a ``window``^3 box around each voxel of ``(B, C, D, H, W)``, zeros outside.
+
+    Three separable 1-D average pools (zero padding ``window // 2``, padded zeros counted), so the
+    cost per voxel grows with ``3 window`` rather than ``window^3``, backward pass included.
+    """
+    half = window // 2
+    for kernel, padding in (((window, 1, 1), (half, 0, 0)), ((1, window, 1), (0, half, 0)), ((1, 1, window), (0, 0, half))):
+        x = F.avg_pool3d(x, kernel, stride=1, padding=padding, count_include_pad=True)
+    return x
+
+
 def local_ncc(image: torch.Tensor, target: torch.Tensor, window: int, eps: float = 1e-8) -> torch.Tensor:
     """Local NCC loss ``-mean(cc)`` in ``[-1, 0]`` of two ``(B, 1, D, H, W)`` images.
 
-    Box sums over a ``window``^3 neighbourhood (conv3d with a ones kernel, zero padding
-    ``window // 2``, so border windows count the padded zeros); per voxel
+    Box sums over a ``window``^3 neighbourhood (:func:`box_mean` times ``window^3``: zero
+    padding ``window // 2``, so border windows count the padded zeros); per voxel
     ``cc = cross^2 / (var_I * var_J + eps)`` with the window sums of LapIRN's implementation.
     Computed in float32 whatever the input dtype (safe under autocast).
     """
@@ -22,15 +34,11 @@ def local_ncc(image: torch.Tensor, target: torch.Tensor, window: int, eps: float
     with torch.autocast(device_type=image.device.type, enabled=False):
         i = image.float()
         j = target.float()
-        kernel = torch.ones((1, 1, window, window, window), device=i.device, dtype=i.dtype)
-        stacked = torch.cat((i, j, i * i, j * j, i * j), dim=0)
-        sums = F.conv3d(stacked, kernel, padding=window // 2)
-        i_sum, j_sum, i2_sum, j2_sum, ij_sum = sums.reshape(5, *i.shape)
         size = float(window**3)
-        i_mean = i_sum / size
-        j_mean = j_sum / size
-        cross = ij_sum - j_mean * i_sum - i_mean * j_sum + i_mean * j_mean * size
-        i_var = i2_sum - 2 * i_mean * i_sum + i_mean * i_mean * size
-        j_var = j2_sum - 2 * j_mean * j_sum + j_mean * j_mean * size
+        means = box_mean(torch.cat((i, j, i * i, j * j, i * j), dim=1), window)
+        i_mean, j_mean, i2_mean, j2_mean, ij_mean = means.unbind(dim=1)
+        cross = (ij_mean - i_mean * j_mean) * size
+        i_var = (i2_mean - i_mean * i_mean) * size
+        j_var = (j2_mean - j_mean * j_mean) * size
         cc = cross * cross / (i_var * j_var + eps)
         return -cc.mean()

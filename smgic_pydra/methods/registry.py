@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
+from ..pipeline_settings import PipelineSettings
+
 
 @dataclass(frozen=True)
 class MethodContext:
@@ -103,9 +105,10 @@ _ANTS_NOTE = "ANTs 2.5 via antspyx, the script's stages and defaults"
 
 METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
-        "smgicnet", "SM-GICNet", "SM-GICNet, the symmetric diffeomorphic network (--model; CPU or --device cuda)",
+        "smgicnet", "SM-GICNet",
+        "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
         "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
-        uses_model=True),
+        uses_model=True, options=PipelineSettings().to_options()),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,

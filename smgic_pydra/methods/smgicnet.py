@@ -9,21 +9,24 @@ def make_runner(context: MethodContext, method: str = "smgicnet") -> Runner:
     """Register with the model ``context.model`` (``""``: packaged; refused unless its weights' SHA-256 is
     ``context.model_sha256``, when given) on ``context.device``.
 
-    ``context.options`` go to :func:`smgic_pydra.inference.register_pair` as keyword arguments and
-    into the sidecar (``method_options``) when there are any.
+    ``context.options`` are the pipeline's stages
+    (:meth:`smgic_pydra.pipeline_settings.PipelineSettings.from_options`: affine, refinement); they go
+    to :func:`smgic_pydra.inference.register_pair` and into the sidecar (``method_options``).
     """
     from ..inference import load_model, register_pair
+    from ..pipeline_settings import PipelineSettings
     from ..worldspace import PairOutputPaths
     from .native import chunk_row
 
     bundle = {}
     options = dict(context.options)
+    settings = PipelineSettings.from_options(options)
 
     def run(fixed, moving, paths: dict, sidecar_extra: dict) -> dict:
         if "model" not in bundle:
             bundle["model"] = load_model(context.model or None, device=context.device,
                                          expected_sha256=context.model_sha256 or None)
-        extra = {**sidecar_extra, **({"method_options": options} if options else {})}
-        return chunk_row(register_pair(bundle["model"], fixed, moving, PairOutputPaths(**paths), extra, **options))
+        extra = {**sidecar_extra, "method_options": options}
+        return chunk_row(register_pair(bundle["model"], fixed, moving, PairOutputPaths(**paths), extra, settings))
 
     return run

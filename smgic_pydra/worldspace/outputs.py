@@ -10,10 +10,11 @@ import numpy as np
 
 from ..io.atomic import atomic_paths, json_text
 from ..io.integrity import file_record
+from ..io.itk_affine import write_itk_affine_mat
 from ..io.itk_h5 import write_itk_composite_h5
 from ..io.itk_warp import write_itk_displacement
 from ..transforms.jacobian import jacobian_determinant
-from .sampling import resample
+from .sampling import apply_affine, grid_world_points, resample, row_chunks
 
 WRITER_THREADS = 2
 """Threads that compress and write the output files."""
@@ -22,6 +23,8 @@ CONVENTIONS = {
     "warp": "ITK/ANTs displacement field, 5-D (X,Y,Z,1,3), LPS mm, fixed -> moving (pull-back), fixed grid",
     "inverse_warp": "same layout, moving -> fixed, on the moving image's grid",
     "jacobian": "det(I + du/dx) of the forward warp, central differences, fixed grid",
+    "affine": "ITK .mat (LPS, fixed -> moving points): the affine stage alone; the warps already include it",
+    "warp_h5": "ITK composite: the affine stage, then the residual displacement x -> A(x + d(x)), fixed grid",
 }
 
 
@@ -50,9 +53,25 @@ class PairOutputPaths:
     jacobian: Path
     sidecar: Path
     warp_h5: Path | None = None
+    affine: Path | None = None
 
     def as_dict(self) -> dict[str, Path]:
         return {f.name: Path(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def residual_after_affine(disp_ras_mm: np.ndarray, affine_ras: np.ndarray, grid_affine: np.ndarray) -> np.ndarray:
+    """``d`` with ``x + u(x) = A(x + d(x))`` on a grid: the field left once the affine ``A`` is split off.
+
+    disp_ras_mm: ``(X, Y, Z, 3)`` total displacement ``u`` (RAS mm) on the grid ``grid_affine``;
+    affine_ras: ``A`` (4 x 4, RAS mm, fixed -> moving). Returns float32 ``(X, Y, Z, 3)``.
+    """
+    shape = disp_ras_mm.shape[:3]
+    inverse = np.linalg.inv(np.asarray(affine_ras, dtype=np.float64))
+    out = np.empty(disp_ras_mm.shape, dtype=np.float32)
+    for rows in row_chunks(shape):
+        x = grid_world_points(grid_affine, shape, rows)
+        out[rows] = apply_affine(inverse, x + disp_ras_mm[rows]) - x
+    return out
 
 
 def _check_grid(disp, img, what: str) -> None:
@@ -77,6 +96,7 @@ def write_pair_outputs(
     fwd_disp_ras_mm,
     inv_disp_ras_mm,
     sidecar: dict,
+    affine_ras: np.ndarray | None = None,
 ) -> PairOutputPaths:
     """Write every output of a pair, all or nothing.
 
@@ -85,7 +105,10 @@ def write_pair_outputs(
     ``paths.inverse_warp``. Also the warped moving image (trilinear) and labels (label-aware) on
     the fixed grid, the Jacobian determinant of the forward field, and, last, the JSON sidecar (the
     caller's dict plus ``"files"``: output role -> file name, and ``"outputs"``: file name -> size,
-    modification time and SHA-256, see :mod:`smgic_pydra.io.integrity`).
+    modification time and SHA-256, see :mod:`smgic_pydra.io.integrity`). affine_ras: the method's
+    affine stage ``A`` (4 x 4 RAS mm, fixed -> moving), already included in both fields; when given
+    it is also written alone (``paths.affine``, ITK ``.mat``) and the ``.h5`` composite holds ``A``
+    followed by the residual field. Without it the ``.mat`` is skipped.
     """
     import nibabel as nib
 
@@ -95,6 +118,8 @@ def write_pair_outputs(
     targets = paths.as_dict()
     if moving_labels_img is None:
         targets.pop("warped_labels", None)
+    if affine_ras is None:
+        targets.pop("affine", None)
     full_sidecar = dict(sidecar)
     full_sidecar["files"] = {role: p.name for role, p in targets.items() if role != "sidecar"}
     full_sidecar.setdefault("conventions", CONVENTIONS)
@@ -106,8 +131,11 @@ def write_pair_outputs(
         tmp = dict(zip(roles, temps))
         written = [writers.submit(write_itk_displacement, tmp["warp"], fwd_disp_ras_mm, fixed_affine),
                    writers.submit(write_itk_displacement, tmp["inverse_warp"], inv_disp_ras_mm, moving_native_img.affine)]
+        if "affine" in tmp:
+            written.append(writers.submit(write_itk_affine_mat, tmp["affine"], affine_ras))
         if "warp_h5" in tmp:
-            written.append(writers.submit(write_itk_composite_h5, tmp["warp_h5"], fwd_disp_ras_mm, fixed_affine))
+            h5_field = fwd_disp_ras_mm if affine_ras is None else residual_after_affine(fwd_disp_ras_mm, affine_ras, fixed_affine)
+            written.append(writers.submit(write_itk_composite_h5, tmp["warp_h5"], h5_field, fixed_affine, affine_ras))
         warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
         written.append(writers.submit(nib.save, nifti_image(warped, fixed_affine), tmp["warped"]))
         if "warped_labels" in tmp:
