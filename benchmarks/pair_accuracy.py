@@ -1,8 +1,9 @@
-"""Accuracy, regularity, time and memory of each registration method on one pair of different anatomies.
+"""Accuracy, regularity, time and memory of each registration method on pairs of different anatomies.
 
-Two real anatomies (SynthSeg label maps, default ``training_seg_13`` fixed and ``training_seg_14``
-moving, both held out of the default model's training) become skull-stripped T1-like images in their own native spaces (no pre-registration;
-``--voxel-mm N`` keeps every N-th voxel of the 1 mm maps). Each method registers moving -> fixed and
+Real anatomies (SynthSeg label maps; by default ``training_seg_13``, ``14`` and ``15``, held out of
+the default model's training, every ordered pair) become skull-stripped T1-like images in their own
+native spaces (no pre-registration; ``--voxel-mm N`` keeps every N-th voxel of the 1 mm maps), each
+synthesized once with its own contrast, bias and noise. Each method registers moving -> fixed and
 writes the same files (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then
 measures, on the fixed native grid:
 
@@ -14,12 +15,15 @@ measures, on the fixed native grid:
   evaluation; CUDA peak for SM-GICNet).
 
 Methods: every method of the registry (:mod:`smgic_pydra.methods.registry`: ``identity``, the ANTs
-presets via antspyx, ``fireants``, ``smgicnet``), each run by its own registry runner on the two
-subjects prepared for the model's grid (the ANTs and FireANTs methods use the native images).
+presets via antspyx, ``fireants``, ``smgicnet``) and the SM-GICNet stages alone
+(:data:`VARIANTS`: ``smgicnet-net``, the network alone; ``smgicnet-affine``, affine + network), each
+run by its own registry runner on the subjects prepared for the model's grid (the ANTs and FireANTs
+methods use the native images).
 
-    python benchmarks/pair_accuracy.py --voxel-mm 2 --methods identity affine synquick
+    python benchmarks/pair_accuracy.py --voxel-mm 2 --methods identity affine synquick smgicnet
 
-Writes ``benchmarks/results/pair_accuracy_<N>mm.json`` and ``.csv`` (one row per method).
+Writes ``benchmarks/results/pair_accuracy_<name>_<N>mm.json`` (every row, and per method the mean
+and standard deviation over the pairs) and ``.csv`` (one row per pair and method).
 """
 
 from __future__ import annotations
@@ -45,21 +49,29 @@ from registration_speed import cpu_model  # noqa: E402  (same folder)
 from smgic_pydra.methods import METHODS  # noqa: E402
 
 LABEL_MAPS = REPO.parent / "shared" / "data" / "synthseg_label_maps"
-CSV_COLUMNS = ("method", "dice_mean", "n_labels", "percent_folded", "percent_folded_all", "log_det_std",
+VARIANTS = {"smgicnet-net": ("smgicnet", {"affine": False, "refine": 0}),
+            "smgicnet-affine": ("smgicnet", {"refine": 0})}
+"""Benchmark name -> (registry method, options): SM-GICNet's stages measured alone."""
+CHOICES = [*METHODS, *VARIANTS]
+SUMMARY_COLUMNS = ("dice_mean", "percent_folded", "ic_mean_mm", "forward_seconds", "total_seconds")
+CSV_COLUMNS = ("moving", "fixed", "method", "dice_mean", "n_labels", "percent_folded", "percent_folded_all", "log_det_std",
                "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds", "total_seconds", "peak_rss_mib",
                "peak_cuda_mib", "error")
 
 
-def make_subjects(work: Path, fixed_map: Path, moving_map: Path, voxel_mm: int, seed: int):
-    """Synthesize the fixed and moving subjects (T1w, labels, mask) in ``work``."""
+def make_subjects(work: Path, label_maps: list[Path], voxel_mm: int, seed: int) -> dict:
+    """Synthesize one subject (T1w, labels, mask) per label map in ``work``: map stem -> subject."""
     import numpy as np
 
     from smgic_pydra.synthesis import write_synthetic_subject
 
     rng = np.random.default_rng(seed)
-    fixed = write_synthetic_subject(fixed_map, work / "subjects", "fixed", rng, downsample=voxel_mm)
-    moving = write_synthetic_subject(moving_map, work / "subjects", "moving", rng, downsample=voxel_mm)
-    return fixed, moving
+    return {_map_id(m): write_synthetic_subject(m, work / "subjects", _map_id(m), rng, downsample=voxel_mm)
+            for m in label_maps}
+
+
+def _map_id(path: Path) -> str:
+    return path.name.split(".")[0].removeprefix("training_seg_")
 
 
 def output_paths(folder: Path, method: str):
@@ -81,9 +93,10 @@ def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dic
     cfg = SMGICNetConfig.from_json(resolve_model_files(args["model"])[1].read_text())
     prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, cfg, mask_path=s.mask,
                                 labels_path=s.labels, subject_id=s.subject_id) for s in (fixed, moving)]
-    entry = METHODS[method]
-    context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"],
-                            seed=args["seed"], options=entry.merged_options(args["options"].get(method)))
+    registry_name, variant_options = VARIANTS.get(method, (method, {}))
+    entry = METHODS[registry_name]
+    context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"], seed=args["seed"],
+                            options=entry.merged_options({**args["options"].get(registry_name, {}), **variant_options}))
     row = entry.make_runner(context)(prepared[0], prepared[1], {k: str(v) for k, v in paths.as_dict().items()})
     return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
 
@@ -113,9 +126,9 @@ def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     work = Path(work)
     log = open(work / f"{method}.log", "w")
     os.dup2(log.fileno(), 1)  # ANTs writes its progress to the C-level stdout
-    paths = output_paths(work / "outputs", method)
+    paths = output_paths(work / "outputs" / f"{moving.subject_id}_to_{fixed.subject_id}", method)
     row = run_registry_method(method, fixed, moving, paths, work, args)
-    result = {"method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["seconds"],
+    result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["seconds"],
               "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
     result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
     result.update(evaluate(paths, fixed))
@@ -128,7 +141,8 @@ def run_method(method: str, fixed, moving, work: Path, args: dict) -> dict:
         try:
             return {**pool.submit(method_worker, method, fixed, moving, str(work), args).result(), "error": ""}
         except Exception as exc:  # a failed method is reported, the others still run
-            return {"method": method, "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
+            return {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method,
+                    "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
 
 
 def machine(threads: int) -> dict:
@@ -156,10 +170,13 @@ def csv_text(rows: list[dict]) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voxel-mm", type=int, default=1, help="voxel size of the synthetic subjects (integer mm)")
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=CHOICES, choices=CHOICES)
     # 13-15 are held out of the packaged default model's training (scripts/train_default_model.py)
-    parser.add_argument("--fixed-map", type=Path, default=LABEL_MAPS / "training_seg_13.nii.gz")
-    parser.add_argument("--moving-map", type=Path, default=LABEL_MAPS / "training_seg_14.nii.gz")
+    parser.add_argument("--label-maps", nargs="+", type=Path,
+                        default=[LABEL_MAPS / f"training_seg_{k}.nii.gz" for k in (13, 14, 15)],
+                        help="label maps of the subjects; every ordered pair is registered")
+    parser.add_argument("--max-pairs", type=int, default=None, help="only the first N ordered pairs")
+    parser.add_argument("--name", default="heldout", help="result file name part (default: heldout)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
     parser.add_argument("--seed", type=int, default=1, help="synthesis and ANTs random seed (positive)")
     parser.add_argument("--model", default=None, help="SM-GICNet model folder (default: the packaged model)")
@@ -171,11 +188,29 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def summary(rows: list[dict]) -> dict:
+    """Per method: pairs, failures, and mean and standard deviation of :data:`SUMMARY_COLUMNS` over its pairs."""
+    import numpy as np
+
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        ok = [r for r in rows if r["method"] == method and not r["error"]]
+        stats = {"n_pairs": len(ok), "n_failed": sum(r["method"] == method for r in rows) - len(ok)}
+        for column in SUMMARY_COLUMNS:
+            values = np.array([r[column] for r in ok], dtype=float)
+            stats[column] = {"mean": float(values.mean()) if len(values) else None,
+                             "std": float(values.std()) if len(values) else None}
+        out[method] = stats
+    return out
+
+
 def main(argv=None) -> int:
+    from itertools import permutations
+
     from smgic_pydra.io.atomic import atomic_path, save_json
 
     args = parse_args(argv)
-    for path in (args.fixed_map, args.moving_map):
+    for path in args.label_maps:
         if not path.is_file():
             raise SystemExit(f"{path}: label map not found")
     from smgic_pydra.cli.parser import parse_method_options
@@ -185,27 +220,32 @@ def main(argv=None) -> int:
     keep = args.work_dir is not None
     with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
         work = Path(work)
-        (work / "outputs").mkdir(parents=True, exist_ok=True)
-        fixed, moving = make_subjects(work, args.fixed_map, args.moving_map, args.voxel_mm, args.seed)
+        subjects = make_subjects(work, args.label_maps, args.voxel_mm, args.seed)
+        pairs = list(permutations(subjects, 2))[: args.max_pairs]
         rows = []
-        for method in args.methods:
-            row = run_method(method, fixed, moving, work, options)
-            print(json.dumps({k: row.get(k) for k in CSV_COLUMNS if row.get(k) not in (None, "")}), flush=True)
-            rows.append(row)
-    ids = "_to_".join(p.name.split(".")[0].removeprefix("training_seg_") for p in (args.moving_map, args.fixed_map))
-    stem = args.out_dir / f"pair_accuracy_{ids}_{args.voxel_mm}mm"
+        for moving, fixed in pairs:
+            (work / "outputs" / f"{moving}_to_{fixed}").mkdir(parents=True, exist_ok=True)
+            for method in args.methods:
+                row = run_method(method, subjects[fixed], subjects[moving], work, options)
+                print(json.dumps({k: row.get(k) for k in CSV_COLUMNS if row.get(k) not in (None, "")}), flush=True)
+                rows.append(row)
+    stem = args.out_dir / f"pair_accuracy_{args.name}_{args.voxel_mm}mm"
     report = {
         "benchmark": "pair_accuracy",
-        "what": "one moving -> fixed registration of two different anatomies, native spaces, no pre-registration",
+        "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
         "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "pair": {"fixed": str(args.fixed_map), "moving": str(args.moving_map), "voxel_mm": args.voxel_mm,
-                 "seed": args.seed},
+        "pairs": {"label_maps": [str(m) for m in args.label_maps], "ordered_pairs": [list(p) for p in pairs],
+                  "voxel_mm": args.voxel_mm, "seed": args.seed, "options": options["options"]},
         "machine": machine(args.threads),
+        "summary": summary(rows),
         "rows": [{k: v for k, v in r.items() if k != "files"} for r in rows],
     }
     save_json(report, stem.with_suffix(".json"))
     with atomic_path(stem.with_suffix(".csv")) as tmp:
         tmp.write_text(csv_text(rows))
+    for method, stats in report["summary"].items():
+        print(f"{method:16s} " + " ".join(f"{c} {stats[c]['mean']:.4g}+-{stats[c]['std']:.2g}" for c in SUMMARY_COLUMNS
+                                         if stats[c]["mean"] is not None) + f" failed {stats['n_failed']}")
     print(f"wrote {stem}.json and {stem}.csv")
     return 0 if all(not r["error"] for r in rows) else 1
 

@@ -9,6 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from smgic_pydra.io.itk_affine import write_itk_affine_mat
 from smgic_pydra.bids import (
     SubjectInputs,
     check_output_dirs,
@@ -42,6 +43,7 @@ def test_exact_names(tmp_path):
         "jacobian": a + "space-sub01_desc-smgicnet_jacobian.nii.gz",
         "sidecar": a + "from-sub02_to-sub01_desc-smgicnet_mode-image_xfm.json",
         "warp_h5": a + "from-sub02_to-sub01_desc-smgicnet_mode-image_xfm.h5",
+        "affine": a + "from-sub02_to-sub01_desc-smgicnetaffine_xfm.mat",
     }
     s = pair_output_paths(tmp_path, "sub-03_ses-1", "sub-03_ses-2", "syn", warp_h5=False, labels=False)
     assert s.warp.relative_to(tmp_path).as_posix() == (
@@ -85,6 +87,8 @@ def _write_outputs(out: Path, raw: Path, subjects, methods) -> None:
                         save_json({"moving": m.key, "fixed": f.key}, path)
                     elif role == "warp_h5":
                         path.write_bytes(b"\x89HDF")
+                    elif role == "affine":
+                        write_itk_affine_mat(path, np.eye(4))
                     else:
                         nib.save(img, path)
                 for path, content in warped_sidecars(p, m, f, raw, method, skull_stripped=False).items():

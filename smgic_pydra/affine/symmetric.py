@@ -22,7 +22,7 @@ from ..preparation.grid import network_affine
 from .moments import moment_candidates
 from .world_sampling import grid_points, pooled, sample_at_world
 
-DEFAULT_LEVELS = ((4, 60), (2, 30))
+DEFAULT_LEVELS = ((4, 50), (2, 12))
 """``(pooling factor, Adam steps)`` from coarse to fine; the first level also scores the candidates."""
 TRANSLATION_SCALE_MM = 20.0
 """Millimetres of translation per unit of the generator's translation parameters."""
@@ -151,5 +151,5 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
             schedule.step()
     generator = _generator(params.detach().double()).cpu().numpy()
     half = _translation(centre) @ scipy.linalg.expm(generator) @ _translation(-centre)
-    return AffineResult(matrix=half @ half, half=half, centre=centre, candidate=best, loss=float(loss),
+    return AffineResult(matrix=half @ half, half=half, centre=centre, candidate=best, loss=float(loss.detach()),
                         seconds=time.perf_counter() - start, candidate_losses=[s[0] for s in scored])
