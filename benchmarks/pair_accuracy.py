@@ -97,7 +97,7 @@ def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dic
     entry = METHODS[registry_name]
     context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"], seed=args["seed"],
                             options=entry.merged_options({**args["options"].get(registry_name, {}), **variant_options}))
-    row = entry.make_runner(context)(prepared[0], prepared[1], {k: str(v) for k, v in paths.as_dict().items()})
+    row = entry.make_runner(context)(prepared[0], prepared[1], {k: str(v) for k, v in paths.as_dict().items()}, {})
     return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
 
 

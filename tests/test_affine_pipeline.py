@@ -43,7 +43,7 @@ def test_itk_affine_mat_is_read_by_ants_as_the_same_point_map(tmp_path):
     for ras in ([0.0, 0.0, 0.0], [10.0, -20.0, 35.0], [-60.0, 44.0, -7.0]):
         lps = np.array(ras) * [-1, -1, 1]
         expected = (a[:3, :3] @ ras + a[:3, 3]) * [-1, -1, 1]
-        np.testing.assert_allclose(transform.apply_to_point(tuple(lps)), expected, atol=1e-6)
+        np.testing.assert_allclose(transform.apply_to_point(tuple(lps)), expected, atol=1e-4)  # ANTsPy: float32 points
 
 
 # ------------------------------------------------------------------------------------ real anatomy

@@ -63,6 +63,21 @@ def _translation(offset) -> np.ndarray:
     return t
 
 
+def _similarity_half(similarity: np.ndarray) -> np.ndarray:
+    """``S`` with ``S @ S = similarity`` for a similarity ``s R x + t`` (4 x 4): ``sqrt(s)`` times the
+    rotation by half the angle about the same axis, so a half turn (which has no real principal
+    square root) is handled too."""
+    from scipy.spatial.transform import Rotation
+
+    linear = similarity[:3, :3]
+    scale = np.cbrt(np.linalg.det(linear))
+    rotation = Rotation.from_matrix(linear / scale)
+    half = np.eye(4)
+    half[:3, :3] = np.sqrt(scale) * Rotation.from_rotvec(rotation.as_rotvec() / 2.0).as_matrix()
+    half[:3, 3] = np.linalg.solve(half[:3, :3] + np.eye(3), similarity[:3, 3])  # S(S x) = A x
+    return half
+
+
 def _real_logm(matrix: np.ndarray) -> np.ndarray:
     log = scipy.linalg.logm(matrix)
     return np.real(log)
@@ -122,9 +137,9 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
     images = [(s.image.astype(np.float32), np.asarray(s.net_affine, dtype=np.float64)) for s in (fixed, moving)]
 
     def setup(candidate: np.ndarray):
-        half = np.real(scipy.linalg.sqrtm(candidate))
+        half = _similarity_half(candidate)
         centre = (half @ np.append(grid_centres[0], 1.0) + np.linalg.solve(half, np.append(grid_centres[1], 1.0)))[:3] / 2.0
-        generator = _real_logm(_translation(-centre) @ candidate @ _translation(centre)) / 2.0
+        generator = _real_logm(_translation(-centre) @ half @ _translation(centre))
         return centre, generator
 
     candidates = moment_candidates(fixed.mask, fixed.net_affine, moving.mask, moving.net_affine)
