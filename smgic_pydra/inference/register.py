@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -57,6 +58,10 @@ class PairFields:
     record: dict
 
 
+def _image_sha256(subject: PreparedSubject) -> str:
+    return hashlib.sha256(np.ascontiguousarray(subject.image, dtype=np.float32).tobytes()).hexdigest()
+
+
 def _image_tensor(subject: PreparedSubject, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(subject.image, dtype=np.float32))[None, None].to(device)
 
@@ -78,6 +83,10 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
                 settings: PipelineSettings = PipelineSettings()) -> PairFields:
     """Affine (optional) -> network -> refinement (optional) of one prepared pair, timed per stage.
 
+    Order-independent by construction: the pair is computed with the subjects in the order of
+    their images' SHA-256, and the other order gets the exact inverse (the inverse affine, the
+    views exchanged, ``v -> -v``), so registering B to A inverts registering A to B.
+
     The record holds ``affine`` (:meth:`AffineResult.to_sidecar` or None), ``refine`` (the
     refinement's settings, loss before and after, seconds), ``affine_seconds``,
     ``network_seconds``, ``refine_seconds`` and ``forward_seconds`` (their sum plus the resampling
@@ -87,6 +96,9 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     device = bundle.device
     _synchronize(device)
     start = time.perf_counter()
+    swapped = _image_sha256(fixed) > _image_sha256(moving)
+    if swapped:
+        fixed, moving = moving, fixed
     affine = register_affine(fixed, moving, device=device) if settings.affine else None
     pair = halfway_pair(fixed, moving, affine, device)
     fix, mov = _image_tensor(pair.fixed, device), _image_tensor(pair.moving, device)
@@ -100,7 +112,12 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
         disp = integrate_velocity(velocity, bundle.cfg.ss_steps)
         disp_inv = integrate_velocity(-velocity, bundle.cfg.ss_steps)
     _synchronize(device)
+    if swapped:
+        affine = None if affine is None else affine.inverse()
+        pair = HalfwayPair(pair.moving, pair.fixed, affine)
+        disp, disp_inv = disp_inv, disp
     record = {
+        "computed_as": "inverse of moving -> fixed" if swapped else "fixed <- moving",
         "settings": settings.to_dict(),
         "affine": None if affine is None else affine.to_sidecar(),
         "refine": refine_record,
@@ -149,6 +166,7 @@ def register_pair(
         "pipeline": record["settings"],
         "affine": record["affine"],
         "refinement": record["refine"],
+        "computed_as": record["computed_as"],
         **{k: record[k] for k in STAGE_SECONDS},
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(sidecar_extra or {}),
