@@ -23,8 +23,10 @@ from ..preparation.grid import network_affine
 from .moments import moment_candidates
 from .world_sampling import grid_points, pooled, sample_at_world
 
-DEFAULT_LEVELS = ((4, 50), (2, 12))
-"""``(pooling factor, Adam steps)`` from coarse to fine; the first level also scores the candidates."""
+DEFAULT_LEVELS = ((4, 40), (2, 12))
+"""``(pooling factor, Adam steps)`` from coarse to fine; the first level also screens the candidates."""
+SCREENED = 3
+"""Moments candidates optimised over the first level: the axes-kept one and the best-scored others."""
 TRANSLATION_SCALE_MM = 20.0
 """Millimetres of translation per unit of the generator's translation parameters."""
 
@@ -129,9 +131,10 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
 
     fixed, moving: :class:`~smgic_pydra.preparation.PreparedSubject` on the same network grid
     (``image``, ``mask`` ``(D, H, W)`` and ``net_affine``). Steps: the moments candidates
-    (:func:`.moments.moment_candidates`) are scored by local NCC at the coarsest level, the best
-    one is refined by Adam over ``levels`` (coarse to fine, the learning rate decaying linearly to
-    a fifth within each level). Deterministic on the CPU for a given thread count.
+    (:func:`.moments.moment_candidates`) are scored by local NCC at the coarsest level; the
+    axes-kept one and the best-scored others (:data:`SCREENED` in all) run the first level of Adam,
+    and the lowest loss goes on over the other ``levels`` (coarse to fine, the learning rate
+    decaying linearly to a fifth within each level). Deterministic on the CPU for a given thread count.
     """
     start = time.perf_counter()
     device = torch.device(device)
@@ -155,21 +158,36 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
             objective = _HalfwayObjective(*images, centre, grid_shape, voxel_mm, levels[0][0], window, device)
             loss = float(objective(torch.as_tensor(generator, dtype=torch.float32, device=device)))
             scored.append((loss, centre, generator))
-    best = int(np.argmin([s[0] for s in scored]))
-    _, centre, generator = scored[best]
-    params = torch.tensor(_params(generator), dtype=torch.float32, device=device, requires_grad=True)
-    loss = torch.tensor(scored[best][0])
+    # a coarse score alone can prefer a wrong axis flip: the first level runs from the axes-kept
+    # candidate and the SCREENED best-scored others, and the lowest loss after it wins
+    order = [int(i) for i in np.argsort([s[0] for s in scored])]
+    screened = [0] + [i for i in order if i != 0][:SCREENED - 1]
+    runs = [(i, *_optimise(images, scored[i][1], scored[i][2], levels[:1], grid_shape, voxel_mm, window,
+                           learning_rate, device)) for i in screened]
+    best, params, loss = min(runs, key=lambda run: run[2])
+    centre = scored[best][1]
+    params, loss = _optimise(images, centre, params, levels[1:], grid_shape, voxel_mm, window, learning_rate, device,
+                             loss)
+    generator = _generator(torch.as_tensor(params, dtype=torch.float64)).numpy()
+    half = _translation(centre) @ scipy.linalg.expm(generator) @ _translation(-centre)
+    return AffineResult(matrix=half @ half, half=half, centre=centre, candidate=best, loss=loss,
+                        seconds=time.perf_counter() - start, candidate_losses=[s[0] for s in scored])
+
+
+def _optimise(images, centre, start, levels, grid_shape, voxel_mm, window, learning_rate, device, loss=float("nan")):
+    """Adam over ``levels`` from ``start`` (a 4 x 4 generator or 12 parameters); ``(parameters, last loss)``."""
+    start = np.asarray(start, dtype=np.float64)
+    initial = _params(start) if start.shape == (4, 4) else start
+    params = torch.tensor(initial, dtype=torch.float32, device=device, requires_grad=True)
     for factor, steps in levels:
         objective = _HalfwayObjective(*images, centre, grid_shape, voxel_mm, factor, window, device)
         optimizer = torch.optim.Adam([params], lr=learning_rate)
         schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.2, total_iters=max(steps, 1))
         for _ in range(steps):
             optimizer.zero_grad()
-            loss = objective(_generator(params))
-            loss.backward()
+            value = objective(_generator(params))
+            value.backward()
             optimizer.step()
             schedule.step()
-    generator = _generator(params.detach().double()).cpu().numpy()
-    half = _translation(centre) @ scipy.linalg.expm(generator) @ _translation(-centre)
-    return AffineResult(matrix=half @ half, half=half, centre=centre, candidate=best, loss=float(loss.detach()),
-                        seconds=time.perf_counter() - start, candidate_losses=[s[0] for s in scored])
+            loss = float(value.detach())
+    return params.detach().cpu().double().numpy(), loss
