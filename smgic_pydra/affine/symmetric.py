@@ -20,6 +20,7 @@ import torch
 
 from ..losses.ncc import local_ncc
 from ..preparation.grid import network_affine
+from ..worldspace.sampling import apply_affine
 from .moments import moment_candidates
 from .world_sampling import grid_points, pooled, sample_at_world
 
@@ -85,16 +86,11 @@ def _similarity_half(similarity: np.ndarray) -> np.ndarray:
     return half
 
 
-def _real_logm(matrix: np.ndarray) -> np.ndarray:
-    log = scipy.linalg.logm(matrix)
-    return np.real(log)
-
-
 class _HalfwayObjective:
     """Local NCC of the two images sampled on one pooled halfway grid, as a function of ``L``."""
 
-    def __init__(self, fixed, moving, centre, grid_shape, voxel_mm, factor, window, device):
-        self.images = [pooled(torch.as_tensor(img, device=device)[None, None], aff, factor) for img, aff in (fixed, moving)]
+    def __init__(self, pyramid, centre, grid_shape, voxel_mm, factor, window, device):
+        self.images = pyramid[factor]
         shape = tuple(int(n) // factor for n in grid_shape)
         grid = network_affine(centre, shape, voxel_mm * factor)
         points = grid_points(grid, shape, device=device)
@@ -141,13 +137,15 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
     voxel_mm = float(np.linalg.norm(np.asarray(fixed.net_affine)[:3, 0]))
     grid_shape = fixed.grid_shape
     centre_index = (np.asarray(grid_shape, dtype=np.float64) - 1.0) / 2.0
-    grid_centres = [np.asarray(s.net_affine)[:3, :3] @ centre_index + np.asarray(s.net_affine)[:3, 3] for s in (fixed, moving)]
-    images = [(s.image.astype(np.float32), np.asarray(s.net_affine, dtype=np.float64)) for s in (fixed, moving)]
+    grid_centres = [apply_affine(s.net_affine, centre_index) for s in (fixed, moving)]
+    images = [(torch.as_tensor(s.image.astype(np.float32), device=device)[None, None], s.net_affine) for s in (fixed, moving)]
+    # each subject pooled once per level: (pooled image, its index affine) for fixed and moving
+    pyramid = {factor: [pooled(image, affine, factor) for image, affine in images] for factor, _ in levels}
 
     def setup(candidate: np.ndarray):
         half = _similarity_half(candidate)
         centre = (half @ np.append(grid_centres[0], 1.0) + np.linalg.solve(half, np.append(grid_centres[1], 1.0)))[:3] / 2.0
-        generator = _real_logm(_translation(-centre) @ half @ _translation(centre))
+        generator = np.real(scipy.linalg.logm(_translation(-centre) @ half @ _translation(centre)))
         return centre, generator
 
     candidates = moment_candidates(fixed.mask, fixed.net_affine, moving.mask, moving.net_affine)
@@ -155,18 +153,18 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
     with torch.no_grad():
         for candidate in candidates:
             centre, generator = setup(candidate)
-            objective = _HalfwayObjective(*images, centre, grid_shape, voxel_mm, levels[0][0], window, device)
+            objective = _HalfwayObjective(pyramid, centre, grid_shape, voxel_mm, levels[0][0], window, device)
             loss = float(objective(torch.as_tensor(generator, dtype=torch.float32, device=device)))
             scored.append((loss, centre, generator))
     # a coarse score alone can prefer a wrong axis flip: the first level runs from the axes-kept
     # candidate and the SCREENED best-scored others, and the lowest loss after it wins
     order = [int(i) for i in np.argsort([s[0] for s in scored])]
     screened = [0] + [i for i in order if i != 0][:SCREENED - 1]
-    runs = [(i, *_optimise(images, scored[i][1], scored[i][2], levels[:1], grid_shape, voxel_mm, window,
+    runs = [(i, *_optimise(pyramid, scored[i][1], scored[i][2], levels[:1], grid_shape, voxel_mm, window,
                            learning_rate, device)) for i in screened]
     best, params, loss = min(runs, key=lambda run: run[2])
     centre = scored[best][1]
-    params, loss = _optimise(images, centre, params, levels[1:], grid_shape, voxel_mm, window, learning_rate, device,
+    params, loss = _optimise(pyramid, centre, params, levels[1:], grid_shape, voxel_mm, window, learning_rate, device,
                              loss)
     generator = _generator(torch.as_tensor(params, dtype=torch.float64)).numpy()
     half = _translation(centre) @ scipy.linalg.expm(generator) @ _translation(-centre)
@@ -174,13 +172,13 @@ def register_affine(fixed, moving, *, levels=DEFAULT_LEVELS, learning_rate: floa
                         seconds=time.perf_counter() - start, candidate_losses=[s[0] for s in scored])
 
 
-def _optimise(images, centre, start, levels, grid_shape, voxel_mm, window, learning_rate, device, loss=float("nan")):
+def _optimise(pyramid, centre, start, levels, grid_shape, voxel_mm, window, learning_rate, device, loss=float("nan")):
     """Adam over ``levels`` from ``start`` (a 4 x 4 generator or 12 parameters); ``(parameters, last loss)``."""
     start = np.asarray(start, dtype=np.float64)
     initial = _params(start) if start.shape == (4, 4) else start
     params = torch.tensor(initial, dtype=torch.float32, device=device, requires_grad=True)
     for factor, steps in levels:
-        objective = _HalfwayObjective(*images, centre, grid_shape, voxel_mm, factor, window, device)
+        objective = _HalfwayObjective(pyramid, centre, grid_shape, voxel_mm, factor, window, device)
         optimizer = torch.optim.Adam([params], lr=learning_rate)
         schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.2, total_iters=max(steps, 1))
         for _ in range(steps):
