@@ -43,17 +43,28 @@ REPORTS_DIR = "reports"
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """Group reports: one row per pair and method; Dice per label; mean +- std per method."""
+    """Group reports (layouts in :mod:`smgic_pydra.reports.write`): one row per pair and method
+    (``pairs``: CSV, written only while small; ``pairs_parquet``: always); Dice per label (CSV
+    while small, Parquet always); mean +- std per method (CSV, TSV); the N x N mean Dice per method
+    (``dice_matrix``, TSV); box statistics of the Dice per method and structure (TSV)."""
 
     pairs: Path
     dice_per_label: Path
     group_summary: Path
+    pairs_parquet: Path
+    dice_per_label_parquet: Path
+    group_summary_tsv: Path
+    dice_matrix: Path
+    dice_per_structure: Path
 
 
 def report_paths(output_dir) -> ReportPaths:
-    """``OUTPUT_DIR/reports/{pairs.csv, dice_per_label.csv, group_summary.csv}``."""
+    """``OUTPUT_DIR/reports/{pairs.csv, dice_per_label.csv, group_summary.csv, pairs.parquet,
+    dice_per_label.parquet, group_summary.tsv, dice_matrix.tsv, dice_per_structure.tsv}``."""
     folder = Path(output_dir) / REPORTS_DIR
-    return ReportPaths(folder / "pairs.csv", folder / "dice_per_label.csv", folder / "group_summary.csv")
+    return ReportPaths(folder / "pairs.csv", folder / "dice_per_label.csv", folder / "group_summary.csv",
+                       folder / "pairs.parquet", folder / "dice_per_label.parquet", folder / "group_summary.tsv",
+                       folder / "dice_matrix.tsv", folder / "dice_per_structure.tsv")
 
 
 def pair_metrics_dir(output_dir) -> Path:

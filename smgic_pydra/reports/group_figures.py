@@ -1,8 +1,14 @@
 """Group figures of the cohort report (matplotlib), drawn from the report tables.
 
-Every function takes the frames that :mod:`.tables` builds (the rows of ``pairs.csv`` and
-``dice_per_label.csv``) and returns a matplotlib figure; failed pairs (``error`` set) are left out.
-Units: Dice in [0, 1], folding in percent of the fixed brain, seconds.
+Every function takes the frames that :mod:`.tables` builds (the rows of ``pairs.parquet``) or the
+per-structure box statistics (:mod:`.structure_stats`) and returns a matplotlib figure; failed
+pairs (``error`` set) are left out. Units: Dice in [0, 1], folding in percent of the fixed brain,
+seconds.
+
+Large cohorts keep the figures small: above :data:`MAX_VECTOR_POINTS` points the point clouds,
+and above :data:`MAX_VECTOR_SUBJECTS` subjects the Dice matrix, are rasterized (one embedded
+image at the page's resolution instead of one SVG element per point or per cell), and above
+:data:`MAX_TICK_SUBJECTS` subjects the matrix has no subject names.
 """
 
 from __future__ import annotations
@@ -11,9 +17,16 @@ import numpy as np
 import pandas as pd
 
 from ..methods import report_label
+from .tables import ordered_dice_matrix
 
 STRUCTURE_ROW_INCHES = 0.08
 """Height of one box (structure and method) in the per-structure boxplot (inches)."""
+MAX_VECTOR_POINTS = 5000
+"""Points of a figure drawn as SVG elements; more are rasterized."""
+MAX_VECTOR_SUBJECTS = 200
+"""Subjects of the Dice matrix drawn at one image pixel per cell; more are rasterized."""
+MAX_TICK_SUBJECTS = 80
+"""Subjects of the Dice matrix named on its axes."""
 
 
 def _pyplot():
@@ -35,45 +48,37 @@ def method_colors(methods) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(methods)}
 
 
-def structure_stats(labels: pd.DataFrame, method: str, names: list[str]) -> list[dict]:
-    """Box statistics (matplotlib's ``boxplot_stats``: ``med``, ``q1``, ``q3``, ``whislo``,
-    ``whishi``, ``fliers``) of the Dice of each structure of ``names`` for ``method``; a structure
-    without values gets NaNs."""
-    from matplotlib.cbook import boxplot_stats
-
-    rows = labels[labels["method"] == method]
-    values = {name: group["dice"].to_numpy(dtype=float) for name, group in rows.groupby("name")}
-    empty = {"med": np.nan, "q1": np.nan, "q3": np.nan, "whislo": np.nan, "whishi": np.nan, "fliers": np.array([])}
-    return [boxplot_stats(values[n])[0] if len(values.get(n, [])) else dict(empty) for n in names]
-
-
-def dice_per_structure_figure(labels: pd.DataFrame, methods: list[str]):
-    """Per-structure Dice boxplots per method (the paper's Figure 3): one row per structure (in
-    label order), one horizontal box per method (quartiles, median, whiskers at 1.5 IQR, outliers).
+def dice_per_structure_figure(structures: pd.DataFrame, methods: list[str]):
+    """Per-structure Dice boxplots per method (the paper's Figure 3) from precomputed box statistics
+    (the rows of ``dice_per_structure.tsv``, :mod:`.structure_stats`: ``q1``, ``median``, ``q3``,
+    ``whislo``, ``whishi``, and optionally ``fliers``, arrays of outlier positions): one row per
+    structure (in label order), one horizontal box per method (quartiles, median, whiskers at 1.5
+    IQR, outliers).
 
     Drawn as one bar / line collection per method (hundreds of structures stay fast); the
     median segments carry the gid ``median:<method>``.
     """
     plt = _pyplot()
-    names = labels.drop_duplicates("label").sort_values("label")["name"].tolist()
-    methods = [m for m in methods if m in set(labels["method"])]
+    names = structures.drop_duplicates("label").sort_values("label")["name"].tolist()
+    methods = [m for m in methods if m in set(structures["method"])]
     colors = method_colors(methods)
     height = max(2.5, len(names) * max(len(methods), 1) * STRUCTURE_ROW_INCHES + 1.2)
     fig, ax = plt.subplots(figsize=(8, height), layout="constrained")
     step = 1.0 / (len(methods) + 1)
     for i, method in enumerate(methods):
-        stats = structure_stats(labels, method, names)
+        stats = structures[structures["method"] == method].set_index("name").reindex(names)
         y = np.arange(len(names)) + (i - (len(methods) - 1) / 2) * step
-        q1, q3, med = (np.array([s[k] for s in stats], dtype=float) for k in ("q1", "q3", "med"))
-        lo, hi = (np.array([s[k] for s in stats], dtype=float) for k in ("whislo", "whishi"))
+        q1, q3, med, lo, hi = (stats[k].to_numpy(dtype=float) for k in ("q1", "q3", "median", "whislo", "whishi"))
         ax.barh(y, q3 - q1, left=q1, height=step * 0.8, color=colors[method], edgecolor="k", linewidth=0.4,
                 label=report_label(method))
         ax.hlines(np.concatenate([y, y]), np.concatenate([lo, q3]), np.concatenate([q1, hi]), colors="k",
                   linewidth=0.5)
         ax.vlines(med, y - step * 0.4, y + step * 0.4, colors="k", linewidth=1.0, gid=f"median:{method}")
-        fliers = [(f, yy) for s, yy in zip(stats, y) for f in s["fliers"]]
-        if fliers:
-            ax.plot(*zip(*fliers), "k.", ms=2)
+        if "fliers" in stats:
+            fliers = [(f, yy) for f_list, yy in zip(stats["fliers"], y) if isinstance(f_list, np.ndarray)
+                      for f in f_list]
+            if fliers:
+                ax.plot(*zip(*fliers), "k.", ms=2)
     ax.set_yticks(np.arange(len(names)), names, fontsize=7)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlabel("Dice")
@@ -87,10 +92,11 @@ def dice_vs_folding_figure(pairs: pd.DataFrame, methods: list[str]):
     plt = _pyplot()
     ok, colors = ok_rows(pairs), method_colors(methods)
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
+    many = len(ok) > MAX_VECTOR_POINTS
     for method in methods:
         rows = ok[ok["method"] == method]
-        ax.scatter(rows["folding_percent"], rows["dice_mean"], s=14, color=colors[method], label=report_label(method),
-                   gid=method)
+        ax.scatter(rows["folding_percent"], rows["dice_mean"], s=2 if many else 14, color=colors[method],
+                   label=report_label(method), gid=method, rasterized=many, alpha=0.3 if many else 1.0, linewidths=0)
     ax.set_xlabel("folding (% of the fixed brain with det J <= 0)")
     ax.set_ylabel("Dice (mean over structures)")
     ax.legend(fontsize="small")
@@ -108,8 +114,11 @@ def seconds_figure(pairs: pd.DataFrame, methods: list[str]):
     for patch, method in zip(box["boxes"], methods):
         patch.set_facecolor(colors[method])
         patch.set_gid(method)
+    many = len(ok) > MAX_VECTOR_POINTS
+    for line in box["fliers"]:
+        line.set_rasterized(many)
     for x, values in enumerate(data, start=1):
-        ax.plot(np.full(len(values), x), values, "k.", ms=3, alpha=0.6)
+        ax.plot(np.full(len(values), x), values, "k.", ms=1 if many else 3, alpha=0.6, rasterized=many)
     if any(len(d) for d in data) and min(d.min() for d in data if len(d)) > 0:
         ax.set_yscale("log")
     ax.set_ylabel("seconds per pair")
@@ -119,7 +128,10 @@ def seconds_figure(pairs: pd.DataFrame, methods: list[str]):
 def is_all_pairs(pairs: pd.DataFrame) -> bool:
     """True when the study holds every unordered pair of at least three subjects (``--pairs all`` or ``ordered``)."""
     subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
-    unordered = {frozenset(p) for p in zip(pairs["fixed"], pairs["moving"])}
+    fixed = pd.Categorical(pairs["fixed"], categories=subjects).codes.astype(np.int64)
+    moving = pd.Categorical(pairs["moving"], categories=subjects).codes.astype(np.int64)
+    key = np.minimum(fixed, moving) * len(subjects) + np.maximum(fixed, moving)
+    unordered = np.unique(key[fixed != moving])
     return len(subjects) >= 3 and len(unordered) == len(subjects) * (len(subjects) - 1) // 2
 
 
@@ -127,13 +139,8 @@ def dice_matrix(pairs: pd.DataFrame, method: str) -> tuple[list[str], np.ndarray
     """``(subjects, M)``: ``M[a, b]`` is the Dice of the pair with moving ``a`` and fixed ``b``; an
     unordered study fills both halves with the same value, a failed or missing pair is NaN; the
     diagonal is NaN."""
-    rows = pairs[pairs["method"] == method]
     subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
-    index = {s: i for i, s in enumerate(subjects)}
-    matrix = np.full((len(subjects), len(subjects)), np.nan)
-    ok = ok_rows(rows)
-    for moving, fixed, dice in zip(ok["moving"], ok["fixed"], ok["dice_mean"]):
-        matrix[index[moving], index[fixed]] = dice
+    matrix = ordered_dice_matrix(pairs, method, subjects).T
     lower = np.isnan(matrix) & ~np.isnan(matrix.T)
     matrix[lower] = matrix.T[lower]
     return subjects, matrix
@@ -165,14 +172,21 @@ def dice_matrix_figure(pairs: pd.DataFrame, methods: list[str]):
     for ax, method in zip(axes[0], methods):
         subjects, matrix = dice_matrix(pairs, method)
         order = cluster_order(matrix)
-        image = ax.imshow(matrix[np.ix_(order, order)], vmin=0, vmax=1, cmap="viridis", interpolation="nearest")
+        image = ax.imshow(matrix[np.ix_(order, order)], vmin=0, vmax=1, cmap="viridis", interpolation="nearest",
+                          rasterized=len(subjects) > MAX_VECTOR_SUBJECTS)
         image.set_gid(method)
-        ticks = [subjects[i] for i in order]
-        fontsize = 7 if len(ticks) <= 40 else 4
-        ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=fontsize)
-        ax.set_yticks(range(len(ticks)), ticks, fontsize=fontsize)
         ax.set_title(report_label(method))
-        ax.set_xlabel("fixed")
-        ax.set_ylabel("moving")
+        if len(subjects) <= MAX_TICK_SUBJECTS:
+            ticks = [subjects[i] for i in order]
+            fontsize = 7 if len(ticks) <= 40 else 4
+            ax.set_xticks(range(len(ticks)), ticks, rotation=90, fontsize=fontsize)
+            ax.set_yticks(range(len(ticks)), ticks, fontsize=fontsize)
+            ax.set_xlabel("fixed")
+            ax.set_ylabel("moving")
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(f"fixed ({len(subjects)} subjects, clustered order)")
+            ax.set_ylabel("moving (same order)")
     fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="Dice")
     return fig

@@ -5,6 +5,10 @@ Sections: summary per method (the paper's Table 1), per-structure Dice boxplots 
 against folding per pair, seconds per method, the N x N Dice matrix (all-pairs studies, subjects
 ordered by clustering), failed pairs with their errors, the worst pairs per method with their
 reportlets, the preparation of every subject, and every pair with links to its reportlets.
+
+At scale the page stays small: every pair is listed only up to :data:`MAX_LISTED_PAIRS` rows and
+failed pairs up to :data:`MAX_LISTED_FAILED` (the page then gives the counts and points to the
+tables), and the large figures are rasterized (:mod:`.group_figures`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from .tables import METRICS
 PAGE = "index.html"
 WORST_PER_METHOD = 3
 """Pairs shown per method in the worst-pairs section."""
+MAX_LISTED_PAIRS = 500
+"""The "all pairs" table lists every row only up to this many pair rows."""
+MAX_LISTED_FAILED = 200
+"""Failed pairs listed (the first ones by method, fixed, moving); the page gives the total."""
 ROLE_TITLES = {"registration": "contours before / after (hover to flicker)", "jacobian": "Jacobian determinant",
                "displacement": "displacement and deformation grid"}
 
@@ -53,16 +61,17 @@ def worst_pairs(pairs: pd.DataFrame, method: str, n: int = WORST_PER_METHOD) -> 
     return rows.sort_values(["dice_mean", "folding_percent"], ascending=[True, False], na_position="last").head(n)
 
 
-def group_figures(pairs: pd.DataFrame, labels: pd.DataFrame, methods: list[str]) -> list[dict]:
-    """``[{id, title, caption, uri}]``: the group figures that the data allow, embedded as SVG."""
+def group_figures(pairs: pd.DataFrame, structures: pd.DataFrame, methods: list[str]) -> list[dict]:
+    """``[{id, title, caption, uri}]``: the group figures that the data allow, embedded as SVG
+    (``structures``: per-structure box statistics, :mod:`.structure_stats`)."""
     from . import group_figures as gf
 
     ok = gf.ok_rows(pairs)
     figures = []
-    if not labels.empty:
+    if not structures.empty:
         figures.append({"id": "dice-per-structure", "title": "Dice per structure",
                         "caption": "One box per method and structure, over the successful pairs.",
-                        "uri": figure_uri(gf.dice_per_structure_figure(labels, methods))})
+                        "uri": figure_uri(gf.dice_per_structure_figure(structures, methods))})
     if ok["dice_mean"].notna().any():
         figures.append({"id": "dice-vs-folding", "title": "Dice against folding",
                         "caption": "One point per pair and method.",
@@ -79,33 +88,42 @@ def group_figures(pairs: pd.DataFrame, labels: pd.DataFrame, methods: list[str])
     return figures
 
 
-def group_context(pairs: pd.DataFrame, labels: pd.DataFrame, summary: pd.DataFrame, output_dir, page_dir) -> dict:
-    """The template context of the group page (plain values; numbers formatted)."""
+def group_context(pairs: pd.DataFrame, structures: pd.DataFrame, summary: pd.DataFrame, output_dir, page_dir,
+                  tables: dict | None = None) -> dict:
+    """The template context of the group page (plain values; numbers formatted). ``tables``: report
+    role -> path of the table files written (linked from the page; default: none)."""
     methods = list(summary["method"])
     summary_rows = [{"method": r["method"], "label": report_label(r["method"]), "n_pairs": int(r["n_pairs"]),
                      "n_failed": int(r["n_failed"]), "values": [r[label] for label in METRICS.values()]} for r in summary.to_dict("records")]
     subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
     subject_figures = [{"subject": s, "href": relative_href(p, page_dir)} for s in subjects
                        if (p := derivatives.subject_figure_path(output_dir, s)).is_file()]
-    records = pairs.to_dict("records")
+    failed = pairs[pairs["error"] != ""]
+    listed = len(pairs) <= MAX_LISTED_PAIRS
     return {
         "version": __version__,
         "n_subjects": len(subjects),
         "n_pairs": len(pairs[["fixed", "moving"]].drop_duplicates()),
+        "n_rows": len(pairs),
         "methods": [report_label(m) for m in methods],
         "metric_labels": list(METRICS.values()),
+        "tables": [{"name": Path(p).name, "href": relative_href(p, page_dir)} for p in (tables or {}).values()],
         "summary": summary_rows,
-        "figures": group_figures(pairs, labels, methods),
-        "failed": [_pair_entry(output_dir, r, page_dir) for r in records if r["error"]],
+        "figures": group_figures(pairs, structures, methods),
+        "n_failed": len(failed),
+        "failed": [_pair_entry(output_dir, r, page_dir) for r in failed.head(MAX_LISTED_FAILED).to_dict("records")],
         "worst": [{"method": report_label(m),
                    "pairs": [_pair_entry(output_dir, r, page_dir) for r in worst_pairs(pairs, m).to_dict("records")]}
                   for m in methods],
         "subjects": subject_figures,
-        "pairs": [_pair_entry(output_dir, r, page_dir) for r in records],
+        "pairs": [_pair_entry(output_dir, r, page_dir) for r in pairs.to_dict("records")] if listed else [],
+        "pairs_listed": listed,
     }
 
 
-def write_group_page(pairs: pd.DataFrame, labels: pd.DataFrame, summary: pd.DataFrame, output_dir) -> Path:
-    """Write ``OUTPUT_DIR/reports/index.html`` from the report tables (see :mod:`.tables`); returns its path."""
+def write_group_page(pairs: pd.DataFrame, structures: pd.DataFrame, summary: pd.DataFrame, output_dir,
+                     tables: dict | None = None) -> Path:
+    """Write ``OUTPUT_DIR/reports/index.html`` from the report tables (see :mod:`.write`); returns its path."""
     page = derivatives.report_paths(output_dir).pairs.parent / PAGE
-    return render_page("group.html.j2", page, **group_context(pairs, labels, summary, output_dir, page.parent))
+    return render_page("group.html.j2", page,
+                       **group_context(pairs, structures, summary, output_dir, page.parent, tables))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from ..methods.registry import report_label
@@ -18,14 +19,20 @@ PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "folding_percent", "lo
 #: metrics summarised per method: column -> label used in the formatted summary
 METRICS = {"dice_mean": "Dice", "folding_percent": "Folding %", "inverse_consistency_mm": "Inverse consistency (mm)",
            "seconds": "Seconds"}
+#: columns of dice_per_label.{csv,parquet}, in order
 LABEL_COLUMNS = ["method", "fixed", "moving", "label", "name", "dice"]
+_PAIR_STRINGS = ("method", "fixed", "moving", "error")
 
 
-def pairs_frame(rows: list[dict]) -> pd.DataFrame:
-    """One row per pair and method, sorted by method, fixed, moving; missing metrics are NaN."""
-    frame = pd.DataFrame([{c: row.get(c, "" if c == "error" else math.nan) for c in PAIR_COLUMNS} for row in rows],
-                         columns=PAIR_COLUMNS)
-    frame["error"] = frame["error"].fillna("").astype(str)
+def pairs_frame(rows) -> pd.DataFrame:
+    """One row per pair and method (columns :data:`PAIR_COLUMNS`), sorted by method, fixed, moving;
+    missing metrics are NaN, a missing error ``""``. ``rows``: a DataFrame or a list of row dicts."""
+    if isinstance(rows, pd.DataFrame):
+        frame = rows.reindex(columns=PAIR_COLUMNS)
+    else:
+        frame = pd.DataFrame([{c: row.get(c, math.nan) for c in PAIR_COLUMNS} for row in rows], columns=PAIR_COLUMNS)
+    frame = frame.fillna({c: "" for c in _PAIR_STRINGS})
+    frame = frame.astype({c: str if c in _PAIR_STRINGS else "float64" for c in PAIR_COLUMNS})
     return frame.sort_values(["method", "fixed", "moving"], kind="stable").reset_index(drop=True)
 
 
@@ -59,3 +66,14 @@ def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
             row[label] = "n/a" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
         out.append(row)
     return pd.DataFrame(out)
+
+
+def ordered_dice_matrix(pairs: pd.DataFrame, method: str, subjects: list[str]) -> np.ndarray:
+    """``M[i, j]``: ``dice_mean`` of ``method``'s pair with fixed ``subjects[i]`` and moving
+    ``subjects[j]``; NaN where that ordered pair was not run or failed."""
+    rows = pairs[(pairs["method"] == method) & (pairs["error"] == "") & pairs["dice_mean"].notna()]
+    fixed = pd.Categorical(rows["fixed"], categories=subjects).codes
+    moving = pd.Categorical(rows["moving"], categories=subjects).codes
+    matrix = np.full((len(subjects), len(subjects)), np.nan)
+    matrix[fixed, moving] = rows["dice_mean"].to_numpy(dtype=float)
+    return matrix
