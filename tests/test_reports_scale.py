@@ -73,6 +73,12 @@ def test_tile_round_trip_keeps_every_value(tmp_path):
     schema = pq.read_schema(files[0].labels)
     assert pa.types.is_dictionary(schema.field("name").type) and schema.field("label").type == pa.int32()
 
+    # the same tile from tables holding every column
+    frame_files = tile_files(tmp_path, "syn", "t0002")
+    write_tile_tables(pairs.iloc[-1:], pa.Table.from_pylist(b_labels), frame_files)
+    assert read_pairs_tables([frame_files.pairs]).equals(pairs.iloc[-1:].reset_index(drop=True))
+    assert next(iter_label_tables([frame_files.labels])).to_pylist() == b_labels
+
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "missing column"])
 def test_damaged_tile_file_is_a_one_line_error_naming_it(tmp_path, damage):
@@ -217,3 +223,45 @@ def test_csv_written_only_below_the_row_limit(tmp_path, monkeypatch, caplog):
     paths = write_reports(rows, [], tmp_path, html=False)
     assert "pairs" not in paths and not (reports / "pairs.csv").exists()
     assert pq.read_table(paths["pairs_parquet"]).num_rows == 3
+
+
+def _figure_svg(html: str, figure_id: str) -> str:
+    import base64
+    import re
+
+    section = html[html.index(f'<h2 id="{figure_id}">'):]
+    return base64.b64decode(re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', section).group(1)).decode()
+
+
+def test_group_page_of_a_large_cohort_lists_counts_and_rasterizes(tmp_path, monkeypatch):
+    pytest.importorskip("jinja2")
+    pytest.importorskip("matplotlib")
+    from smgic_pydra.reports import group_figures, group_page
+
+    subjects = [f"sub-{i:02d}" for i in range(30)]
+    rng = np.random.default_rng(4)
+    rows = [{"method": "syn", "fixed": f, "moving": m, "dice_mean": rng.uniform(0.6, 0.9),
+             "folding_percent": rng.uniform(0, 1), "seconds": rng.uniform(5, 9), "error": ""}
+            for i, f in enumerate(subjects) for m in subjects[i + 1:]]
+    for row in rows[:12]:
+        row.update(dice_mean=math.nan, error="RuntimeError: boom")
+    small = write_reports(rows, [], tmp_path / "small")["index"].read_text()
+    assert small.count("<tr><td>ANTs SyN</td>") == len(rows) + 12  # every pair, and the failed ones again
+    assert "<image" not in _figure_svg(small, "dice-vs-folding") and "sub-07" in _figure_svg(small, "dice-matrix")
+
+    monkeypatch.setattr(group_page, "MAX_LISTED_PAIRS", 100)
+    monkeypatch.setattr(group_page, "MAX_LISTED_FAILED", 5)
+    monkeypatch.setattr(group_figures, "MAX_VECTOR_POINTS", 100)
+    monkeypatch.setattr(group_figures, "MAX_VECTOR_SUBJECTS", 10)
+    monkeypatch.setattr(group_figures, "MAX_TICK_SUBJECTS", 10)
+    html = write_reports(rows, [], tmp_path / "large")["index"].read_text()
+    assert 'id="pairs-table"' not in html and f"{len(rows)} pair rows: too many to list here" in html
+    failed = html[html.index('id="failed-table"'):html.index("</table>", html.index('id="failed-table"'))]
+    assert failed.count("<tr><td>") == 5 and "12 failed pair rows; the first 5 are listed" in html
+    scatter, strip, matrix = (_figure_svg(html, f) for f in ("dice-vs-folding", "seconds", "dice-matrix"))
+    for svg in (scatter, strip, matrix):
+        assert "<image" in svg
+    # one marker per point when drawn as vectors, none once rasterized
+    assert _figure_svg(small, "dice-vs-folding").count("<use") >= len(rows) - 12 > scatter.count("<use")
+    assert "sub-07" not in matrix and "30 subjects, clustered order" in matrix
+    assert len(html) < len(small)

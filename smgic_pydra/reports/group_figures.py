@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..methods import report_label
-from .tables import ordered_dice_matrix
+from .tables import ordered_dice_matrix, subject_keys
 
 STRUCTURE_ROW_INCHES = 0.08
 """Height of one box (structure and method) in the per-structure boxplot (inches)."""
@@ -127,7 +127,7 @@ def seconds_figure(pairs: pd.DataFrame, methods: list[str]):
 
 def is_all_pairs(pairs: pd.DataFrame) -> bool:
     """True when the study holds every unordered pair of at least three subjects (``--pairs all`` or ``ordered``)."""
-    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
+    subjects = subject_keys(pairs)
     fixed = pd.Categorical(pairs["fixed"], categories=subjects).codes.astype(np.int64)
     moving = pd.Categorical(pairs["moving"], categories=subjects).codes.astype(np.int64)
     key = np.minimum(fixed, moving) * len(subjects) + np.maximum(fixed, moving)
@@ -139,7 +139,7 @@ def dice_matrix(pairs: pd.DataFrame, method: str) -> tuple[list[str], np.ndarray
     """``(subjects, M)``: ``M[a, b]`` is the Dice of the pair with moving ``a`` and fixed ``b``; an
     unordered study fills both halves with the same value, a failed or missing pair is NaN; the
     diagonal is NaN."""
-    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
+    subjects = subject_keys(pairs)
     matrix = ordered_dice_matrix(pairs, method, subjects).T
     lower = np.isnan(matrix) & ~np.isnan(matrix.T)
     matrix[lower] = matrix.T[lower]

@@ -22,7 +22,7 @@ from .. import __version__
 from ..bids import derivatives
 from ..methods import report_label
 from .html import figure_uri, relative_href, render_page
-from .tables import METRICS
+from .tables import METRICS, subject_keys
 
 PAGE = "index.html"
 WORST_PER_METHOD = 3
@@ -95,7 +95,7 @@ def group_context(pairs: pd.DataFrame, structures: pd.DataFrame, summary: pd.Dat
     methods = list(summary["method"])
     summary_rows = [{"method": r["method"], "label": report_label(r["method"]), "n_pairs": int(r["n_pairs"]),
                      "n_failed": int(r["n_failed"]), "values": [r[label] for label in METRICS.values()]} for r in summary.to_dict("records")]
-    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
+    subjects = subject_keys(pairs)
     subject_figures = [{"subject": s, "href": relative_href(p, page_dir)} for s in subjects
                        if (p := derivatives.subject_figure_path(output_dir, s)).is_file()]
     failed = pairs[pairs["error"] != ""]

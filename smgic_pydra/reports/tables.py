@@ -68,6 +68,11 @@ def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def subject_keys(pairs: pd.DataFrame) -> list[str]:
+    """The sorted subject keys of the table (fixed and moving)."""
+    return sorted(set(pairs["fixed"].unique()) | set(pairs["moving"].unique()))
+
+
 def ordered_dice_matrix(pairs: pd.DataFrame, method: str, subjects: list[str]) -> np.ndarray:
     """``M[i, j]``: ``dice_mean`` of ``method``'s pair with fixed ``subjects[i]`` and moving
     ``subjects[j]``; NaN where that ordered pair was not run or failed."""

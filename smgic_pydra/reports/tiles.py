@@ -126,11 +126,16 @@ def conform(table, schema, source=""):
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def write_tile_tables(rows: list[dict], label_rows: list[dict], files: TileFiles) -> None:
-    """Write a tile's pair rows and label rows (see the module docstring) atomically, both or neither."""
+def write_tile_tables(rows, label_rows, files: TileFiles) -> None:
+    """Write a tile's pair rows and label rows (see the module docstring) atomically, both or neither.
+
+    ``rows`` / ``label_rows``: lists of row dicts (missing values filled), or DataFrames / Arrow
+    tables holding every column.
+    """
     import pyarrow.parquet as pq
 
-    pairs, labels = rows_table(rows, pair_schema()), rows_table(label_rows, label_schema())
+    pairs, labels = (rows_table(r, schema) if isinstance(r, list) else conform(r, schema)
+                     for r, schema in ((rows, pair_schema()), (label_rows, label_schema())))
     with atomic_paths([files.pairs, files.labels]) as (pairs_tmp, labels_tmp):
         pq.write_table(pairs, pairs_tmp, compression=COMPRESSION)
         pq.write_table(labels, labels_tmp, compression=COMPRESSION)

@@ -3,12 +3,13 @@
 Files (Dice in [0, 1]; other units in :mod:`.tables`):
 
 * ``pairs.parquet``: one row per pair and method, columns :data:`~.tables.PAIR_COLUMNS`, sorted by
-  method, fixed, moving; ``pairs.csv`` the same while it has at most :data:`CSV_MAX_ROWS` rows.
+  method, fixed, moving; ``pairs.csv`` the same while it has at most :data:`CSV_MAX_ROWS` rows
+  (pyarrow's CSV: strings quoted, numbers to full precision, missing values empty).
 * ``dice_per_label.parquet``: one row per pair, method and label, columns
   :data:`~.tables.LABEL_COLUMNS` (string columns dictionary-encoded), in the order of the label
   tables given (streamed: never all in memory); ``dice_per_label.csv`` the same while it has at
   most :data:`CSV_MAX_ROWS` rows (decided from the Parquet file's row count, then copied from it
-  batch by batch).
+  batch by batch, pyarrow's CSV as ``pairs.csv``).
 * ``group_summary.csv`` / ``.tsv``: mean +- std per method (:func:`~.tables.summary_frame`).
 * ``dice_matrix.tsv``: the mean Dice (``dice_mean``) of every ordered pair, one block of rows per
   method (methods sorted): columns ``method``, ``fixed``, then one column per subject key (all the
@@ -33,7 +34,7 @@ import pandas as pd
 
 from ..io.atomic import atomic_path
 from .structure_stats import STRUCTURE_COLUMNS, StructureStats
-from .tables import labels_frame, ordered_dice_matrix, pairs_frame, summary_frame
+from .tables import labels_frame, ordered_dice_matrix, pairs_frame, subject_keys, summary_frame
 
 logger = logging.getLogger("smgic_pydra.reports")
 
@@ -99,35 +100,43 @@ def _csv_if_small(rows: int, path: Path, write) -> bool:
             write(tmp)
         return True
     path.unlink(missing_ok=True)
-    logger.warning("%s not written: %d rows > %d (CSV_MAX_ROWS); the table is in %s", path.name, rows, CSV_MAX_ROWS,
-                path.with_suffix(".parquet").name)
+    logger.warning("%s not written: %d rows > %d (CSV_MAX_ROWS); the table is in %s", path.name, rows,
+                   CSV_MAX_ROWS, path.with_suffix(".parquet").name)
     return False
 
 
 def _copy_parquet_to_csv(parquet: Path, csv: Path) -> None:
     """The Parquet table as CSV, batch by batch (bounded memory)."""
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     source = pq.ParquetFile(parquet)
-    header = True
-    with open(csv, "w", newline="") as out:
+    with pcsv.CSVWriter(csv, source.schema_arrow) as writer:
         for batch in source.iter_batches(batch_size=CSV_BATCH_ROWS):
-            batch.to_pandas().to_csv(out, index=False, header=header, float_format="%.6g")
-            header = False
-        if header:
-            out.write(",".join(source.schema_arrow.names) + "\n")
+            writer.write_batch(batch)
 
 
-def dice_matrix_frame(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The ``dice_matrix.tsv`` table (layout in the module docstring)."""
-    subjects = sorted(set(pairs["fixed"]) | set(pairs["moving"]))
-    blocks = []
-    for method in sorted(set(pairs["method"])):
-        block = pd.DataFrame(ordered_dice_matrix(pairs, method, subjects), columns=subjects)
-        block.insert(0, "fixed", subjects)
-        block.insert(0, "method", method)
-        blocks.append(block)
-    return pd.concat(blocks, ignore_index=True) if blocks else pd.DataFrame(columns=["method", "fixed"])
+def dice_matrix_table(pairs: pd.DataFrame):
+    """The ``dice_matrix.tsv`` table (layout in the module docstring) as an Arrow table."""
+    import numpy as np
+    import pyarrow as pa
+
+    subjects = subject_keys(pairs)
+    methods = sorted(pairs["method"].unique())
+    values = np.concatenate([ordered_dice_matrix(pairs, m, subjects) for m in methods] or [np.zeros((0, len(subjects)))])
+    columns = [pa.array(np.repeat(methods, len(subjects)).astype(str)), pa.array(np.tile(subjects, len(methods)).astype(str))]
+    columns += [pa.array(values[:, j], from_pandas=True) for j in range(len(subjects))]
+    return pa.table(columns, names=["method", "fixed", *subjects])
+
+
+def _write_tsv(table, path: Path) -> None:
+    """An Arrow table as TSV without quotes (its strings must hold no tab, quote or newline), NaN empty."""
+    import pyarrow.csv as pcsv
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as out:
+            out.write(("\t".join(table.column_names) + "\n").encode())
+            pcsv.write_csv(table, out, pcsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"))
 
 
 def write_reports(pairs, label_parts, output_dir, html: bool = True) -> dict[str, Path]:
@@ -142,18 +151,19 @@ def write_reports(pairs, label_parts, output_dir, html: bool = True) -> dict[str
     text and are left out of the summary statistics (counted in ``n_failed``).
     """
     import pyarrow as pa
+    import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
     paths = report_files(output_dir)
     # labels first: a damaged label table stops the run before any report is replaced
     stats, label_rows = _stream_labels(label_tables(label_parts), paths["dice_per_label_parquet"])
     pairs = pairs_frame(pairs)
+    pairs_table = pa.Table.from_pandas(pairs, preserve_index=False).replace_schema_metadata()
     with atomic_path(paths["pairs_parquet"]) as tmp:
-        pq.write_table(pa.Table.from_pandas(pairs, preserve_index=False), tmp, compression=COMPRESSION)
+        pq.write_table(pairs_table, tmp, compression=COMPRESSION)
     written = {role: paths[role] for role in ("pairs_parquet", "dice_per_label_parquet", "summary_csv", "summary_tsv",
                                               "dice_matrix", "dice_per_structure")}
-    if _csv_if_small(len(pairs), paths["pairs"],
-                     lambda tmp: pairs.to_csv(tmp, index=False, float_format="%.6g")):
+    if _csv_if_small(len(pairs), paths["pairs"], lambda tmp: pcsv.write_csv(pairs_table, tmp)):
         written["pairs"] = paths["pairs"]
     if _csv_if_small(label_rows, paths["dice_per_label"],
                      lambda tmp: _copy_parquet_to_csv(paths["dice_per_label_parquet"], tmp)):
@@ -161,7 +171,7 @@ def write_reports(pairs, label_parts, output_dir, html: bool = True) -> dict[str
     summary = summary_frame(pairs)
     _write_table(summary, paths["summary_csv"], ",")
     _write_table(summary, paths["summary_tsv"], "\t")
-    _write_table(dice_matrix_frame(pairs), paths["dice_matrix"], "\t")
+    _write_tsv(dice_matrix_table(pairs), paths["dice_matrix"])
     structures = stats.frame()
     _write_table(structures[STRUCTURE_COLUMNS], paths["dice_per_structure"], "\t")
     if html:
