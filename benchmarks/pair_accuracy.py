@@ -97,7 +97,7 @@ def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dic
     entry = METHODS[registry_name]
     context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"], seed=args["seed"],
                             options=entry.merged_options({**args["options"].get(registry_name, {}), **variant_options}))
-    row = entry.make_runner(context)(prepared[0], prepared[1], {k: str(v) for k, v in paths.as_dict().items()}, {})
+    row = entry.make_runner(context)(prepared[0], prepared[1], {}).write_row(paths)
     return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
 
 
@@ -128,7 +128,7 @@ def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     os.dup2(log.fileno(), 1)  # ANTs writes its progress to the C-level stdout
     paths = output_paths(work / "outputs" / f"{moving.subject_id}_to_{fixed.subject_id}", method)
     row = run_registry_method(method, fixed, moving, paths, work, args)
-    result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["seconds"],
+    result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["total_seconds"],
               "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
     result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
     result.update(evaluate(paths, fixed))

@@ -32,6 +32,10 @@ class BidsAppSettings:
     """method -> its options (``--method-option``), checked against the method registry."""
     pairs: str = "all"
     pairs_per_job: int = 8
+    """pairs per job: tiles of ``floor(sqrt(pairs_per_job))`` subjects a side."""
+    outputs: str = "all"
+    """``all`` | ``warps`` | ``metrics``: the files written per pair (``smgic_pydra.output_policy.OUTPUT_POLICIES``)."""
+    plan_only: bool = False
     device: str = "cpu"
     labels: Path | None = None
     skull_strip: str | None = None

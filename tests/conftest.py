@@ -86,21 +86,6 @@ _TINY_PRESET = {"description": "test preset: 32^3 at 6 mm", "iterations": [3, 3,
                "augment": {"max_rotation_deg": 5.0, "log_gamma_std": 0.1}}
 """A training preset (JSON content) small enough for CPU tests: 12 steps of a few seconds in all."""
 
-ROLE_FILES = {"warp": "warp.nii.gz", "inverse_warp": "inversewarp.nii.gz", "warped": "T1w.nii.gz",
-              "warped_labels": "dseg.nii.gz", "jacobian": "jacobian.nii.gz", "sidecar": "xfm.json"}
-
-
-def _pair_specs(pairs, methods, out: Path) -> list[dict]:
-    """Pair specs (see smgic_pydra.tasks.rows) with flat test file names under ``out/<moving>/``."""
-    specs = []
-    for fixed, moving in pairs:
-        base = {m: out / moving / f"{moving}_to-{fixed}_method-{m}" for m in methods}
-        outputs = {m: {role: f"{b}_{name}" for role, name in ROLE_FILES.items()} for m, b in base.items()}
-        specs.append({"fixed": fixed, "moving": moving, "outputs": outputs,
-                      "metrics": {m: f"{b}_metrics.json" for m, b in base.items()}})
-    return specs
-
-
 def _unordered_pairs(ids: list[str]) -> list[tuple[str, str]]:
     """All N(N-1)/2 pairs ``(fixed, moving)`` with fixed before moving."""
     return [(ids[i], ids[j]) for i in range(len(ids)) for j in range(i + 1, len(ids))]
@@ -123,12 +108,6 @@ def write_cohort():
 def write_small_model():
     """``write_small_model(folder) -> model folder``: a randomly initialised 32^3 x 4 mm SM-GICNet."""
     return _write_small_model
-
-
-@pytest.fixture(scope="session")
-def pair_specs():
-    """``pair_specs(pairs, methods, out) -> pair specs`` with flat test file names under ``out/<moving>/``."""
-    return _pair_specs
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), 
 FAST = ["--worker", "debug", "--no-progress", "--skip-bids-validation"]
 WARP = "sub-01/anat/sub-01_from-sub01_to-sub02_desc-smgicnet_mode-image_xfm.nii.gz"
 SIDECAR = "sub-01/anat/sub-01_from-sub01_to-sub02_desc-smgicnet_mode-image_xfm.json"
-METRICS = "reports/pairs/smgicnet/sub-01_to_sub-02.json"
+TILES = "reports/tiles/smgicnet"
 
 
 @dataclass
@@ -191,13 +191,15 @@ def changed_setting_is_redone(run: Run, capsys):
     """A setting of the pair's key (here the skull stripping of subjects without masks) redoes the pairs."""
     from smgic_pydra.workflows.cohort import CohortPlan
 
-    plan = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, model=str(run.model))
-    changed = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, model=str(run.model),
-                         skull_strip="deepbet")
+    plan = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, output_dir=run.out,
+                      model=str(run.model))
+    changed = CohortPlan(subjects=[], pairs=[], methods=["smgicnet"], work_dir=run.work, output_dir=run.out,
+                         model=str(run.model), skull_strip="deepbet")
     for method in ("smgicnet", "identity"):
         assert plan.method_settings(method) != changed.method_settings(method)
     assert plan.method_settings("identity") == CohortPlan(
-        subjects=[], pairs=[], methods=["identity"], work_dir=run.work, device="cuda").method_settings("identity")
+        subjects=[], pairs=[], methods=["identity"], work_dir=run.work, output_dir=run.out,
+        device="cuda").method_settings("identity")
 
 
 def deleted_prepared_subject(run: Run, capsys):
@@ -247,20 +249,32 @@ def same_size_damage_needs_verify(run: Run, capsys):
     assert md5(warp) == before and run.group("--verify-outputs") == 0
 
 
-def metrics_without_keys(run: Run, capsys):
-    """A metrics JSON without its keys is a failed row naming the file, not an empty success."""
-    (run.out / METRICS).write_text("{}")
-    assert run.group() == 1
-    assert str(run.out / METRICS) in capsys.readouterr().err
+def _first_tile(run: Run):
+    """The first smgicnet tile table and its pairs."""
+    from smgic_pydra.reports.tiles import read_pairs_tables
+
+    path = sorted((run.out / TILES).glob("*_pairs.parquet"))[0]
+    return path, read_pairs_tables([path])
 
 
-def metrics_deleted(run: Run, capsys):
-    """A deleted metrics JSON is a failed row naming the file; the pair still counts in n_pairs."""
-    (run.out / METRICS).unlink()
+def tile_table_damaged(run: Run, capsys):
+    """A damaged tile table fails every pair of the tile, naming the file, not an empty success."""
+    path, pairs = _first_tile(run)
+    path.write_bytes(b"PAR1 not parquet")
     assert run.group() == 1
-    assert str(run.out / METRICS) in capsys.readouterr().err
+    assert str(path) in capsys.readouterr().err
     summary = pd_read(run.out / "reports/group_summary.csv").set_index("method")
-    assert summary.loc["smgicnet", "n_pairs"] == 3 and summary.loc["smgicnet", "n_failed"] == 1
+    assert summary.loc["smgicnet", "n_pairs"] == 3 and summary.loc["smgicnet", "n_failed"] == len(pairs)
+
+
+def tile_table_deleted(run: Run, capsys):
+    """A deleted tile table is a failed row per pair of the tile naming the file; the pairs still count in n_pairs."""
+    path, pairs = _first_tile(run)
+    path.unlink()
+    assert run.group() == 1
+    assert str(path) in capsys.readouterr().err
+    summary = pd_read(run.out / "reports/group_summary.csv").set_index("method")
+    assert summary.loc["smgicnet", "n_pairs"] == 3 and summary.loc["smgicnet", "n_failed"] == len(pairs) >= 1
 
 
 def status_after_kill(run: Run, capsys):
@@ -385,7 +399,7 @@ CASES: dict[str, Callable] = {f.__name__: f for f in (
     corrupt_weights, corrupt_header_then_good_model, model_without_hash_warns, output_subject_is_link,
     labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
     changed_input_is_redone, changed_setting_is_redone, deleted_prepared_subject, truncated_warp_participant,
-    truncated_warp_group, same_size_damage_needs_verify, metrics_without_keys, metrics_deleted, status_after_kill,
+    truncated_warp_group, same_size_damage_needs_verify, tile_table_damaged, tile_table_deleted, status_after_kill,
     heads_without_masks, runs_in_unused_subject, run_filter_keeps_subjects_without_runs, pairs_tsv_with_bom,
     pairs_tsv_extra_field, work_dir_is_output_dir, output_dir_not_writable, work_dir_not_writable,
 )}

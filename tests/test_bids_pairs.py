@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from itertools import chain
 
+import numpy as np
 import pytest
 
 from smgic_pydra.bids import (
     Pair,
     all_ordered_pairs,
     all_unordered_pairs,
-    chunk_pairs,
     make_pairs,
     read_pairs_tsv,
+    tile_pairs,
+    tile_side,
     to_reference_pairs,
 )
 from smgic_pydra.io.errors import InputError
@@ -65,12 +66,24 @@ def test_pairs_tsv(tmp_path):
         read_pairs_tsv(tmp_path / "missing.tsv", KEYS)
 
 
-@pytest.mark.parametrize("per_job", [1, 2, 3, 7, 10, 100])
-def test_chunks_cover_every_pair_exactly_once(per_job):
-    pairs = all_ordered_pairs(KEYS)  # 20 pairs
-    chunks = chunk_pairs(pairs, per_job)
-    assert list(chain.from_iterable(chunks)) == pairs
-    assert all(1 <= len(c) <= per_job for c in chunks)
-    assert len(chunks) == -(-len(pairs) // per_job)
+@pytest.mark.parametrize("per_job", [1, 2, 4, 7, 9, 100])
+@pytest.mark.parametrize("strategy", ["all", "ordered", "reference:03"])
+def test_tiles_cover_every_pair_exactly_once_within_their_blocks(per_job, strategy):
+    keys = [f"sub-{i:02d}" for i in range(11)]
+    pairs = [(p.fixed, p.moving) for p in make_pairs(strategy, keys)]
+    block = tile_side(per_job)
+    assert block == int(per_job ** 0.5)  # the largest B with B * B <= per_job
+    tiles = tile_pairs(pairs, block, "run")
+    got = [(t["fixed"][f], t["moving"][m]) for t in tiles for f, m in t["pairs"]]
+    assert sorted(got) == sorted(pairs) and len(got) == len(pairs)
+    for t in tiles:
+        assert 1 <= len(t["pairs"]) <= block * block and len(t["fixed"]) <= block and len(t["moving"]) <= block
+        assert t["id"].startswith("run-f") and t["pairs"].dtype == np.int32
+        # a tile's subjects are consecutive keys of the sorted list, a whole block
+        start = keys.index(t["fixed"][0])
+        assert start % block == 0 and t["fixed"] == keys[start:start + block]
+    assert len({t["id"] for t in tiles}) == len(tiles)
+    n_blocks = -(-len(keys) // block)
+    assert len(tiles) <= n_blocks * n_blocks
     with pytest.raises(ValueError):
-        chunk_pairs(pairs, 0)
+        tile_side(0)

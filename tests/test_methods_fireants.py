@@ -82,14 +82,18 @@ def test_sidecar_records_the_recipe_and_files(runs):
     assert meta["forward_seconds"] == row["forward_seconds"] and row["total_seconds"] >= row["forward_seconds"]
 
 
-def test_fireants_through_the_chunk_task_with_options(tmp_path, write_cohort, write_small_model, pair_specs):
-    """RegisterChunk(method="fireants") on prepared 2 mm ellipsoid subjects, then EvaluateChunk: the same rows
-    and metrics as any method; the options reach the sidecar; an unknown option fails the task, naming it."""
+def test_fireants_through_the_tile_task_with_options(tmp_path, write_cohort, write_small_model):
+    """RegisterTile(method="fireants") on prepared 2 mm ellipsoid subjects: the same rows and metrics as any
+    method; the options reach the sidecar; an unknown option fails the task, naming it."""
+    import numpy as np
     from pydra.engine.submitter import Submitter
 
+    from smgic_pydra.bids.derivatives import pair_output_paths
     from smgic_pydra.config import SMGICNetConfig
     from smgic_pydra.preparation import prepare_subject
-    from smgic_pydra.tasks import EvaluateChunk, RegisterChunk
+    from smgic_pydra.reports.tiles import read_pairs_tables
+    from smgic_pydra.tasks import RegisterTile
+    from smgic_pydra.workflows.cohort import input_hashes
 
     subjects = write_cohort(tmp_path / "raw", 2)
     cfg = SMGICNetConfig.from_json((write_small_model(tmp_path / "models") / "config.json").read_text())
@@ -99,20 +103,19 @@ def test_fireants_through_the_chunk_task_with_options(tmp_path, write_cohort, wr
                         subject_id=s["subject"])
         dirs.append(str(tmp_path / "prep" / s["subject"]))
     ids = [s["subject"] for s in subjects]
-    specs = pair_specs([("sub-01", "sub-02")], ["fireants"], tmp_path / "out")
+    tile = {"id": "t1", "fixed": ["sub-01"], "moving": ["sub-02"], "pairs": np.array([[0, 0]], dtype=np.int32)}
+    shared = dict(subjects=ids, prepared_dirs=dirs, preparation_errors=["", ""], method="fireants",
+                  inputs={s["subject"]: input_hashes(s) for s in subjects}, settings={"method": "fireants"},
+                  journal_dir=str(tmp_path / "journal"))
     options = {"scales": [2, 1], "affine_iterations": [20, 10], "greedy_iterations": [20, 10]}
     with Submitter(worker="debug", cache_root=tmp_path / "cache") as sub:
-        rows = sub(RegisterChunk(pairs=specs, method="fireants", subjects=ids, prepared_dirs=dirs,
-                                 preparation_errors=["", ""], options=options)).outputs.rows
-        (row,) = rows
-        assert row["error"] == "", row["error"]
-        evaluated = sub(EvaluateChunk(rows=rows, subjects=ids, prepared_dirs=dirs)).outputs.rows[0]
+        summary = sub(RegisterTile(tile=tile, output_dir=str(tmp_path / "out"), options=options, **shared)).outputs.summary
         with pytest.raises(ValueError, match=r"unknown option\(s\) \['iterations'\]"):
-            sub(RegisterChunk(pairs=pair_specs([("sub-02", "sub-01")], ["fireants"], tmp_path / "bad"),
-                              method="fireants", subjects=ids, prepared_dirs=dirs, preparation_errors=["", ""],
-                              options={"iterations": 3}))
-    assert evaluated["dice_mean"] > 0.5 and evaluated["inverse_consistency_mm"] < 1.0  # half a 2 mm voxel
-    meta = json.loads(Path(specs[0]["outputs"]["fireants"]["sidecar"]).read_text())
+            sub(RegisterTile(tile=tile, output_dir=str(tmp_path / "bad"), options={"iterations": 3}, **shared))
+    (row,) = read_pairs_tables([summary["pairs_file"]]).to_dict("records")
+    assert row["error"] == "" and summary["failed"] == []
+    assert row["dice_mean"] > 0.5 and row["inverse_consistency_mm"] < 1.0  # half a 2 mm voxel
+    meta = json.loads(pair_output_paths(tmp_path / "out", "sub-02", "sub-01", "fireants").sidecar.read_text())
     assert meta["parameters"]["scales"] == [2, 1] and meta["fixed"] == "sub-01"
 
 

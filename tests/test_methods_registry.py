@@ -62,21 +62,19 @@ def test_report_summary_carries_each_methods_label(tmp_path):
     assert summary.loc["other", "label"] == "other"
 
 
-def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch, write_cohort, write_small_model, pair_specs, unordered_pairs):
-    """A toy method (zero fields written by the shared native writer) registered at run time: the cohort
-    workflow gives it its own node and evaluates it like the others; its options reach its sidecar."""
+def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch, write_cohort, write_small_model, unordered_pairs):
+    """A toy method (zero fields from the shared native runner) registered at run time: the cohort
+    workflow gives it its own node, writes and evaluates it like the others; its options reach its sidecar."""
     toy = tmp_path / "toy_method.py"
     toy.write_text(
         "import numpy as np\n"
-        "from smgic_pydra.methods.native import chunk_row, prepared_inputs, register_native\n"
-        "from smgic_pydra.worldspace import PairOutputPaths\n"
+        "from smgic_pydra.methods.native import prepared_inputs, register_native\n"
         "def make_runner(context, name):\n"
-        "    def run(fixed, moving, paths, sidecar_extra):\n"
+        "    def run(fixed, moving, sidecar_extra):\n"
         "        f, m, labels, extra = prepared_inputs(fixed, moving)\n"
         "        fields = lambda: (np.zeros(f.shape + (3,)), np.zeros(m.shape + (3,)), 0.0, {})\n"
-        "        return chunk_row(register_native(name, fields, f, m, labels, PairOutputPaths(**paths),\n"
-        "                                         {'method': name, 'options': dict(context.options),\n"
-        "                                          **extra, **sidecar_extra}))\n"
+        "        return register_native(name, fields, f, m, labels, {'method': name, 'options': dict(context.options),\n"
+        "                                                            **extra, **sidecar_extra})\n"
         "    return run\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(METHODS, "toy", RegistrationMethod("toy", "Toy", "zero fields", "toy_method:make_runner",
@@ -86,7 +84,7 @@ def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch, write_c
 
     subjects = write_cohort(tmp_path / "raw", 2)
     ids = [s["subject"] for s in subjects]
-    pairs = pair_specs(unordered_pairs(ids), ["toy", "identity"], tmp_path / "out")
+    pairs = unordered_pairs(ids)
     plan = CohortPlan(subjects=subjects, pairs=pairs, methods=["toy", "identity"], work_dir=tmp_path / "work",
                       output_dir=tmp_path / "out", model=str(write_small_model(tmp_path / "models")),
                       method_options={"toy": {"strength": 2}})
@@ -94,8 +92,8 @@ def test_a_new_method_is_one_module_and_one_entry(tmp_path, monkeypatch, write_c
     by_method = {r["method"]: r for r in result.rows}
     assert set(by_method) == {"toy", "identity"} and not result.failed
     assert by_method["toy"]["dice_mean"] == by_method["identity"]["dice_mean"]
-    meta = json.loads(Path(pairs[0]["outputs"]["toy"]["sidecar"]).read_text())
+    meta = json.loads(plan.pair_paths(*pairs[0], "toy").sidecar.read_text())
     assert meta["options"] == {"strength": 2} and meta["method"] == "toy"
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['power'\]"):
-        CohortPlan(subjects=subjects, pairs=pairs, methods=["toy"], work_dir=tmp_path / "w",
+        CohortPlan(subjects=subjects, pairs=pairs, methods=["toy"], work_dir=tmp_path / "w", output_dir=tmp_path / "o",
                    method_options={"toy": {"power": 1}})

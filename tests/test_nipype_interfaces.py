@@ -55,15 +55,14 @@ def _content(path) -> bytes:
 
 
 @pytest.mark.slow
-def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tmp_path, write_cohort, write_small_model, pair_specs, unordered_pairs):
+def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tmp_path, write_cohort, write_small_model, unordered_pairs):
     from smgic_pydra.workflows import CohortPlan, run_cohort
 
     subjects = write_cohort(tmp_path / "raw", 3)
     model = str(write_small_model(tmp_path / "models"))
     pairs = unordered_pairs([s["subject"] for s in subjects])
-    specs = pair_specs(pairs, ["smgicnet"], tmp_path / "pydra")
-    plan = CohortPlan(subjects=subjects, pairs=specs, methods=["smgicnet"], work_dir=tmp_path / "work", model=model,
-                      pairs_per_job=2, omp_nthreads=1)
+    plan = CohortPlan(subjects=subjects, pairs=pairs, methods=["smgicnet"], work_dir=tmp_path / "work", model=model,
+                      output_dir=tmp_path / "pydra", pairs_per_job=4, omp_nthreads=1)
     pydra_rows = {(r["fixed"], r["moving"]): r for r in run_cohort(plan, worker="cf", n_procs=2,
                                                                      show_progress=False).rows}
 
@@ -73,9 +72,9 @@ def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tm
     registered, evaluated = nodes["register"].result.outputs, nodes["metrics"].result.outputs
     assert len(pydra_rows) == len(pairs) == 3
     for i, (fixed, moving) in enumerate(pairs):
-        ours = specs[i]["outputs"]["smgicnet"]
+        ours = plan.pair_paths(fixed, moving, "smgicnet")
         for role in ROLES:
-            assert _content(getattr(registered, role)[i]) == _content(ours[role]), (fixed, moving, role)
+            assert _content(getattr(registered, role)[i]) == _content(getattr(ours, role)), (fixed, moving, role)
         row = pydra_rows[(fixed, moving)]
         assert row["error"] == ""
         for name in METRICS:

@@ -1,4 +1,4 @@
-"""The pydra tasks on their own: preparation, a registration chunk with a bad pair, resume inside a chunk."""
+"""The pydra tasks on their own: preparation, a tile with bad pairs, resume inside a tile, closed-form metrics."""
 
 import json
 from pathlib import Path
@@ -9,7 +9,9 @@ from pydra.engine.submitter import Submitter
 
 from smgic_pydra.config import SMGICNetConfig, small_config
 from smgic_pydra.preparation import PreparedSubject, prepare_subject
-from smgic_pydra.tasks import PrepareSubject, RegisterChunk
+from smgic_pydra.bids.derivatives import pair_output_paths
+from smgic_pydra.reports.tiles import iter_label_tables, read_pairs_tables
+from smgic_pydra.tasks import PrepareSubject, RegisterTile
 
 
 def _run(task, cache):
@@ -19,11 +21,17 @@ def _run(task, cache):
     return result.outputs
 
 
-def _pair(out, fixed, moving):
-    base = out / moving / f"{moving}_to-{fixed}"
-    names = {"warp": "warp.nii.gz", "inverse_warp": "inv.nii.gz", "warped": "T1w.nii.gz",
-             "warped_labels": "dseg.nii.gz", "jacobian": "jac.nii.gz", "sidecar": "xfm.json"}
-    return {"fixed": fixed, "moving": moving, "outputs": {"smgicnet": {k: f"{base}_{v}" for k, v in names.items()}}}
+def _tile(pairs, tile_id="t1") -> dict:
+    """A tile (smgic_pydra.tasks.tile) of ``(fixed, moving)`` pairs."""
+    fixed, moving = sorted({f for f, _ in pairs}), sorted({m for _, m in pairs})
+    return {"id": tile_id, "fixed": fixed, "moving": moving,
+            "pairs": np.array([[fixed.index(f), moving.index(m)] for f, m in pairs], dtype=np.int32)}
+
+
+def _tile_task(tile, ids, dirs, errors, out, journal, method="smgicnet", **kw):
+    inputs = {k: {"t1w": k} for k in ids}  # stand-in input hashes: the content keys only need to be stable
+    return RegisterTile(tile=tile, subjects=ids, prepared_dirs=dirs, preparation_errors=errors, inputs=inputs,
+                        settings={"method": method}, output_dir=str(out), journal_dir=str(journal), method=method, **kw)
 
 
 def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path, write_cohort, write_small_model):
@@ -45,7 +53,7 @@ def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path, write_cohort
     assert "\n" not in out.error
 
 
-def test_register_chunk_error_row_does_not_abort_and_resume_skips_done_pairs(tmp_path, write_cohort, write_small_model):
+def test_register_tile_error_rows_do_not_abort_and_resume_skips_done_pairs(tmp_path, write_cohort, write_small_model):
     subjects = write_cohort(tmp_path / "raw", 3)
     model = write_small_model(tmp_path / "models")
     cfg = SMGICNetConfig.from_json((model / "config.json").read_text())
@@ -59,33 +67,36 @@ def test_register_chunk_error_row_does_not_abort_and_resume_skips_done_pairs(tmp
     prepare_subject(subjects[2]["t1w"], tmp_path / "prep" / "sub-03", other, subject_id="sub-03")
     dirs.append(str(tmp_path / "prep" / "sub-03"))
     out = tmp_path / "out"
-    pairs = [_pair(out, "sub-01", "sub-02"), _pair(out, "sub-01", "sub-03"), _pair(out, "sub-02", "sub-04")]
+    pairs = [("sub-01", "sub-02"), ("sub-01", "sub-03"), ("sub-02", "sub-04")]
     ids = ["sub-01", "sub-02", "sub-03", "sub-04"]
-    task = RegisterChunk(pairs=pairs, subjects=ids, prepared_dirs=dirs + [""],
-                         preparation_errors=["", "", "", "sub-04: InputError: x.nii.gz: empty file"],
-                         model=str(model), progress_dir=str(tmp_path / "progress"))
-    rows = _run(task, tmp_path / "cache").rows
-    assert [r["error"] == "" for r in rows] == [True, False, False]
+    errors = ["", "", "", "sub-04: InputError: x.nii.gz: empty file"]
+    summary = _run(_tile_task(_tile(pairs), ids, dirs + [""], errors, out, tmp_path / "journal", model=str(model)),
+                   tmp_path / "cache").summary
+    rows = read_pairs_tables([summary["pairs_file"]]).to_dict("records")
+    assert [r["error"] == "" for r in rows] == [True, False, False] and len(summary["failed"]) == 2
     assert "prepared on (16, 16, 16)" in rows[1]["error"] and "needs (32, 32, 32)" in rows[1]["error"]
     assert rows[2]["error"].startswith("RuntimeError: preparation failed: sub-04: InputError")
-    ok = pairs[0]["outputs"]["smgicnet"]
-    assert all(Path(p).is_file() for p in ok.values())
-    assert not any(Path(p).exists() for p in pairs[1]["outputs"]["smgicnet"].values())
-    warped = nib.load(ok["warped"])
+    ok = pair_output_paths(out, "sub-02", "sub-01", "smgicnet")
+    assert all(Path(p).is_file() for p in ok.as_dict().values() if not p.name.endswith(".mat"))
+    assert not any(p.exists() for p in pair_output_paths(out, "sub-03", "sub-01", "smgicnet").as_dict().values())
+    warped = nib.load(ok.warped)
     assert warped.shape == nib.load(subjects[0]["t1w"]).shape  # on the fixed subject's native grid
-    assert np.isfinite(rows[0]["seconds"]) and rows[0]["seconds"] > 0
-    assert len(list((tmp_path / "progress").glob("*.json"))) == 3
-    # resume: a new chunk with the finished pair is not redone (sidecar untouched), row flagged resumed
-    mtime = Path(ok["sidecar"]).stat().st_mtime_ns
-    again = _run(RegisterChunk(pairs=pairs[:1], subjects=ids[:2], prepared_dirs=dirs[:2], preparation_errors=["", ""],
-                               model=str(model)), tmp_path / "cache2").rows
-    assert again[0]["resumed"] and again[0]["error"] == "" and Path(ok["sidecar"]).stat().st_mtime_ns == mtime
-    assert json.loads(Path(ok["sidecar"]).read_text())["fixed"] == "sub-01"
+    assert np.isfinite(rows[0]["seconds"]) and rows[0]["seconds"] > 0 and 0 < rows[0]["dice_mean"] <= 1
+    assert len((tmp_path / "journal" / "smgicnet__t1.jsonl").read_text().splitlines()) == 3
+    # resume: another tile (another tile size) with the finished pair does not redo it (sidecar untouched):
+    # it is evaluated from its files, to the same metrics, and flagged resumed
+    mtime = ok.sidecar.stat().st_mtime_ns
+    again = _run(_tile_task(_tile(pairs[:1], "t2"), ids[:2], dirs[:2], ["", ""], out, tmp_path / "journal",
+                            model=str(model)), tmp_path / "cache2").summary
+    (row,) = read_pairs_tables([again["pairs_file"]]).to_dict("records")
+    assert row["resumed"] and row["error"] == "" and ok.sidecar.stat().st_mtime_ns == mtime
+    assert row["dice_mean"] == rows[0]["dice_mean"] and row["inverse_consistency_mm"] == rows[0]["inverse_consistency_mm"]
+    assert json.loads(ok.sidecar.read_text())["fixed"] == "sub-01"
 
 
-def test_identity_baseline_then_evaluate_gives_closed_form_metrics(tmp_path, write_cohort, write_small_model):
+def test_identity_tile_gives_closed_form_metrics_and_reports(tmp_path, write_cohort, write_small_model):
     """A subject registered to an exact copy of itself with zero fields: Dice 1 per label, no folding, 0 mm."""
-    from smgic_pydra.tasks import BaselineChunk, EvaluateChunk, WriteReports
+    from smgic_pydra.tasks import WriteReports
 
     subject = write_cohort(tmp_path / "raw", 1)[0]
     model = write_small_model(tmp_path / "models")
@@ -95,19 +106,15 @@ def test_identity_baseline_then_evaluate_gives_closed_form_metrics(tmp_path, wri
         prepare_subject(subject["t1w"], tmp_path / "prep" / name, cfg, mask_path=subject["mask"],
                         labels_path=subject["labels"], subject_id=name)
         dirs.append(str(tmp_path / "prep" / name))
-    pair = _pair(tmp_path / "out", "sub-01", "sub-02")
-    pair["outputs"]["identity"] = pair["outputs"].pop("smgicnet")
-    pair["metrics"] = {"identity": str(tmp_path / "out" / "metrics.json")}
-    rows = _run(BaselineChunk(pairs=[pair], method="identity", subjects=["sub-01", "sub-02"], prepared_dirs=dirs,
-                              preparation_errors=["", ""]), tmp_path / "cache").rows
-    evaluated = _run(EvaluateChunk(rows=rows, subjects=["sub-01", "sub-02"], prepared_dirs=dirs), tmp_path / "cache")
-    (row,) = evaluated.rows
+    ids = ["sub-01", "sub-02"]
+    summary = _run(_tile_task(_tile([("sub-01", "sub-02")]), ids, dirs, ["", ""], tmp_path / "out",
+                              tmp_path / "journal", method="identity", outputs="metrics"), tmp_path / "cache").summary
+    (row,) = read_pairs_tables([summary["pairs_file"]]).to_dict("records")
     assert row["error"] == "" and row["dice_mean"] == 1.0 and row["folding_percent"] == 0.0
     assert abs(row["inverse_consistency_mm"]) < 1e-9
-    assert {(r["label"], r["dice"]) for r in evaluated.label_rows} == {(2, 1.0), (3, 1.0)}
-    assert {r["name"] for r in evaluated.label_rows} == {"Left-Cerebral-White-Matter", "Left-Cerebral-Cortex"}
-    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert saved["dice_per_label"] == {"2": 1.0, "3": 1.0} and saved["method"] == "identity"
-    reports = _run(WriteReports(rows=[evaluated.rows], label_rows=[evaluated.label_rows], output_dir=str(tmp_path)),
-                   tmp_path / "cache").reports
+    labels = [r for t in iter_label_tables([summary["labels_file"]]) for r in t.to_pylist()]
+    assert {(r["label"], r["dice"]) for r in labels} == {(2, 1.0), (3, 1.0)}
+    assert {r["name"] for r in labels} == {"Left-Cerebral-White-Matter", "Left-Cerebral-Cortex"}
+    assert not list((tmp_path / "out").glob("sub-*"))  # outputs metrics: no per-pair file
+    reports = _run(WriteReports(summaries=[summary], output_dir=str(tmp_path)), tmp_path / "cache").reports
     assert Path(reports["pairs"]).read_text().count("\n") == 2 and reports["summary_tsv"].endswith("group_summary.tsv")

@@ -1,5 +1,6 @@
 """The cohort workflow on a small cohort: N(N-1)/2 rows per method with sane metrics, errors as data,
-and a run killed after its first chunk resumes without redoing finished pairs."""
+the output policies give equal rows, and a run killed after its first tile resumes without redoing
+finished pairs."""
 
 import json
 import math
@@ -13,22 +14,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from smgic_pydra.workflows import CohortPlan, read_markers, run_cohort
+from smgic_pydra.workflows import CohortPlan, JournalTail, run_cohort
 
 
 @pytest.fixture
-def make_plan(write_cohort, write_small_model, pair_specs, unordered_pairs):
+def make_plan(write_cohort, write_small_model, unordered_pairs):
     """``make_plan(root, n, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan`` of all unordered pairs."""
 
-    def plan(root: Path, n: int, methods, pairs_per_job=2, subjects=None, **kw) -> CohortPlan:
+    def plan(root: Path, n: int, methods, pairs_per_job=4, subjects=None, out="out", work="work", **kw) -> CohortPlan:
         subjects = subjects or write_cohort(root / "raw", n)
         ids = [s["subject"] for s in subjects]
         model = root / "models" / "model"
         if not model.exists():
             write_small_model(root / "models")
-        return CohortPlan(subjects=subjects, pairs=pair_specs(unordered_pairs(ids), methods, root / "out"),
-                          methods=methods, work_dir=root / "work", output_dir=root / "out", model=str(model),
-                          pairs_per_job=pairs_per_job, **kw)
+        return CohortPlan(subjects=subjects, pairs=unordered_pairs(ids), methods=methods, work_dir=root / work,
+                          output_dir=root / out, model=str(model), pairs_per_job=pairs_per_job, **kw)
 
     return plan
 
@@ -63,7 +63,7 @@ def test_cohort_workflow_reports_every_pair_and_names_failures(tmp_path, write_c
     assert set(labels["label"]) == {2, 3} and set(labels["method"]) == {"smgicnet", "identity"}
     # the same run again after the bad image is fixed: the failed pairs are retried, the others not redone
     empty.write_bytes(Path(subjects[2]["t1w"]).read_bytes())
-    sidecars = [Path(p["outputs"][m]["sidecar"]) for p in plan.pairs for m in plan.methods if p["moving"] != "sub-04"]
+    sidecars = [plan.pair_paths(f, mv, m).sidecar for f, mv in plan.pairs for m in plan.methods if mv != "sub-04"]
     stamps = [s.stat().st_mtime_ns for s in sidecars]
     again = run_cohort(plan, worker="cf", n_procs=2, show_progress=False)
     assert again.failed == [] and len(again.rows) == 12
@@ -87,15 +87,38 @@ def test_killed_run_resumes_without_redoing_finished_pairs(tmp_path, make_plan):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(tmp_path / "plan.pkl")], env=env)
     deadline = time.monotonic() + 240
-    while len(read_markers(plan.progress_dir)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    journals = JournalTail(plan.progress_dir)
+    while len(journals.poll()) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done_before = {(m["fixed"], m["moving"]) for m in read_markers(plan.progress_dir)}
-    assert 2 <= len(done_before) < len(plan.pairs), "the run must be killed after its first chunk, before the end"
-    sidecars = {(p["fixed"], p["moving"]): Path(p["outputs"]["smgicnet"]["sidecar"]) for p in plan.pairs}
+    done_before = {(f, m) for _, f, m in JournalTail(plan.progress_dir).poll()}
+    assert 2 <= len(done_before) < len(plan.pairs), "the run must be killed after its first pairs, before the end"
+    sidecars = {(f, m): plan.pair_paths(f, m, "smgicnet").sidecar for f, m in plan.pairs}
     stamps = {k: sidecars[k].stat().st_mtime_ns for k in done_before}
     result = run_cohort(plan, worker="debug", show_progress=False)
     assert not result.failed and len(result.rows) == len(plan.pairs) == 10
     assert {k: sidecars[k].stat().st_mtime_ns for k in done_before} == stamps  # finished work not redone
     assert all(s.is_file() for s in sidecars.values())
+
+
+def test_output_policies_give_equal_rows_and_write_only_their_files(tmp_path, make_plan):
+    """all / warps / metrics from scratch (own work and output folders): the same metrics for every pair,
+    and each policy's files only (metrics: no per-pair file at all). Tiles of 2 x 2 subjects."""
+    rows, files = {}, {}
+    for policy in ("all", "warps", "metrics"):
+        plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out=f"out-{policy}", work=f"work-{policy}",
+                         outputs=policy)
+        assert len(plan.tiles()) == 2  # blocks {01, 02}, {03}: tiles (f0, m0): 01<-02; (f0, m1): 01<-03, 02<-03
+        result = run_cohort(plan, worker="debug", show_progress=False)
+        assert not result.failed
+        rows[policy] = result.pairs.set_index(["method", "fixed", "moving"]).sort_index()
+        files[policy] = sorted(p.name for p in (tmp_path / f"out-{policy}").rglob("sub-*/anat/*"))
+    metrics = ["dice_mean", "folding_percent", "log_jacobian_std", "inverse_consistency_mm"]
+    assert len(rows["all"]) == 6 and rows["all"]["dice_mean"].notna().all()
+    for policy in ("warps", "metrics"):
+        pd.testing.assert_frame_equal(rows[policy][metrics], rows["all"][metrics], check_exact=False, rtol=1e-6)
+    assert files["metrics"] == []
+    assert {n.split("_desc-")[1] for n in files["warps"]} == {"smgicnet_mode-image_xfm.nii.gz", "smgicnet_mode-image_xfm.json",
+                                                             "identity_mode-image_xfm.nii.gz", "identity_mode-image_xfm.json"}
+    assert any(n.endswith("_dseg.nii.gz") for n in files["all"]) and any(n.endswith("_xfm.h5") for n in files["all"])

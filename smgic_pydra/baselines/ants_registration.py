@@ -159,14 +159,13 @@ def ants_fields(method: str, fixed_img, moving_img, folder: Path, seed: int,
     return fwd, inv, run["seconds"], details
 
 
-def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths, nthreads: int = 1, seed: int = 1,
-                    work_dir=None, sidecar_extra: dict | None = None) -> dict:
-    """Register ``moving_img`` to ``fixed_img`` (nibabel images, native grids) with an ANTs baseline.
+def baseline_pair(method: str, fixed_img, moving_img, moving_labels_img, nthreads: int = 1, seed: int = 1,
+                  work_dir=None, sidecar_extra: dict | None = None):
+    """Register ``moving_img`` to ``fixed_img`` (nibabel images, native grids) with an ANTs baseline;
+    returns the :class:`~smgic_pydra.worldspace.registered.RegisteredPair` (nothing written).
 
-    method: one of :data:`METHODS`. paths: :class:`~smgic_pydra.worldspace.PairOutputPaths`.
-    moving_labels_img: labels on the moving grid, or None. work_dir: where ANTs' own files go (kept);
-    None uses a temporary folder. Returns a row: method, forward_seconds (antsRegistration only),
-    total_seconds (everything, including composing and writing), files.
+    method: one of :data:`METHODS`. moving_labels_img: labels on the moving grid, or None.
+    work_dir: where ANTs' own files go (kept); None uses a temporary folder.
     """
     from ..methods.native import register_native
 
@@ -181,19 +180,26 @@ def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths
             return ants_fields(method, fixed_img, moving_img, Path(folder), seed, nthreads)
 
     sidecar = {"method": method, "threads": int(nthreads), "random_seed": int(seed), **(sidecar_extra or {})}
-    return register_native(method, fields, fixed_img, moving_img, moving_labels_img, paths, sidecar)
+    return register_native(method, fields, fixed_img, moving_img, moving_labels_img, sidecar)
 
 
-def register_baseline(method: str, fixed, moving, paths, nthreads: int = 1, seed: int = 1, work_dir=None,
-                      sidecar_extra: dict | None = None) -> dict:
-    """:func:`register_images` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`);
-    ``sidecar_extra`` is added to the sidecar.
-
-    Uses the same inputs as SM-GICNet (:func:`smgic_pydra.methods.native.prepared_inputs`).
+def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths, nthreads: int = 1, seed: int = 1,
+                    work_dir=None, sidecar_extra: dict | None = None) -> dict:
+    """:func:`baseline_pair`, then every output written to ``paths``
+    (:class:`~smgic_pydra.worldspace.PairOutputPaths`). Returns a row: method, forward_seconds
+    (antsRegistration only), total_seconds (everything, including composing and writing), files.
     """
+    pair = baseline_pair(method, fixed_img, moving_img, moving_labels_img, nthreads, seed, work_dir, sidecar_extra)
+    return pair.write_row(paths)
+
+
+def baseline_prepared_pair(method: str, fixed, moving, nthreads: int = 1, seed: int = 1, work_dir=None,
+                           sidecar_extra: dict | None = None):
+    """:func:`baseline_pair` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`),
+    with the same inputs as SM-GICNet (:func:`smgic_pydra.methods.native.prepared_inputs`)."""
     from ..methods.native import prepared_inputs
 
     fixed_img, moving_img, labels, extra = prepared_inputs(fixed, moving)
-    row = register_images(method, fixed_img, moving_img, labels, paths, nthreads, seed, work_dir,
-                          {**extra, **(sidecar_extra or {})})
-    return {**row, "fixed": fixed.subject_id, "moving": moving.subject_id}
+    return baseline_pair(method, fixed_img, moving_img, labels, nthreads, seed, work_dir,
+                         {**extra, **(sidecar_extra or {})})
+

@@ -1,4 +1,4 @@
-"""Pair strategies over subject keys (``sub-01``, ``sub-01_ses-1``; see ``SubjectInputs.key``) and chunking.
+"""Pair strategies over subject keys (``sub-01``, ``sub-01_ses-1``; see ``SubjectInputs.key``) and tiles of the pair matrix.
 
 Pairs are ``(moving, fixed)``. In :func:`all_unordered_pairs` the earlier key of the sorted list
 is the moving one (``i < j``: moving ``keys[i]``, fixed ``keys[j]``), the paper's N(N-1)/2
@@ -8,6 +8,7 @@ protocol (SM-GICNet is symmetric, so the order only decides where files are writ
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations, permutations
@@ -122,9 +123,42 @@ def make_pairs(strategy: str, keys: Sequence[str]) -> list[Pair]:
     raise ValueError(f"unknown pair strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
 
 
-def chunk_pairs(pairs: Sequence[Pair], pairs_per_job: int) -> list[list[Pair]]:
-    """Consecutive chunks of at most ``pairs_per_job`` pairs (every pair in exactly one chunk)."""
+def tile_side(pairs_per_job: int) -> int:
+    """``B``, the subjects per side of a tile: the largest with ``B * B <= pairs_per_job`` (at least 1)."""
     if int(pairs_per_job) < 1:
         raise ValueError(f"pairs_per_job must be >= 1, got {pairs_per_job}")
-    n = int(pairs_per_job)
-    return [list(pairs[i : i + n]) for i in range(0, len(pairs), n)]
+    return max(1, math.isqrt(int(pairs_per_job)))
+
+
+def tile_pairs(pairs: Sequence[tuple[str, str]], block: int, prefix: str = "t") -> list[dict]:
+    """Cut ``pairs`` (``(fixed, moving)`` subject keys) into tiles of the N x N matrix of the sorted keys.
+
+    A tile holds the pairs whose fixed key is in one block of ``block`` consecutive keys and whose
+    moving key is in another (or the same) block: at most ``block**2`` pairs, between at most
+    ``2 * block`` subjects. Returns ``[{"id": "<prefix>-f<i>-m<j>", "fixed": [keys], "moving": [keys],
+    "pairs": int32 array (n, 2) of (fixed index, moving index) into those lists}]``, every pair in
+    exactly one tile, pairs in their given order within a tile. O(P log P) with NumPy, no object per pair.
+    """
+    import numpy as np
+
+    if int(block) < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    if not len(pairs):
+        return []
+    keys = sorted({k for pair in pairs for k in pair})
+    index = {k: i for i, k in enumerate(keys)}
+    ij = np.fromiter((index[k] for pair in pairs for k in pair), dtype=np.int64, count=2 * len(pairs)).reshape(-1, 2)
+    blocks = ij // int(block)
+    n_blocks = (len(keys) + block - 1) // block
+    tile_of = blocks[:, 0] * n_blocks + blocks[:, 1]
+    order = np.argsort(tile_of, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(tile_of[order]) != 0])
+    tiles = []
+    for start, stop in zip(starts, list(starts[1:]) + [len(order)]):
+        members = order[start:stop]
+        bf, bm = (int(b) for b in blocks[members[0]])
+        f0, m0 = bf * block, bm * block
+        local = (ij[members] - np.array([f0, m0])).astype(np.int32)
+        tiles.append({"id": f"{prefix}-f{bf:04d}-m{bm:04d}", "fixed": keys[f0:f0 + block], "moving": keys[m0:m0 + block],
+                      "pairs": local})
+    return tiles

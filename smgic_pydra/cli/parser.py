@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..methods import METHODS, selectable_methods
+from ..output_policy import OUTPUT_POLICIES
 from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings
@@ -51,7 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
-    g.add_argument("--pairs-per-job", type=int, default=8, help="pairs per job (default: 8)")
+    g.add_argument("--pairs-per-job", type=positive_int, default=8,
+                   help="pairs per job: the pairs are cut into tiles of the N x N matrix, floor(sqrt(N)) subjects "
+                        "a side, each one job that loads the model and each subject once (default: 8)")
+    g.add_argument("--outputs", default="all", choices=tuple(OUTPUT_POLICIES),
+                   help="files per pair: all (warps, .h5, warped image and labels, Jacobian, figures), warps "
+                        "(forward + inverse warp and sidecar) or metrics (none: only the report rows; for big "
+                        "cohorts). Metrics are the same for each (default: all)")
+    g.add_argument("--plan-only", action="store_true",
+                   help="print the jobs, pairs, estimated bytes and time of the participant level, and exit")
     g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
                    "(default: cpu)")
     g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
@@ -150,7 +159,7 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
         participant_label=args.participant_label, session_label=args.session_label,
         bids_filter_file=args.bids_filter_file, skip_bids_validation=args.skip_bids_validation,
         model=args.model, methods=parse_methods(args.method), method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option),
-        pairs=args.pairs, pairs_per_job=args.pairs_per_job, device=args.device, labels=args.labels,
+        pairs=args.pairs, pairs_per_job=args.pairs_per_job, outputs=args.outputs, plan_only=args.plan_only, device=args.device, labels=args.labels,
         skull_strip=args.skull_strip,
         train_preset=args.train_preset, stages=parse_stages(args.stages),
         iterations=parse_iterations(args.iterations) if args.iterations else None, init_model=args.init_model,

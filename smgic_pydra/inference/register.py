@@ -1,4 +1,4 @@
-"""Register one prepared pair with SM-GICNet and write its native-space outputs."""
+"""Register one prepared pair with SM-GICNet: fields in memory (:func:`smgicnet_pair`) or written (:func:`register_pair`)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from ..preparation import PreparedSubject
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
 from ..transforms import integrate_velocity
-from ..worldspace import PairOutputPaths, network_disp_to_world, write_pair_outputs
+from ..worldspace import PairOutputPaths, network_disp_to_world
+from ..worldspace.registered import RegisteredPair
 from .model_io import ModelBundle
 
 
@@ -129,21 +130,17 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     return PairFields(pair, disp.float().cpu(), disp_inv.float().cpu(), record)
 
 
-def register_pair(
+def smgicnet_pair(
     bundle: ModelBundle,
     fixed: PreparedSubject,
     moving: PreparedSubject,
-    paths: PairOutputPaths,
     sidecar_extra: dict | None = None,
     settings: PipelineSettings = PipelineSettings(),
-) -> dict:
-    """Register ``moving`` to ``fixed`` (:func:`pair_fields`) and write every output (see :func:`write_pair_outputs`).
-
-    The written fields hold the whole mapping (affine included). Returns a row: method, fixed,
-    moving, forward_seconds (the registration: affine, network, refinement), total_seconds
-    (including loading the native images, mapping the fields to millimetres and writing), the
-    per-stage seconds and the files.
-    """
+) -> RegisteredPair:
+    """Register ``moving`` to ``fixed`` (:func:`pair_fields`) and map the fields to the native grids
+    in millimetres; returns the pair in memory (nothing written). The fields hold the whole mapping
+    (affine included); the seconds hold ``forward_seconds`` (the registration: affine, network,
+    refinement) and each stage's."""
     start = time.perf_counter()
     for subject in (fixed, moving):
         _check_geometry(bundle, subject)
@@ -171,15 +168,23 @@ def register_pair(
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **(sidecar_extra or {}),
     }
-    # total time is known only after writing; the sidecar records the time up to the write
-    sidecar["seconds_before_write"] = time.perf_counter() - start
     affine_ras = None if fields_.pair.affine is None else fields_.pair.affine.matrix
-    write_pair_outputs(paths, fixed_img, moving_img, moving_labels, fwd, inv, sidecar, affine_ras=affine_ras)
-    return {
-        "method": "smgicnet",
-        "fixed": fixed.subject_id,
-        "moving": moving.subject_id,
-        **{k: record[k] for k in STAGE_SECONDS},
-        "total_seconds": time.perf_counter() - start,
-        "files": {k: str(v) for k, v in paths.as_dict().items() if k != "affine" or affine_ras is not None},
-    }
+    return RegisteredPair("smgicnet", fixed_img, moving_img, moving_labels, fwd, inv, sidecar,
+                          {k: record[k] for k in STAGE_SECONDS}, affine_ras=affine_ras, started=start)
+
+
+def register_pair(
+    bundle: ModelBundle,
+    fixed: PreparedSubject,
+    moving: PreparedSubject,
+    paths: PairOutputPaths,
+    sidecar_extra: dict | None = None,
+    settings: PipelineSettings = PipelineSettings(),
+) -> dict:
+    """:func:`smgicnet_pair`, then every output written to ``paths`` (see :func:`write_pair_outputs`).
+
+    Returns a row: method, fixed, moving, forward_seconds and the per-stage seconds, total_seconds
+    (including loading the native images, mapping the fields to millimetres and writing) and the files.
+    """
+    row = smgicnet_pair(bundle, fixed, moving, sidecar_extra, settings).write_row(paths)
+    return {**row, "fixed": fixed.subject_id, "moving": moving.subject_id}

@@ -28,7 +28,7 @@ for _name, _desc in METRIC_DESCRIPTIONS.items():  # one float output per metric 
 
 
 class PairMetrics(SimpleInterface):
-    """Dice per label, Jacobian folding and inverse consistency of one pair, as :func:`EvaluateChunk` computes them."""
+    """Dice per label, Jacobian folding and inverse consistency of one pair, as the cohort workflow's tiles compute them."""
 
     input_spec = _PairMetricsInputSpec
     output_spec = _PairMetricsOutputSpec
@@ -46,7 +46,7 @@ class PairMetrics(SimpleInterface):
         files = {"warp": self.inputs.warp, "inverse_warp": self.inputs.inverse_warp}
         if isdefined(self.inputs.warped_labels):
             files["warped_labels"] = self.inputs.warped_labels
-        metrics, per_label = pair_metrics({"files": files}, fixed, table, table_path)
+        metrics, per_label = pair_metrics(files, fixed, table, table_path)
         row = {"method": self.inputs.method, "fixed": fixed.subject_id, "moving": self.inputs.moving, "error": "",
                **metrics, "metrics_file": os.path.join(runtime.cwd, "metrics.json")}
         write_metrics_file(row, per_label, dict(table), table_path)

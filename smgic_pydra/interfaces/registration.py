@@ -49,6 +49,7 @@ class RegisterPair(SimpleInterface):
         from ..methods import MethodContext, get_method
         from ..preparation import PreparedSubject
         from ..tasks.rows import limit_threads
+        from ..worldspace import PairOutputPaths
 
         entry = get_method(self.inputs.method)
         options = self.inputs.options if isdefined(self.inputs.options) else None
@@ -58,9 +59,9 @@ class RegisterPair(SimpleInterface):
         limit_threads(self.inputs.num_threads)
         fixed, moving = PreparedSubject.load(self.inputs.fixed_dir), PreparedSubject.load(self.inputs.moving_dir)
         stem = f"{moving.subject_id}_to-{fixed.subject_id}_desc-{entry.name}_"
-        paths = {role: os.path.join(runtime.cwd, stem + name) for role, name in FILE_NAMES.items()}
-        row = entry.make_runner(context)(fixed, moving, paths, {})
-        self._results.update({role: path for role, path in row["files"].items() if os.path.exists(path)})
+        paths = PairOutputPaths(**{role: os.path.join(runtime.cwd, stem + name) for role, name in FILE_NAMES.items()})
+        row = entry.make_runner(context)(fixed, moving, {}).write_row(paths)
+        self._results.update(row["files"])
         self._results["forward_seconds"] = row["forward_seconds"]
         return runtime
 

@@ -131,12 +131,12 @@ def _version() -> str:
         return "unknown"
 
 
-def register_images(fixed_img, moving_img, moving_labels_img, paths, device: str = "cpu", options=None,
-                    seed: int = 1, sidecar_extra: dict | None = None, work_dir=None) -> dict:
-    """Register native images with FireANTs and write every output (see :func:`fireants_fields`).
+def fireants_pair(fixed_img, moving_img, moving_labels_img, device: str = "cpu", options=None, seed: int = 1,
+                  sidecar_extra: dict | None = None, work_dir=None):
+    """Register native images with FireANTs (see :func:`fireants_fields`); returns the
+    :class:`~smgic_pydra.worldspace.registered.RegisteredPair` (nothing written).
 
-    work_dir: where FireANTs' own files go (kept); None: a temporary folder. Returns the row of
-    :func:`smgic_pydra.methods.native.register_native`.
+    work_dir: where FireANTs' own files go (kept); None: a temporary folder.
     """
     from .native import register_native
 
@@ -147,17 +147,24 @@ def register_images(fixed_img, moving_img, moving_labels_img, paths, device: str
             return fireants_fields(fixed_img, moving_img, Path(folder), device, options, seed)
 
     sidecar = {"method": "fireants", "random_seed": int(seed), **(sidecar_extra or {})}
-    return register_native("fireants", fields, fixed_img, moving_img, moving_labels_img, paths, sidecar)
+    return register_native("fireants", fields, fixed_img, moving_img, moving_labels_img, sidecar)
+
+
+def register_images(fixed_img, moving_img, moving_labels_img, paths, device: str = "cpu", options=None,
+                    seed: int = 1, sidecar_extra: dict | None = None, work_dir=None) -> dict:
+    """:func:`fireants_pair` with every output written to ``paths``; returns its row
+    (:meth:`~smgic_pydra.worldspace.registered.RegisteredPair.write_row`)."""
+    return fireants_pair(fixed_img, moving_img, moving_labels_img, device, options, seed, sidecar_extra,
+                         work_dir).write_row(paths)
 
 
 def make_runner(context: MethodContext, method: str = "fireants") -> Runner:
     """FireANTs on ``context.device`` with ``context.options``, ``context.threads`` torch threads."""
-    from ..worldspace import PairOutputPaths
-    from .native import chunk_row, prepared_inputs
+    from .native import prepared_inputs
 
-    def run(fixed, moving, paths: dict, sidecar_extra: dict) -> dict:
+    def run(fixed, moving, sidecar_extra: dict):
         fixed_img, moving_img, labels, extra = prepared_inputs(fixed, moving)
-        return chunk_row(register_images(fixed_img, moving_img, labels, PairOutputPaths(**paths), context.device,
-                                         dict(context.options), context.seed, {**extra, **sidecar_extra}))
+        return fireants_pair(fixed_img, moving_img, labels, context.device, dict(context.options), context.seed,
+                             {**extra, **sidecar_extra})
 
     return run

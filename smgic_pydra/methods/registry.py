@@ -6,8 +6,8 @@ resources (``--gres=gpu:1`` for every node with a GPU method when ``--device`` i
 pair-accuracy benchmark and the report tables.
 
 Adding a method is one module (``smgic_pydra/methods/<name>.py`` with a ``make_runner(context,
-name)`` returning ``run(fixed, moving, paths, sidecar_extra) -> {"seconds", "forward_seconds", "files"}``, usually
-through :func:`smgic_pydra.methods.native.register_native`) plus one :class:`RegistrationMethod`
+name)`` returning ``run(fixed, moving, sidecar_extra) -> RegisteredPair``, usually through
+:func:`smgic_pydra.methods.native.register_native`) plus one :class:`RegistrationMethod`
 entry below.
 """
 
@@ -40,9 +40,10 @@ class MethodContext:
     options: Mapping = field(default_factory=dict)
 
 
-Runner = Callable[..., dict]
-"""``run(fixed: PreparedSubject, moving: PreparedSubject, paths: dict, sidecar_extra: dict) -> {"seconds",
-"forward_seconds", "files"}``; ``sidecar_extra`` (the content key and input hashes) goes into the sidecar."""
+Runner = Callable[..., object]
+"""``run(fixed: PreparedSubject, moving: PreparedSubject, sidecar_extra: dict) -> RegisteredPair``
+(:class:`~smgic_pydra.worldspace.registered.RegisteredPair`: the fields in memory; the tile job
+writes and evaluates them); ``sidecar_extra`` (the content key and input hashes) goes into the sidecar."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,10 @@ class RegistrationMethod:
     (runs on ``--device``, fast on a CPU too) or ``"preferred"`` (runs on ``--device``, slow on a
     CPU). threads: whether it uses ``--omp-nthreads`` threads. memory_gib: peak memory of one 1 mm
     pair (GiB; a guide for ``--mem``): measured by ``benchmarks/pair_accuracy.py`` (results/*_1mm.json)
-    for identity, affine, synquick and smgicnet, estimated for syn and fireants. extra: the pip extra that installs it (None: core).
+    for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
+    of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
+    ``--plan-only``: measured for smgicnet and synquick (``results/pair_accuracy_timing*_1mm.json``),
+    scaled from the 3 mm peers benchmark for the others. extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``).
@@ -71,6 +75,7 @@ class RegistrationMethod:
     gpu: str = "no"
     threads: bool = True
     memory_gib: float = 1.0
+    cpu_seconds: float = 60.0
     extra: str | None = None
     options: Mapping = field(default_factory=dict)
     selectable: bool = True
@@ -107,23 +112,24 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=41.0,
         uses_model=True, options=PipelineSettings().to_options()),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
-                       memory_gib=6.0, extra="ants"),
+                       memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=5.4, extra="ants"),
+                       node="baseline", memory_gib=5.4, cpu_seconds=267.8, extra="ants"),
     RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=2.5, extra="ants"),
+                       node="baseline", memory_gib=2.5, cpu_seconds=80.0, extra="ants"),
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
-        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0,
+        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=1500.0,
         extra="fireants",
         options={"scales": [4, 2, 1], "affine_iterations": [200, 100, 50], "greedy_iterations": [200, 100, 50],
                   "cc_kernel_size": 5, "smooth_grad_sigma": 1.0, "smooth_warp_sigma": 0.25,
                   "greedy_lr": 0.5, "affine_lr": 3e-3}),
     RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
-                       node="baseline", threads=False, memory_gib=1.0, selectable=False),
+                       node="baseline", threads=False, memory_gib=1.0, cpu_seconds=15.0,
+                       selectable=False),
 )}
 """name -> method, in the order the CLI lists them."""
 

@@ -11,22 +11,20 @@ def make_runner(context: MethodContext, method: str = "smgicnet") -> Runner:
 
     ``context.options`` are the pipeline's stages
     (:meth:`smgic_pydra.pipeline_settings.PipelineSettings.from_options`: affine, refinement); they go
-    to :func:`smgic_pydra.inference.register_pair` and into the sidecar (``method_options``).
+    to :func:`smgic_pydra.inference.smgicnet_pair` and into the sidecar (``method_options``).
     """
-    from ..inference import load_model, register_pair
+    from ..inference import load_model, smgicnet_pair
     from ..pipeline_settings import PipelineSettings
-    from ..worldspace import PairOutputPaths
-    from .native import chunk_row
 
     bundle = {}
     options = dict(context.options)
     settings = PipelineSettings.from_options(options)
 
-    def run(fixed, moving, paths: dict, sidecar_extra: dict) -> dict:
+    def run(fixed, moving, sidecar_extra: dict):
         if "model" not in bundle:
             bundle["model"] = load_model(context.model or None, device=context.device,
                                          expected_sha256=context.model_sha256 or None)
         extra = {**sidecar_extra, "method_options": options}
-        return chunk_row(register_pair(bundle["model"], fixed, moving, PairOutputPaths(**paths), extra, settings))
+        return smgicnet_pair(bundle["model"], fixed, moving, extra, settings)
 
     return run

@@ -1,15 +1,13 @@
 """Pydra 1.0 tasks, one module per step; each is usable on its own in analysis scripts.
 
-Chunk tasks take *pair specs* and return *rows* (see :mod:`smgic_pydra.tasks.rows`); they never
-raise for a failing pair (errors are data) and skip pairs whose outputs are already complete.
+:func:`RegisterTile` takes a *tile* of the pair matrix (:mod:`smgic_pydra.tasks.tile`) and returns
+its summary; it never raises for a failing pair (errors are data) and skips pairs that are done.
 """
 
-from .evaluate import EvaluateChunk
 from .gather import Gather
 from .prepare import PrepareSubject
-from .register import BaselineChunk, RegisterChunk
+from .register import RegisterTile
 from .reports import WriteReports
 from .train import PackageModel, TrainModel
 
-__all__ = ["BaselineChunk", "EvaluateChunk", "Gather", "PackageModel", "PrepareSubject", "RegisterChunk", "TrainModel",
-           "WriteReports"]
+__all__ = ["Gather", "PackageModel", "PrepareSubject", "RegisterTile", "TrainModel", "WriteReports"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
 
 from ..io.atomic import atomic_path, json_text
-from .rows import error_text
 
 METRIC_DESCRIPTIONS = {
     "dice_mean": "mean Dice over the table's labels present in the fixed labels (NaN: no labels)",
@@ -21,41 +22,64 @@ METRIC_VALUES = tuple(METRIC_DESCRIPTIONS)
 METRIC_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", *METRIC_VALUES)
 
 
-def pair_metrics(row: dict, fixed, table, table_path: str | None = None,
-                 fields: dict | None = None) -> tuple[dict, dict]:
-    """``(metrics, dice per label)`` of one registered pair; ``fixed`` is the fixed PreparedSubject.
-    ``fields``: a dict that receives the forward warp read here as ``"forward": (disp, affine)``.
+def field_metrics(forward, fixed_affine, inverse, moving_affine, fixed, warped_labels, table,
+                  table_path: str | None = None) -> tuple[dict, dict]:
+    """``(metrics, dice per label)`` of one registered pair, from its fields in memory.
 
-    table: label -> name (from ``table_path``, None: the default table); a table none of whose
-    labels occurs in the fixed labels is an :class:`InputError`, not a NaN Dice.
+    forward: ``(X, Y, Z, 3)`` RAS mm on the fixed grid ``fixed_affine``; inverse: on the moving grid
+    ``moving_affine`` (float32 values, as written; computed in float64). fixed: the fixed
+    PreparedSubject (brain mask, source labels). warped_labels: the moving labels on the fixed grid,
+    or None (no Dice). table: label -> name (from ``table_path``, None: the default table); a table
+    none of whose labels occurs in the fixed labels is an :class:`InputError`, not a NaN Dice.
 
     Dice: the warped moving labels against the fixed labels on the fixed native grid, over the
     labels of ``table`` (mean over labels present in the fixed image, see :mod:`smgic_pydra.metrics.dice`).
+    Every output policy and the file-based :func:`pair_metrics` end here, so they give equal rows.
     """
-    from smgic_pydra.io.itk_warp import read_itk_displacement
-    from smgic_pydra.metrics import folding_stats, inverse_consistency
     from smgic_pydra.io.errors import InputError, display_path
-    from smgic_pydra.metrics.dice import dice_from_files
+    from smgic_pydra.io.images import check_same_grid, load_image
+    from smgic_pydra.metrics import folding_stats, inverse_consistency
+    from smgic_pydra.metrics.dice import dice_per_label
     from smgic_pydra.metrics.labels import DEFAULT_LABEL_TABLE
 
-    files = row["files"]
+    fwd = np.asarray(forward, dtype=np.float32).astype(np.float64)
+    inv = np.asarray(inverse, dtype=np.float32).astype(np.float64)
     metrics: dict = {}
     per_label: dict = {}
     fixed_labels = fixed.source_files.get("labels")
-    if fixed_labels and files.get("warped_labels") and Path(files["warped_labels"]).is_file():  # moving labels exist
-        dice = dice_from_files(files["warped_labels"], fixed_labels, table)
+    if fixed_labels and warped_labels is not None:
+        labels_img = load_image(fixed_labels, "labels")
+        check_same_grid(SimpleNamespace(shape=fwd.shape[:3], affine=fixed_affine), "the forward warp", labels_img,
+                        fixed_labels)
+        dice = dice_per_label(warped_labels, np.asarray(labels_img.dataobj), table)
         if dice.n_labels == 0:
             raise InputError(display_path(table_path or DEFAULT_LABEL_TABLE),
                              f"no label of the table occurs in the fixed labels {fixed_labels}")
         per_label, metrics["dice_mean"] = dice.per_label, dice.mean
-    fwd, fwd_affine = read_itk_displacement(files["warp"])
-    if fields is not None:
-        fields["forward"] = (fwd, fwd_affine)
-    inv, inv_affine = read_itk_displacement(files["inverse_warp"])
-    fold = folding_stats(fwd, fwd_affine, fixed.native_mask)
+    fold = folding_stats(fwd, fixed_affine, fixed.native_mask)
     metrics["folding_percent"], metrics["log_jacobian_std"] = fold.percent_folded, fold.log_det_std
-    metrics["inverse_consistency_mm"] = inverse_consistency(fwd, fwd_affine, inv, inv_affine, fixed.native_mask).mean_mm
+    metrics["inverse_consistency_mm"] = inverse_consistency(fwd, fixed_affine, inv, moving_affine,
+                                                            fixed.native_mask).mean_mm
     return metrics, per_label
+
+
+def pair_metrics(files: dict, fixed, table, table_path: str | None = None, moving=None) -> tuple[dict, dict]:
+    """:func:`field_metrics` of a pair whose outputs are files (``files``: role -> path, with ``warp``
+    and ``inverse_warp``). The warped labels are ``files["warped_labels"]`` when present, else the
+    ``moving`` PreparedSubject's labels resampled with the warp (output policy ``warps``), else none."""
+    from smgic_pydra.io.images import load_image
+    from smgic_pydra.io.itk_warp import read_itk_displacement
+    from smgic_pydra.worldspace import resample_with_displacement
+
+    fwd, fwd_affine = read_itk_displacement(files["warp"])
+    inv, inv_affine = read_itk_displacement(files["inverse_warp"])
+    warped = None
+    if files.get("warped_labels") and Path(files["warped_labels"]).is_file():
+        warped = np.asarray(load_image(files["warped_labels"], "labels").dataobj)
+    elif moving is not None and moving.source_files.get("labels"):
+        labels = load_image(moving.source_files["labels"], "labels")
+        warped = resample_with_displacement(labels, fwd, fwd_affine, fwd.shape[:3], "labels")
+    return field_metrics(fwd, fwd_affine, inv, inv_affine, fixed, warped, table, table_path)
 
 
 def write_metrics_file(row: dict, per_label: dict, names: dict, labels_table: str | None) -> None:
@@ -68,67 +92,3 @@ def write_metrics_file(row: dict, per_label: dict, names: dict, labels_table: st
     data["label_names"] = {k: names.get(int(k), k) for k in data["dice_per_label"]}
     with atomic_path(Path(row["metrics_file"])) as tmp:
         tmp.write_text(json_text(data))
-
-
-def saved_metrics(row: dict, labels_table: str | None) -> tuple[dict, dict] | None:
-    """``(metrics, dice per label)`` saved for a resumed pair whose outputs are unchanged since, else None."""
-    path = Path(row.get("metrics_file") or "")
-    sidecar = Path(row["files"].get("sidecar", ""))
-    if not (row.get("resumed") and path.is_file() and sidecar.is_file()):
-        return None
-    if path.stat().st_mtime_ns < sidecar.stat().st_mtime_ns:
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    if data.get("error") or data.get("labels_table", "") != (labels_table or ""):
-        return None
-    metrics = {k: data[k] for k in METRIC_VALUES if k in data}
-    return metrics, {int(k): float(v) for k, v in data.get("dice_per_label", {}).items()}
-
-
-def evaluate_rows(rows: list[dict], prepared_dirs: dict, labels_table: str | None) -> tuple[list[dict], list[dict]]:
-    """Rows with metrics added, and one Dice row per pair, method and label (see :class:`EvaluateChunk`).
-
-    A resumed pair (outputs already complete) reuses its saved metrics when they are newer than
-    its outputs and were computed with the same label table.
-    """
-    from smgic_pydra.metrics.labels import load_label_table
-    from smgic_pydra.preparation import PreparedSubject
-    from smgic_pydra.tasks.rows import flatten_rows
-
-    table = load_label_table(labels_table)
-    names = dict(table)
-    loaded: dict = {}
-
-    def subject(key: str) -> PreparedSubject:
-        if key not in loaded:
-            loaded[key] = PreparedSubject.load(prepared_dirs[key])
-        return loaded[key]
-
-    out, label_rows = [], []
-    for row in flatten_rows(rows):
-        row = dict(row)
-        per_label: dict = {}
-        fields: dict = {}
-        if not row.get("error"):
-            try:
-                saved = saved_metrics(row, labels_table)
-                if saved is None:
-                    saved = pair_metrics(row, subject(row["fixed"]), table, labels_table, fields)
-                metrics, per_label = saved
-                row.update(metrics)
-            except Exception as exc:  # errors are data
-                row["error"] = f"evaluation failed: {error_text(exc)}"
-        if not row.get("error") and (row.get("figures") or row.get("subject_figures")):
-            from smgic_pydra.reports.reportlets import write_row_reportlets
-
-            row["figures_error"] = write_row_reportlets(row, subject(row["fixed"]), subject(row["moving"]),
-                                                        fields.get("forward"))
-        write_metrics_file(row, per_label, names, labels_table)
-        out.append(row)
-        label_rows += [{"method": row["method"], "fixed": row["fixed"], "moving": row["moving"], "label": int(label),
-                        "name": names.get(int(label), str(label)), "dice": float(d)} for label, d in per_label.items()
-                       if not math.isnan(d)]
-    return out, label_rows

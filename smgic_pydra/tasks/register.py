@@ -1,45 +1,58 @@
-"""Pydra task: register a chunk of pairs with one method of the registry (:mod:`smgic_pydra.methods`)."""
+"""Pydra task: one tile of the pair matrix with one method of the registry (:mod:`smgic_pydra.methods`),
+registration, outputs and evaluation fused (:mod:`smgic_pydra.tasks.tile`)."""
 
 from __future__ import annotations
 
 from pydra.compose import python
 
 
-@python.define(outputs=["rows"])
-def RegisterChunk(
-    pairs: list,
+@python.define(outputs=["summary"])
+def RegisterTile(
+    tile: dict,
     subjects: list,
     prepared_dirs: list,
     preparation_errors: list,
+    inputs: dict,
+    settings: dict,
+    output_dir: str,
+    journal_dir: str,
     method: str = "smgicnet",
+    options: dict | None = None,
     model: str = "",
     model_sha256: str = "",
     device: str = "cpu",
     omp_nthreads: int = 0,
     random_seed: int = 1,
-    options: dict | None = None,
-    progress_dir: str = "",
-) -> list:
-    """Register every pair of ``pairs`` (pair specs, see :mod:`smgic_pydra.tasks.rows`) with ``method``.
+    outputs: str = "all",
+    reportlets: bool = False,
+    labels_table: str = "",
+    verify_outputs: bool = False,
+    token: str = "",
+) -> dict:
+    """Register, write and evaluate every pair of ``tile`` with ``method`` (see :func:`~smgic_pydra.tasks.tile.run_tile`).
 
-    subjects / prepared_dirs / preparation_errors: parallel lists from :func:`PrepareSubject`
-    (an empty dir means the subject failed with that error). model: a model folder or ``""`` for
-    the packaged default (SM-GICNet, loaded once per chunk); model_sha256: its weights' expected
-    SHA-256 (``""``: the folder's record). device: where GPU-capable methods run. omp_nthreads:
-    threads per job (0: torch's default). random_seed: ANTs / FireANTs seed. options: the method's
-    options (overriding its registry defaults). Pairs whose outputs are already complete and
-    unchanged are not redone (resume). A pair that fails gives an error row; the chunk never
-    aborts. Returns one row per pair.
+    subjects / prepared_dirs / preparation_errors: parallel lists from :func:`PrepareSubject` (an
+    empty dir means the subject failed with that error). inputs: subject -> SHA-256 of its input
+    files by role; settings: the method's settings (``CohortPlan.method_settings``): with
+    ``inputs`` they make each pair's content key. model: a model folder or ``""`` (packaged;
+    loaded once per tile, only when a pair needs it); model_sha256: its weights' expected SHA-256.
+    device: where GPU-capable methods run. omp_nthreads: threads (0: torch's default).
+    random_seed: ANTs / FireANTs seed. options: the method's options (over its registry
+    defaults). outputs: ``all``, ``warps`` or ``metrics``. journal_dir: where the tile's journal
+    goes (``<method>__<tile id>.jsonl``). token: this run's token (pydra never returns a cached
+    tile: the tile itself decides per pair what is done). Returns the tile's summary.
     """
-    from smgic_pydra.methods import MethodContext, get_method
-    from smgic_pydra.tasks.rows import run_chunk
+    from pathlib import Path
 
+    from smgic_pydra.methods import MethodContext, get_method
+    from smgic_pydra.tasks.rows import limit_threads
+    from smgic_pydra.tasks.tile import run_tile
+
+    limit_threads(omp_nthreads)
     entry = get_method(method)
     context = MethodContext(model=model, model_sha256=model_sha256, device=device, threads=omp_nthreads,
                             seed=random_seed, options=entry.merged_options(options))
-    return run_chunk(method, pairs, subjects, prepared_dirs, preparation_errors, progress_dir, omp_nthreads,
-                     entry.make_runner(context))
-
-
-BaselineChunk = RegisterChunk
-"""The same task (the ANTs baselines are registry methods too); the name is kept for existing scripts."""
+    return run_tile(method, tile, lambda: entry.make_runner(context), subjects=subjects, prepared_dirs=prepared_dirs,
+                    preparation_errors=preparation_errors, inputs=inputs, settings=settings, output_dir=output_dir,
+                    outputs=outputs, reportlets=reportlets, labels_table=labels_table,
+                    journal=str(Path(journal_dir) / f"{method}__{tile['id']}.jsonl"), verify_outputs=verify_outputs)

@@ -1,9 +1,9 @@
 """Pydra workflow factories (niworkflows-style ``init_*_wf``) and their runners."""
 
 from .cohort import CohortPlan, CohortResult, init_cohort_wf, run_cohort
-from .progress import ProgressMonitor, read_markers
+from .progress import ProgressMonitor, JournalTail
 from .submit import CohortRunError
 from .training import TrainingPlan, init_training_wf, run_training
 
-__all__ = ["CohortPlan", "CohortResult", "CohortRunError", "ProgressMonitor",
-           "TrainingPlan", "init_cohort_wf", "init_training_wf", "read_markers", "run_cohort", "run_training"]
+__all__ = ["CohortPlan", "CohortResult", "CohortRunError", "JournalTail", "ProgressMonitor",
+           "TrainingPlan", "init_cohort_wf", "init_training_wf", "run_cohort", "run_training"]

@@ -1,11 +1,12 @@
 """The cohort workflow on a BIDS dataset: plan from the raw data, run a participant level, run a group level.
 
 Participant level: index the dataset (:func:`smgic_pydra.bids.layout.collect_subjects`), build the
-pairs whose moving subject is selected, name every output with :mod:`smgic_pydra.bids.derivatives`,
-run :func:`run_cohort` and write the warped-image sidecars and ``dataset_description.json``. Each
-pair and method also gets a metrics JSON under ``OUTPUT_DIR/reports/pairs/<method>/`` (the only
-thing the group level reads; every file is per pair and written atomically, so participant jobs
-can share OUTPUT_DIR). Group level: read those files back and write the reports.
+pairs whose moving subject is selected, estimate the bytes the run writes (refused when they do
+not fit), record the tiles it owes, run :func:`run_cohort` and write the warped-image sidecars and
+``dataset_description.json``. Each tile and method writes its rows as Parquet under
+``OUTPUT_DIR/reports/tiles/<method>/`` (the only thing the group level reads besides the sidecars;
+every file is written atomically and named by its run, so participant jobs can share OUTPUT_DIR).
+Group level: read those tables back and write the reports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
 from ..methods import get_method
 from ..reports import write_reports
+from ..reports.tiles import tile_files, tiles_dir
 from ..settings import BidsAppSettings
 from .cohort import CohortPlan, run_cohort
 
@@ -36,20 +38,6 @@ def subject_spec(s) -> dict:
             "labels": str(s.labels) if s.labels else None}
 
 
-def pair_spec(output_dir, fixed, moving, methods, reportlets: bool = True) -> dict:
-    """The pair spec (:mod:`smgic_pydra.tasks.rows`) of one pair; with ``reportlets``, its figures
-    (every method but identity, whose "after" is the "before") and its subjects' preparation figures."""
-    outputs = {m: {k: str(v) for k, v in derivatives.pair_output_paths(output_dir, moving, fixed, m).as_dict().items()}
-               for m in methods}
-    spec = {"fixed": fixed.key, "moving": moving.key, "outputs": outputs,
-            "metrics": {m: str(derivatives.pair_metrics_path(output_dir, moving.key, fixed.key, m)) for m in methods}}
-    if reportlets:
-        spec["figures"] = {m: derivatives.pair_figure_paths(output_dir, moving, fixed, m).as_dict()
-                           for m in methods if m != "identity"}
-        spec["subject_figures"] = {s.key: str(derivatives.subject_figure_path(output_dir, s)) for s in (fixed, moving)}
-    return spec
-
-
 def default_labels_table(subjects) -> str:
     """The label table of the labels' derivatives dataset (``dseg.tsv`` at its root) when it has one, else ``""``."""
     for s in subjects:
@@ -64,7 +52,8 @@ def default_labels_table(subjects) -> str:
 def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", participant_label=None, session_label=None,
               bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
               skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
-              verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True):
+              verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True,
+              outputs: str = "all"):
     """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
@@ -73,7 +62,8 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", pa
     a brain mask. reports: also write the reports at the end of the run (the group level does it
     otherwise). verify_outputs: compare the SHA-256 of finished outputs before reusing them (see
     :class:`CohortPlan`). method_options: method -> its options (see :class:`CohortPlan`).
-    reportlets: write each pair's and subject's figures under ``OUTPUT_DIR/sub-*/figures``.
+    reportlets: write each pair's and subject's figures under ``OUTPUT_DIR/sub-*/figures``
+    (``outputs`` all only). outputs: the output policy (see :class:`CohortPlan`).
     """
     from ..bids.layout import collect_subjects, require_brain_masks
     from ..bids.pairs import make_pairs
@@ -94,10 +84,9 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", pa
             raise unresolved[key[len("sub-"):]]
     skull_strip = require_brain_masks([by_key[k] for k in used], skull_strip)
     plan = CohortPlan(
-        subjects=[subject_spec(by_key[k]) for k in used],
-        pairs=[pair_spec(output_dir, by_key[f], by_key[m], methods, reportlets)
-               for f, m in chosen],
-        methods=list(methods), work_dir=Path(work_dir), output_dir=Path(output_dir) if reports else None,
+        subjects=[subject_spec(by_key[k]) for k in used], pairs=chosen,
+        methods=list(methods), work_dir=Path(work_dir), output_dir=output_dir, reports=reports,
+        outputs=outputs, reportlets=reportlets and outputs == "all",
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
         omp_nthreads=omp_nthreads, random_seed=random_seed, verify_outputs=verify_outputs,
@@ -106,16 +95,17 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", pa
     return plan, by_key
 
 
-def output_paths(plan: CohortPlan, output_dir) -> list[Path]:
-    """Every file the participant level writes into OUTPUT_DIR for ``plan`` (to check before writing)."""
+def output_folders(plan: CohortPlan, output_dir) -> list[Path]:
+    """The folders and files the participant level writes into OUTPUT_DIR (to check before writing):
+    O(subjects), whatever the number of pairs."""
     out = Path(output_dir)
     paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs,
-             participant_record_path(plan, out)]
-    for pair in plan.pairs:
-        paths += [Path(p) for files in pair["outputs"].values() for p in files.values()]
-        paths += [Path(p) for p in pair["metrics"].values()]
-        paths += [Path(p) for files in pair.get("figures", {}).values() for p in files.values()]
-        paths += [Path(p) for p in pair.get("subject_figures", {}).values()]
+             participant_record_path(plan, out), tiles_dir(out)]
+    if plan.outputs != "metrics":
+        moving = sorted({m for _, m in plan.pairs})
+        paths += [derivatives.subject_anat_dir(out, key) for key in moving]
+        if plan.reportlets:
+            paths += [derivatives.subject_figures_dir(out, key) for key in sorted({k for pair in plan.pairs for k in pair})]
     return paths
 
 
@@ -124,24 +114,24 @@ def participant_record_path(plan: CohortPlan, output_dir) -> Path:
 
 
 def write_participant_record(plan: CohortPlan, output_dir) -> Path:
-    """The pairs this participant run owes to the group level (paths relative to OUTPUT_DIR), written before any work."""
+    """The tiles this participant run owes to the group level, written before any work: the methods, the
+    output policy and each tile's subjects and pairs (so the group level can name the pairs of a
+    missing tile)."""
     out = Path(output_dir).absolute()
-    pairs = [{"method": m, "fixed": p["fixed"], "moving": p["moving"],
-              "sidecar": Path(p["outputs"][m]["sidecar"]).relative_to(out).as_posix(),
-              "metrics": Path(p["metrics"][m]).relative_to(out).as_posix()} for p in plan.pairs for m in plan.methods]
-    return save_json({"pairs": pairs}, participant_record_path(plan, out))
+    tiles = [{"id": t["id"], "fixed": t["fixed"], "moving": t["moving"], "pairs": t["pairs"].tolist()}
+             for t in plan.tiles()]
+    return save_json({"run_key": plan.run_key, "methods": plan.methods, "outputs": plan.outputs, "tiles": tiles},
+                     participant_record_path(plan, out))
 
 
 def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
-    """BIDS sidecars of the warped images and labels of every successful pair (atomic)."""
-    from ..worldspace import PairOutputPaths
-
-    specs = {(p["fixed"], p["moving"]): p for p in plan.pairs}
+    """BIDS sidecars of the warped images and labels of every successful pair (atomic; ``outputs`` all only)."""
+    if plan.outputs != "all":
+        return
     for row in rows:
         if row.get("error"):
             continue
-        files = specs[(row["fixed"], row["moving"])]["outputs"][row["method"]]
-        paths = PairOutputPaths(**{k: Path(v) for k, v in files.items()})
+        paths = derivatives.pair_output_paths(plan.output_dir, row["moving"], row["fixed"], row["method"])
         if not paths.warped_labels.is_file():
             paths.warped_labels = None
         moving, fixed = by_key[row["moving"]], by_key[row["fixed"]]
@@ -158,14 +148,15 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     run the plan, then write the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
     from .. import __version__
 
-    derivatives.check_inside_output(output_dir, output_paths(plan, output_dir))
+    derivatives.check_inside_output(output_dir, output_folders(plan, output_dir))
     # the model is loaded and checked before anything is written, so a bad one locks nothing
     uses_model = any(get_method(m).uses_model for m in plan.methods)
     sha = plan.model_sha256() if uses_model else None
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
     write_participant_record(plan, output_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
-    write_warped_sidecars(plan, result.rows, subjects, bids_dir)
+    if plan.outputs == "all":
+        write_warped_sidecars(plan, result.rows, subjects, bids_dir)
     return result
 
 
@@ -188,83 +179,127 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
                                    pairs_per_job=s.pairs_per_job, labels=s.labels, skull_strip=s.skull_strip,
                                    omp_nthreads=s.omp_nthreads, random_seed=s.random_seed,
                                    verify_outputs=s.verify_outputs, method_options=s.method_options,
-                                   reportlets=s.reportlets)
+                                   reportlets=s.reportlets, outputs=s.outputs)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
+    check_space(plan, output_dir)
+    if s.plan_only:
+        return []
     result = run_bids_plan(plan, subjects, bids_dir, output_dir, worker, s.nprocs, s.random_seed, s.progress)
-    n_ok = sum(not r["error"] for r in result.rows)
-    print(f"smgic-bids: {n_ok}/{len(result.rows)} registrations done; outputs in {output_dir}; "
+    n_pairs = len(plan.pairs) * len(plan.methods)
+    print(f"smgic-bids: {n_pairs - len(result.failed)}/{n_pairs} registrations done; outputs in {output_dir}; "
           f"status: {result.status_file}")
-    return _failed(result.rows)
+    return result.failed
 
 
-def _failed(rows) -> list[str]:
-    from ..tasks.rows import failed_lines
+def check_space(plan: CohortPlan, output_dir):
+    """Print the plan (:mod:`.plan_summary`: jobs, pairs, bytes, time guide) and refuse, in one line naming
+    ``--outputs metrics``, a run whose estimated bytes exceed the free space of OUTPUT_DIR."""
+    from .plan_summary import summarize
 
-    return failed_lines(rows)
+    summary = summarize(plan)
+    for line in summary.lines(plan.outputs):
+        print(f"smgic-bids: {line}")
+    if summary.bytes > summary.free_bytes:
+        gib = 1024 ** 3
+        raise InputError(display_path(output_dir), f"the run needs about {summary.bytes / gib:.3g} GiB, "
+                         f"{summary.free_bytes / gib:.3g} GiB are free: use --outputs metrics (no per-pair files) "
+                         "or --outputs warps, or free space")
+    return summary
 
 
-def _expected_pairs(output_dir) -> dict[tuple, dict]:
-    """``(method, fixed, moving) -> record`` over every participant run's record in OUTPUT_DIR."""
+def _records(output_dir) -> list[dict]:
+    """Every participant run's record in OUTPUT_DIR, oldest first (a later run's pair replaces an earlier one's)."""
     folder = derivatives.participant_records_dir(output_dir)
-    files = sorted(folder.glob("*.json"))
+    files = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
     if not files:
         raise InputError(display_path(folder), "no participant run records: run the participant level first")
-    expected = {}
+    records = []
     for path in files:
         try:
-            pairs = json.loads(path.read_text())["pairs"]
-            expected.update({(p["method"], p["fixed"], p["moving"]): p for p in pairs})
+            record = json.loads(path.read_text())
+            records.append({"outputs": record["outputs"], "methods": list(record["methods"]),
+                            "tiles": [{k: t[k] for k in ("id", "fixed", "moving", "pairs")} for t in record["tiles"]]})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(display_path(path), f"not a participant run record ({type(exc).__name__}: {exc})") from None
-    return expected
+    return records
 
 
-def _pair_result(output_dir, record: dict, verify_outputs: bool) -> tuple[dict, dict]:
-    """``(row, dice per label)`` of one expected pair; a row with an ``error`` naming the file when its
-    outputs or metrics are missing, damaged or invalid."""
-    from ..tasks.metrics_io import METRIC_KEYS
+def _owed_pairs(output_dir, records):
+    """DataFrame of every pair the records owe (method, fixed, moving, outputs, pairs_file, labels_file), the
+    latest record's entry of each pair."""
+    import numpy as np
+    import pandas as pd
+
+    parts = []
+    for record in records:
+        for tile in record["tiles"]:
+            index = np.asarray(tile["pairs"], dtype=np.int64).reshape(-1, 2)
+            fixed, moving = np.asarray(tile["fixed"], dtype=object)[index[:, 0]], np.asarray(tile["moving"], dtype=object)[index[:, 1]]
+            for method in record["methods"]:
+                files = tile_files(output_dir, method, tile["id"])
+                parts.append(pd.DataFrame({"method": method, "fixed": fixed, "moving": moving, "outputs": record["outputs"],
+                                           "pairs_file": str(files.pairs), "labels_file": str(files.labels)}))
+    owed = pd.concat(parts, ignore_index=True)
+    return owed.drop_duplicates(["method", "fixed", "moving"], keep="last").reset_index(drop=True)
+
+
+def _check_files(output_dir, row, verify_outputs: bool) -> str:
+    """``""`` or the problem of a successful pair's files (policies that write them): the sidecar must
+    record the row's content key and every output must match its record."""
     from ..tasks.rows import outputs_problem, read_sidecar
 
-    out = Path(output_dir).absolute()
-    row = {k: record[k] for k in ("method", "fixed", "moving")}
-    sidecar, metrics = out / record["sidecar"], out / record["metrics"]
-    try:
-        data = json.loads(metrics.read_text())
-    except FileNotFoundError:
-        return row | {"error": f"{metrics}: metrics file missing"}, {}
-    except (OSError, ValueError) as exc:
-        return row | {"error": f"{metrics}: not readable JSON ({exc})"}, {}
-    missing = [k for k in METRIC_KEYS if k not in data] if isinstance(data, dict) else list(METRIC_KEYS)
-    if missing or any(data[k] != row[k] for k in row):
-        return row | {"error": f"{metrics}: not the metrics of this pair (missing {missing or 'nothing'})"}, {}
-    if data.get("error"):  # the pair failed in the participant run
-        return row | {k: data[k] for k in METRIC_KEYS}, {}
+    sidecar = derivatives.pair_output_paths(output_dir, row.moving, row.fixed, row.method).sidecar
     meta = read_sidecar({"sidecar": sidecar})
-    problem = (f"{sidecar}: sidecar missing or unreadable" if meta is None
-               else outputs_problem({"sidecar": sidecar}, meta, verify_outputs))
-    if problem:
-        return row | {"error": problem}, {}
-    if metrics.stat().st_mtime_ns < sidecar.stat().st_mtime_ns:
-        return row | {"error": f"{metrics}: older than the pair's outputs; run the participant level again"}, {}
-    per_label = {k: (v, (data.get("label_names") or {}).get(k, str(k))) for k, v in (data.get("dice_per_label") or {}).items()}
-    return row | {k: data[k] for k in METRIC_KEYS}, per_label
+    if meta is None:
+        return f"{sidecar}: sidecar missing or unreadable"
+    if meta.get("content_sha256") != row.content_sha256:
+        return f"{sidecar}: the outputs are not those of the reported metrics; run the participant level again"
+    return outputs_problem({"sidecar": sidecar}, meta, verify_outputs) or ""
 
 
-def read_pair_metrics(output_dir, verify_outputs: bool = False) -> tuple[list[dict], list[dict]]:
-    """Rows and per-label Dice rows of every pair the participant runs of OUTPUT_DIR owe (group level).
+def read_group_tables(output_dir, verify_outputs: bool = False):
+    """``(pairs DataFrame, label tables generator)`` of every pair the participant runs of OUTPUT_DIR owe.
 
-    A pair whose metrics file is missing or invalid, or whose outputs no longer match their sidecar
-    records (size always, SHA-256 when modified or with ``verify_outputs``), is a failed row naming the file.
+    A pair whose tile table is missing or damaged, or that is missing from it, or whose written outputs no
+    longer match their sidecar records (size always, SHA-256 when modified or with ``verify_outputs``;
+    the content key always) is a failed row naming the file. The per-label tables are read one tile
+    at a time, filtered to the successful pairs.
     """
-    rows, label_rows = [], []
-    for (method, fixed, moving), record in sorted(_expected_pairs(output_dir).items()):
-        row, per_label = _pair_result(output_dir, record, verify_outputs)
-        rows.append(row)
-        label_rows += [{"method": method, "fixed": fixed, "moving": moving, "label": int(k), "name": name,
-                        "dice": float(v)} for k, (v, name) in per_label.items()]
-    return rows, label_rows
+    import pandas as pd
+
+    from ..reports.tables import PAIR_COLUMNS
+    from ..reports.tiles import iter_label_tables, read_pairs_tables
+
+    out = Path(output_dir).absolute()
+    owed = _owed_pairs(out, _records(out))
+    found, problems = [], {}
+    for path in owed["pairs_file"].unique():
+        try:
+            found.append(read_pairs_tables([path]).assign(pairs_file=path))
+        except InputError as exc:
+            problems[path] = str(exc)
+        except FileNotFoundError:
+            problems[path] = f"{path}: tile table missing; run the participant level again"
+    keys = ["method", "fixed", "moving", "pairs_file"]
+    results = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=keys)
+    pairs = owed.merge(results.drop_duplicates(keys, keep="last"), on=keys, how="left", indicator=True)
+    missing = pairs["_merge"] == "left_only"
+    pairs.loc[missing, "error"] = [problems.get(f, f"{f}: the pair is missing from its tile table")
+                                   for f in pairs.loc[missing, "pairs_file"]]
+    pairs["error"] = pairs["error"].fillna("").astype(str)
+    for i in pairs.index[(pairs["outputs"] != "metrics") & (pairs["error"] == "")]:
+        pairs.at[i, "error"] = _check_files(out, pairs.loc[i], verify_outputs)
+    ok = pairs[pairs["error"] == ""]
+
+    def label_tables():
+        for path in ok["labels_file"].unique():
+            wanted = ok.loc[ok["labels_file"] == path, ["method", "fixed", "moving"]]
+            for table in iter_label_tables([path]):
+                yield table.to_pandas().merge(wanted, on=["method", "fixed", "moving"])
+
+    return pairs[[c for c in PAIR_COLUMNS]], label_tables()
 
 
 def run_group(output_dir: Path, verify_outputs: bool = False) -> list[str]:
@@ -273,7 +308,7 @@ def run_group(output_dir: Path, verify_outputs: bool = False) -> list[str]:
         raise InputError(display_path(output_dir), "not an smgic-pydra output folder (no dataset_description.json): "
                          "run the participant level first")
     derivatives.check_inside_output(output_dir, vars(derivatives.report_paths(output_dir)).values())
-    rows, label_rows = read_pair_metrics(output_dir, verify_outputs)
-    paths = write_reports(rows, label_rows, output_dir)
-    print(f"smgic-bids: {len(rows)} pair results; reports: " + ", ".join(str(p) for p in paths.values()))
-    return _failed(rows)
+    pairs, label_tables = read_group_tables(output_dir, verify_outputs)
+    paths = write_reports(pairs, label_tables, output_dir)
+    print(f"smgic-bids: {len(pairs)} pair results; reports: " + ", ".join(str(p) for p in paths.values()))
+    return [f"{r.method} {r.moving} -> {r.fixed}: {r.error}" for r in pairs.itertuples() if r.error]

@@ -1,38 +1,42 @@
-"""Cohort registration workflow: prepare subjects, register pairs in chunks, run baselines, evaluate, report.
+"""Cohort registration workflow: prepare subjects, then tiles of the pair matrix (register, write, evaluate), report.
 
 Graph (pydra 1.0a12)::
 
     prepare          PrepareSubject split over subjects, combined (one job per subject)
-    <node>           RegisterChunk split over methods x chunks of pairs, one node per registry node
-                     (``register``: SM-GICNet, one model load per chunk; ``baseline``: ANTs
-                     syn/synquick/affine/identity; ``register_fireants``: FireANTs); see
-                     :mod:`smgic_pydra.methods.registry`
-    evaluate_<node>  EvaluateChunk on each chunk's rows, combined
-    reports          WriteReports: pairs.csv, dice_per_label.csv, summary.csv/.tsv
+    <node>           RegisterTile split over methods x tiles, one node per registry node (``register``:
+                     SM-GICNet; ``baseline``: ANTs syn/synquick/affine/identity; ``register_fireants``:
+                     FireANTs; see :mod:`smgic_pydra.methods.registry`); combined
+    reports          WriteReports: pairs.csv/.parquet, dice_per_label.parquet(/.csv), dice_matrix.tsv,
+                     summary, index.html (from the tiles' Parquet tables)
 
-Errors are data: chunk tasks return error rows instead of raising, so every other pair finishes
-and the reports are written; ``CohortResult.failed`` names the failed pairs.
+Tiles (:func:`smgic_pydra.bids.pairs.tile_pairs`): the pairs are cut into blocks of the N x N
+matrix of subjects, ``B`` subjects a side (``B = floor(sqrt(pairs_per_job))``). One job does the up
+to ``B**2`` pairs of a tile with the model loaded once and each prepared subject loaded once, and
+fuses registration, writing (``outputs``: all | warps | metrics) and evaluation
+(:mod:`smgic_pydra.tasks.tile`). The driver holds no Python object per pair in the graph: the
+tiles carry their pairs as small integer arrays, and rows travel as Parquet files, never through
+pydra's results. Errors are data: a failing pair is a row with ``error``; every other pair
+finishes and the reports are written; ``CohortResult.failed`` names the failed pairs.
 
 Work directory layout (``work_dir``)::
 
     prepared/<grid>/<subject>/    prepared subjects per network grid, e.g. ``128x128x128-1.5mm``
                                   (shared by registration and training runs, reused when complete)
     runs/<run_key>/cache/         pydra cache_root of this run
-    runs/<run_key>/progress/      one marker JSON per finished pair and method
+    runs/<run_key>/progress/      one journal per tile and method (a JSON line per finished pair)
     runs/<run_key>/status.json    progress status (total, done, failed, ETA)
 
 ``run_key`` is a hash of the pairs, methods, model and settings, so the same command with the same
-work directory resumes. Reuse is decided by content, never by paths: before a run, every subject
-and pair is stamped (:func:`stamp_plan`) with the SHA-256 of its input files, and every pair and
-method with a content key (inputs, model weights and the method's settings from
-:meth:`CohortPlan.method_settings`, the one place that lists them). A pair is done only when its
-sidecar records the same key and its output files still match their records (size, and SHA-256
-when modified; always with ``verify_outputs``) and its metrics are saved; a subject is prepared
-only when its folder's fingerprint matches. Everything else gets this run's token, so pydra's
-cache (which hashes the task inputs) cannot return a stale or failed result for it, and its
-chunk redoes it and replaces the old outputs atomically. Stale pydra lock files of a killed run
-are removed under an exclusive run lock. Pydra itself unpickles its cache files in ``runs/``,
-so the work directory must be trusted like the code (keep it private on shared file systems).
+work directory resumes. Reuse is decided by content, never by paths: every subject is stamped
+(:func:`stamp_subjects`) with the SHA-256 of its input files, and every pair gets a content key
+(inputs, model weights and the method's settings from :meth:`CohortPlan.method_settings`, the one
+place that lists them) inside its tile job, which reuses a pair only when its journal and, for
+the policies that write files, its sidecar and files match that key (see :mod:`smgic_pydra.tasks.tile`).
+A subject is prepared only when its folder's fingerprint matches. Tile jobs always run (this
+run's token): pydra's cache never returns a tile, the tile decides per pair. Stale pydra lock files
+of a killed run are removed under an exclusive run lock. Pydra itself unpickles its cache files
+in ``runs/``, so the work directory must be trusted like the code (keep it private on shared file
+systems).
 """
 
 from __future__ import annotations
@@ -46,18 +50,21 @@ from pathlib import Path
 from pydra.compose import workflow
 
 from ..methods import METHODS, get_method
-from ..tasks import EvaluateChunk, Gather, PrepareSubject, RegisterChunk, WriteReports
-from ..tasks.rows import failed_lines, flatten_rows
+from ..tasks import Gather, PrepareSubject, RegisterTile, WriteReports
+from ..tasks.rows import flatten_rows
+from ..output_policy import OUTPUT_POLICIES
 from .progress import ProgressMonitor
 from .submit import CohortRunError, submit_workflow
 
 NOT_SETTINGS = ("subjects", "pairs", "methods", "work_dir", "output_dir", "pairs_per_job", "omp_nthreads", "device",
-                "labels_table", "verify_outputs", "method_options")
+                "labels_table", "verify_outputs", "method_options", "outputs", "reportlets", "reports")
 """Plan fields that do not change a pair's outputs; every other field (and any added later) is a setting
 (``method_options`` are: each method's own, see :meth:`CohortPlan.method_settings`)."""
 BASELINE_SETTINGS = ("skull_strip", "random_seed")
 """The settings the methods that do not use the model depend on (SM-GICNet depends on all of them and on the
 model's weights)."""
+NOT_RUN_KEY = ("work_dir", "omp_nthreads", "verify_outputs", "outputs", "reportlets", "reports")
+"""Plan fields that do not name a run (the same pairs and settings resume whatever the output policy)."""
 DONE = "done"
 
 
@@ -88,19 +95,25 @@ class CohortPlan:
     """Everything a cohort run needs, in plain values.
 
     subjects: subject dicts for :func:`PrepareSubject` (``subject``, ``t1w``, ``mask``, ``labels``).
-    pairs: pair specs (:mod:`smgic_pydra.tasks.rows`), with output paths for every method in ``methods`` and ``metrics`` (method -> metrics JSON path). model: model folder
-    or ``""`` (packaged default). output_dir: the reports go to ``output_dir/reports`` (``None``:
-    no reports node). verify_outputs: compare the SHA-256 of every finished output before reusing it
-    (otherwise only of those whose size or modification time changed).
-    method_options: method -> its options (overriding the registry's defaults, see
-    :mod:`smgic_pydra.methods.registry`; part of that method's settings and recorded in its sidecars).
+    pairs: ``(fixed, moving)`` subject keys. output_dir: the pairs' files are named in it (BIDS
+    derivatives, :func:`smgic_pydra.bids.derivatives.pair_output_paths`) and the tile tables and
+    reports go to ``output_dir/reports``. model: model folder or ``""`` (packaged default).
+    pairs_per_job: the tile size, ``B = floor(sqrt(pairs_per_job))`` subjects a side.
+    outputs: ``all`` (every file), ``warps`` (forward and inverse warps + sidecar) or ``metrics``
+    (no per-pair file; metrics only); metrics are computed the same way for each.
+    reportlets: write the figures of each pair and subject (``outputs`` all only). reports:
+    write the reports at the end (else only the tile tables, for the group level). verify_outputs:
+    compare the SHA-256 of every finished output before reusing it (otherwise only of those whose
+    size or modification time changed). method_options: method -> its options (overriding the
+    registry's defaults, see :mod:`smgic_pydra.methods.registry`; part of that method's settings and
+    recorded in its sidecars).
     """
 
     subjects: list[dict]
-    pairs: list[dict]
+    pairs: list
     methods: list[str]
     work_dir: Path
-    output_dir: Path | None = None
+    output_dir: Path
     model: str = ""
     device: str = "cpu"
     pairs_per_job: int = 4
@@ -111,13 +124,17 @@ class CohortPlan:
     method_options: dict = field(default_factory=dict)
     extra_key: dict = field(default_factory=dict)
     verify_outputs: bool = False
+    outputs: str = "all"
+    reportlets: bool = False
+    reports: bool = True
 
     def __post_init__(self) -> None:
         # absolute paths: pydra runs every job in its own cache folder
         self.work_dir = Path(self.work_dir).absolute()
-        self.output_dir = None if self.output_dir is None else Path(self.output_dir).absolute()
+        self.output_dir = Path(self.output_dir).absolute()
         self.model = str(Path(self.model).absolute()) if self.model else ""
         self.labels_table = str(Path(self.labels_table).absolute()) if self.labels_table else ""
+        self.pairs = [(str(f), str(m)) for f, m in self.pairs]
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ValueError(f"unknown method(s) {unknown}: choose from {list(METHODS)}")
@@ -125,13 +142,31 @@ class CohortPlan:
             get_method(name).merged_options(options)  # a one-line error for an unknown method or setting
         if self.pairs_per_job < 1:
             raise ValueError(f"pairs_per_job must be >= 1, got {self.pairs_per_job}")
+        if self.outputs not in OUTPUT_POLICIES:
+            raise ValueError(f"outputs must be one of {list(OUTPUT_POLICIES)}, got {self.outputs!r}")
 
     @property
     def run_key(self) -> str:
         """Short hash of what determines the results (same command + same work dir -> same key)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("work_dir", "omp_nthreads", "verify_outputs")}
-        text = json.dumps(data, sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        if "_run_key" not in self.__dict__:
+            data = {k: v for k, v in asdict(self).items() if k not in NOT_RUN_KEY}
+            text = json.dumps(data, sort_keys=True, default=str)
+            self.__dict__["_run_key"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self.__dict__["_run_key"]
+
+    def pair_paths(self, fixed: str, moving: str, method: str):
+        """The :class:`~smgic_pydra.worldspace.PairOutputPaths` of a pair and method (in :attr:`output_dir`)."""
+        from ..bids.derivatives import pair_output_paths
+
+        return pair_output_paths(self.output_dir, moving, fixed, method)
+
+    def tiles(self) -> list[dict]:
+        """The tiles of :attr:`pairs` (:func:`smgic_pydra.bids.pairs.tile_pairs`), ids prefixed by the run key."""
+        from ..bids.pairs import tile_pairs, tile_side
+
+        if "_tiles" not in self.__dict__:
+            self.__dict__["_tiles"] = tile_pairs(self.pairs, tile_side(self.pairs_per_job), self.run_key)
+        return self.__dict__["_tiles"]
 
     @property
     def run_dir(self) -> Path:
@@ -181,49 +216,26 @@ def input_hashes(subject: dict) -> dict[str, str]:
     return {role: sha256_file(subject[role]) for role in ("t1w", "mask", "labels") if subject.get(role)}
 
 
-def _pair_state(plan: CohortPlan, pair: dict, method: str, key: str) -> tuple[bool, bool]:
-    """``(outputs reusable, metrics saved too)`` for the pair's outputs of ``method`` and content key ``key``."""
-    from ..tasks.metrics_io import saved_metrics
-    from ..tasks.rows import complete_sidecar, resumed_row
+def stamp_subjects(plan: CohortPlan, config_json: str) -> tuple[list[dict], dict[str, dict]]:
+    """The plan's subjects stamped for this run, and the SHA-256 of each subject's input files by role.
 
-    paths = pair["outputs"][method]
-    meta = complete_sidecar(paths, key, full=plan.verify_outputs)
-    if meta is None:
-        return False, False
-    metrics_file = str((pair.get("metrics") or {}).get(method, ""))
-    row = resumed_row(method, pair, paths, meta) | {"metrics_file": metrics_file}
-    return True, not metrics_file or saved_metrics(row, plan.labels_table or None) is not None
-
-
-def stamp_plan(plan: CohortPlan, config_json: str) -> tuple[list[dict], list[dict]]:
-    """The plan's subjects and pairs stamped for this run (see the module docstring).
-
-    Subjects gain ``state`` (``"done"`` when their prepared folder matches their inputs), pairs gain
-    ``inputs`` (SHA-256 of each side's files), ``key`` (method -> content key), ``reuse`` (method ->
-    whether the outputs on disk are of that key and unchanged) and ``state`` (method -> ``"done"``
-    when they are and their metrics are saved, else this run's token).
+    Subjects gain ``state``: ``"done"`` when their prepared folder matches their inputs, else this
+    run's token (so pydra's cache cannot return a stale preparation). O(subjects): pairs are keyed
+    inside their tile jobs.
     """
     from ..config import SMGICNetConfig
-    from ..io.hashing import hash_cache, sha256_json
+    from ..io.hashing import hash_cache
     from ..preparation.prepare import is_prepared, prepared_fingerprint
 
     token = uuid.uuid4().hex
     cfg = SMGICNetConfig.from_json(config_json)
     root = Path(prepared_root(plan.work_dir, config_json))
-    settings = {m: plan.method_settings(m) for m in plan.methods}
     plan.work_dir.mkdir(parents=True, exist_ok=True)
     with hash_cache(plan.work_dir / "hashes.json"):
         hashes = {s["subject"]: input_hashes(s) for s in plan.subjects}
         subjects = [{**s, "state": DONE if is_prepared(root / s["subject"], prepared_fingerprint(s, cfg, plan.skull_strip))
                      else token} for s in plan.subjects]
-        pairs = []
-        for pair in plan.pairs:
-            inputs = {"fixed": hashes[pair["fixed"]], "moving": hashes[pair["moving"]]}
-            key = {m: sha256_json({"inputs": inputs, "settings": settings[m]}) for m in plan.methods}
-            checked = {m: _pair_state(plan, pair, m, key[m]) for m in plan.methods}
-            pairs.append({**pair, "inputs": inputs, "key": key, "reuse": {m: c[0] for m, c in checked.items()},
-                          "state": {m: DONE if c[1] else token for m, c in checked.items()}})
-    return subjects, pairs
+    return subjects, hashes
 
 
 def method_nodes(methods) -> dict[str, list[str]]:
@@ -235,72 +247,86 @@ def method_nodes(methods) -> dict[str, list[str]]:
 
 
 def init_cohort_wf(plan: CohortPlan):
-    """Build the cohort workflow task for ``plan`` (outputs: ``rows``, ``label_rows``, ``reports``, ``failed``)."""
-    from ..bids.pairs import chunk_pairs
-
+    """Build the cohort workflow task for ``plan`` (outputs: ``summaries``: one per tile and method, ``reports``)."""
     subject_ids = [s["subject"] for s in plan.subjects]
     nodes = method_nodes(plan.methods)
     uses_model = any(get_method(m).uses_model for m in plan.methods)
     if not subject_ids or not plan.pairs:
         raise ValueError("nothing to run: the plan has no subjects or no pairs")
     config_json = plan.config_json()
-    subjects, pairs = stamp_plan(plan, config_json)
-    chunks = chunk_pairs(pairs, plan.pairs_per_job)
+    subjects, inputs = stamp_subjects(plan, config_json)
     model_sha256 = plan.model_sha256() if uses_model else ""
-    progress = str(plan.progress_dir)
+    settings = {m: plan.method_settings(m) for m in plan.methods}
 
-    @workflow.define(outputs=["rows", "label_rows", "reports", "failed"])
-    def CohortRegistration(subjects: list, chunks: list, nodes: dict, config_json: str):
+    @workflow.define(outputs=["summaries", "reports"])
+    def CohortRegistration(subjects: list, tiles: list, config_json: str):
         prep = add_preparation(plan.work_dir, config_json, plan.skull_strip, subjects)
         shared = dict(subjects=subject_ids, prepared_dirs=prep.prepared_dir, preparation_errors=prep.error,
+                      inputs=inputs, output_dir=str(plan.output_dir), journal_dir=str(plan.progress_dir),
                       model=plan.model, model_sha256=model_sha256, device=plan.device, omp_nthreads=plan.omp_nthreads,
-                      random_seed=plan.random_seed, progress_dir=progress)
-        rows, label_rows = None, None
+                      random_seed=plan.random_seed, outputs=plan.outputs, reportlets=plan.reportlets,
+                      labels_table=plan.labels_table, verify_outputs=plan.verify_outputs, token=uuid.uuid4().hex)
+        summaries = None
         for node, methods in nodes.items():
-            reg = workflow.add(RegisterChunk(**shared).split(
-                [("method", "options"), "pairs"], method=methods,
-                options=[plan.method_options.get(m) for m in methods], pairs=chunks), name=node)
-            ev = workflow.add(EvaluateChunk(rows=reg.rows, subjects=subject_ids, prepared_dirs=prep.prepared_dir,
-                                            labels_table=plan.labels_table).combine([f"{node}.method", f"{node}.pairs"]),
-                              name=f"evaluate_{node}")
-            rows = ev.rows if rows is None else workflow.add(Gather(a=rows, b=ev.rows), name=f"gather_rows_{node}").out
-            label_rows = ev.label_rows if label_rows is None else workflow.add(
-                Gather(a=label_rows, b=ev.label_rows), name=f"gather_label_rows_{node}").out
-        all_rows = workflow.add(Gather(a=rows, b=[]), name="gather_rows")
-        all_labels = workflow.add(Gather(a=label_rows, b=[]), name="gather_label_rows")
-        if plan.output_dir is None:
-            return all_rows.out, all_labels.out, {}, []
-        rep = workflow.add(WriteReports(rows=all_rows.out, label_rows=all_labels.out, output_dir=str(plan.output_dir)),
-                           name="reports")
-        return all_rows.out, all_labels.out, rep.reports, rep.failed
+            reg = workflow.add(RegisterTile(**shared).split(
+                [("method", "options", "settings"), "tile"], method=methods,
+                options=[plan.method_options.get(m) for m in methods], settings=[settings[m] for m in methods],
+                tile=tiles).combine([f"{node}.method", f"{node}.tile"]), name=node)
+            summaries = reg.summary if summaries is None else workflow.add(
+                Gather(a=summaries, b=reg.summary), name=f"gather_{node}").out
+        summaries = workflow.add(Gather(a=summaries, b=[]), name="gather").out
+        if not plan.reports:
+            return summaries, {}
+        rep = workflow.add(WriteReports(summaries=summaries, output_dir=str(plan.output_dir)), name="reports")
+        return summaries, rep.reports
 
-    return CohortRegistration(subjects=subjects, chunks=chunks, nodes=nodes, config_json=config_json)
+    return CohortRegistration(subjects=subjects, tiles=plan.tiles(), config_json=config_json)
 
 
 @dataclass
 class CohortResult:
-    """Rows of every pair and method, per-label Dice rows, report paths and the failed pairs."""
+    """The tile summaries of a run, its report paths and failed pairs; the rows are read from the tile tables."""
 
-    rows: list[dict]
-    label_rows: list[dict]
+    summaries: list[dict]
     reports: dict[str, str]
     failed: list[str]
     status_file: Path
 
+    @property
+    def pairs(self):
+        """One row per pair and method (pandas DataFrame, :data:`smgic_pydra.reports.PAIR_COLUMNS` and more)."""
+        from ..reports.tiles import read_pairs_tables
+
+        return read_pairs_tables([s["pairs_file"] for s in self.summaries])
+
+    @property
+    def rows(self) -> list[dict]:
+        """:attr:`pairs` as a list of dicts (small cohorts)."""
+        return self.pairs.to_dict("records")
+
+    @property
+    def label_rows(self) -> list[dict]:
+        """Dice per pair, method and label as a list of dicts (small cohorts; big ones stream the tables)."""
+        from ..reports.tiles import iter_label_tables
+
+        return [row for table in iter_label_tables([s["labels_file"] for s in self.summaries]) for row in table.to_pylist()]
+
 
 def run_cohort(plan: CohortPlan, worker="cf", n_procs: int | None = None, show_progress: bool = True,
                poll_interval: float = 1.0) -> CohortResult:
-    """Run the cohort workflow of ``plan`` and return its rows (errors included, never raised per pair).
+    """Run the cohort workflow of ``plan`` and return its result (errors are rows, never raised per pair).
 
     worker: ``"cf"`` (processes, ``n_procs``), ``"debug"`` (in this process), ``"slurm"`` (our
-    :class:`smgic_pydra.hpc.SlurmArrayWorker` with default arguments, not pydra's own SLURM worker) or
-    a pydra worker instance (e.g. a configured ``SlurmArrayWorker``). Only one run per ``run_key`` may use
-    a work directory at a time (a second one gets :class:`CohortRunError`). Re-running a killed
-    run with the same plan redoes only the unfinished pairs.
+    :class:`smgic_pydra.hpc.SlurmArrayWorker` with default arguments, not pydra's own SLURM worker:
+    each ready batch of tiles becomes one job array) or a pydra worker instance (e.g. a configured
+    ``SlurmArrayWorker``). Only one run per ``run_key`` may use a work directory at a time (a
+    second one gets :class:`CohortRunError`). Re-running a killed run with the same plan redoes
+    only the unfinished pairs.
     """
     wf = init_cohort_wf(plan)
     total = len(plan.pairs) * len(plan.methods)
     monitor = ProgressMonitor(plan.progress_dir, plan.status_file, total, poll_interval, show_progress)
     out = submit_workflow(wf, plan.run_dir, worker, n_procs, monitor, what="the cohort workflow")
-    rows = flatten_rows(out.rows)
-    return CohortResult(rows, flatten_rows(out.label_rows), dict(out.reports), failed_lines(rows), plan.status_file)
+    summaries = flatten_rows(out.summaries)
+    failed = [line for s in summaries for line in s["failed"]]
+    return CohortResult(summaries, dict(out.reports), failed, plan.status_file)

@@ -1,10 +1,11 @@
 """Progress of a running cohort: a tqdm bar (pairs done / total, ETA) and a status JSON file.
 
-Works with every pydra worker (cf, debug, SLURM): the chunk tasks write one marker JSON per
-finished pair and method into a progress folder on the shared file system
-(:func:`smgic_pydra.tasks.rows.write_marker`), and a thread of the submitting process polls that
-folder every ``interval`` seconds. Pydra 1.0a12's hooks run inside the worker processes, so the
-folder is the channel. Markers left by a killed run count as done when the run resumes.
+Works with every pydra worker (cf, debug, SLURM): each tile job appends one JSON line per finished
+pair and method to its journal in the progress folder on the shared file system
+(:mod:`smgic_pydra.tasks.tile`), and a thread of the submitting process tails those journals every
+``interval`` seconds (only the new bytes of each file are read). Pydra 1.0a12's hooks run inside
+the worker processes, so the folder is the channel. Journals left by a killed run count as done
+when the run resumes.
 """
 
 from __future__ import annotations
@@ -18,19 +19,40 @@ from pathlib import Path
 from ..io.atomic import atomic_path, json_text
 
 
-def read_markers(progress_dir) -> list[dict]:
-    """The finished-pair markers in ``progress_dir`` (unreadable ones skipped)."""
-    out = []
-    for path in sorted(Path(progress_dir).glob("*.json")):
-        try:
-            out.append(json.loads(path.read_text()))
-        except (OSError, json.JSONDecodeError):
-            continue
-    return out
+class JournalTail:
+    """The finished pairs recorded in the tile journals (``*.jsonl``) of a folder, read incrementally.
+
+    ``finished``: ``(method, fixed, moving) -> error`` (``""`` on success; a pair redone later takes
+    its last line).
+    """
+
+    def __init__(self, folder) -> None:
+        self.folder = Path(folder)
+        self.finished: dict[tuple[str, str, str], str] = {}
+        self._offsets: dict[Path, int] = {}
+
+    def poll(self) -> dict[tuple[str, str, str], str]:
+        """Read what the journals gained since the last call (complete lines only); returns :attr:`finished`."""
+        for path in sorted(self.folder.glob("*.jsonl")):
+            try:
+                with path.open("rb") as fh:
+                    fh.seek(self._offsets.get(path, 0))
+                    data = fh.read()
+            except OSError:
+                continue
+            complete = data[: data.rfind(b"\n") + 1]
+            self._offsets[path] = self._offsets.get(path, 0) + len(complete)
+            for line in complete.splitlines():
+                try:
+                    row = json.loads(line)["row"]
+                    self.finished[(row["method"], row["fixed"], row["moving"])] = row.get("error") or ""
+                except (ValueError, KeyError, TypeError):
+                    continue
+        return self.finished
 
 
 class ProgressMonitor:
-    """Context manager polling ``progress_dir`` for markers; draws a bar and writes ``status_file``.
+    """Context manager tailing the journals of ``progress_dir``; draws a bar and writes ``status_file``.
 
     total: number of pair x method registrations expected. The status JSON holds ``total``,
     ``done``, ``failed`` (list of ``"method moving -> fixed"``), ``elapsed_seconds``,
@@ -42,6 +64,7 @@ class ProgressMonitor:
     def __init__(self, progress_dir, status_file, total: int, interval: float = 1.0, show_bar: bool = True):
         self.progress_dir, self.status_file = Path(progress_dir), Path(status_file)
         self.total, self.interval, self.show_bar = int(total), float(interval), show_bar
+        self._journals = JournalTail(self.progress_dir)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="smgic-progress", daemon=True)
         self._start = time.monotonic()
@@ -51,7 +74,7 @@ class ProgressMonitor:
 
     def __enter__(self) -> "ProgressMonitor":
         self.progress_dir.mkdir(parents=True, exist_ok=True)
-        self._done_at_start = len(read_markers(self.progress_dir))
+        self._done_at_start = len(self._journals.poll())
         try:
             old = json.loads(self.status_file.read_text())
         except (OSError, ValueError):
@@ -79,16 +102,16 @@ class ProgressMonitor:
             self.update("running")
 
     def update(self, state: str) -> dict:
-        """Read the markers once, advance the bar and rewrite the status file; returns the status."""
-        markers = read_markers(self.progress_dir)
-        done = len(markers)
+        """Read the journals' new lines, advance the bar and rewrite the status file; returns the status."""
+        finished = self._journals.poll()
+        done = min(len(finished), self.total)
         elapsed = time.monotonic() - self._start
         new = done - self._done_at_start
         remaining = max(self.total - done, 0)
         eta = elapsed / new * remaining if new > 0 else None
         status = {
             "state": state, "total": self.total, "done": done,
-            "failed": [f"{m['method']} {m['moving']} -> {m['fixed']}" for m in markers if m.get("error")],
+            "failed": [f"{m} {moving} -> {fixed}" for (m, fixed, moving), error in finished.items() if error],
             "elapsed_seconds": round(elapsed, 1), "eta_seconds": None if eta is None else round(eta, 1),
             "updated_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }

@@ -97,8 +97,10 @@ def write_pair_outputs(
     inv_disp_ras_mm,
     sidecar: dict,
     affine_ras: np.ndarray | None = None,
-) -> PairOutputPaths:
-    """Write every output of a pair, all or nothing.
+    roles=None,
+    warped_labels: np.ndarray | None = None,
+) -> dict[str, Path]:
+    """Write the outputs of a pair, all or nothing; returns output role -> path of the files written.
 
     fwd_disp_ras_mm: fixed -> moving, on the fixed native grid; written to ``paths.warp`` (and
     ``paths.warp_h5``). inv_disp_ras_mm: moving -> fixed, on the moving native grid; written to
@@ -108,7 +110,9 @@ def write_pair_outputs(
     modification time and SHA-256, see :mod:`smgic_pydra.io.integrity`). affine_ras: the method's
     affine stage ``A`` (4 x 4 RAS mm, fixed -> moving), already included in both fields; when given
     it is also written alone (``paths.affine``, ITK ``.mat``) and the ``.h5`` composite holds ``A``
-    followed by the residual field. Without it the ``.mat`` is skipped.
+    followed by the residual field. Without it the ``.mat`` is skipped. roles: the output roles to
+    write (None: every one; the sidecar always), e.g. ``OUTPUT_POLICIES["warps"]`` (:mod:`smgic_pydra.output_policy`).
+    warped_labels: the moving labels already resampled onto the fixed grid (else resampled here).
     """
     import nibabel as nib
 
@@ -120,6 +124,8 @@ def write_pair_outputs(
         targets.pop("warped_labels", None)
     if affine_ras is None:
         targets.pop("affine", None)
+    if roles is not None:
+        targets = {r: p for r, p in targets.items() if r in roles or r == "sidecar"}
     full_sidecar = dict(sidecar)
     full_sidecar["files"] = {role: p.name for role, p in targets.items() if role != "sidecar"}
     full_sidecar.setdefault("conventions", CONVENTIONS)
@@ -136,16 +142,19 @@ def write_pair_outputs(
         if "warp_h5" in tmp:
             h5_field = fwd_disp_ras_mm if affine_ras is None else residual_after_affine(fwd_disp_ras_mm, affine_ras, fixed_affine)
             written.append(writers.submit(write_itk_composite_h5, tmp["warp_h5"], h5_field, fixed_affine, affine_ras))
-        warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
-        written.append(writers.submit(nib.save, nifti_image(warped, fixed_affine), tmp["warped"]))
+        if "warped" in tmp:
+            warped = resample_with_displacement(moving_native_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, 1)
+            written.append(writers.submit(nib.save, nifti_image(warped, fixed_affine), tmp["warped"]))
         if "warped_labels" in tmp:
-            labels = resample_with_displacement(moving_labels_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, "labels")
+            labels = warped_labels if warped_labels is not None else resample_with_displacement(
+                moving_labels_img, fwd_disp_ras_mm, fixed_affine, fixed_shape, "labels")
             written.append(writers.submit(nib.save, nifti_image(labels.astype(np.int32), fixed_affine), tmp["warped_labels"]))
-        jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
-        written.append(writers.submit(nib.save, nifti_image(jac, fixed_affine), tmp["jacobian"]))
+        if "jacobian" in tmp:
+            jac = jacobian_determinant(fwd_disp_ras_mm, fixed_affine).astype(np.float32)
+            written.append(writers.submit(nib.save, nifti_image(jac, fixed_affine), tmp["jacobian"]))
         for future in written:  # re-raises a writer's error inside the all-or-nothing block
             future.result()
         # the renames below keep each file's modification time, so the records stay valid
         full_sidecar["outputs"] = {targets[r].name: file_record(tmp[r]) for r in roles if r != "sidecar"}
         tmp["sidecar"].write_text(json_text(full_sidecar))
-    return paths
+    return targets
