@@ -265,3 +265,10 @@ def test_group_page_of_a_large_cohort_lists_counts_and_rasterizes(tmp_path, monk
     assert _figure_svg(small, "dice-vs-folding").count("<use") >= len(rows) - 12 > scatter.count("<use")
     assert "sub-07" not in matrix and "30 subjects, clustered order" in matrix
     assert len(html) < len(small)
+
+
+def test_no_tiles_yet_gives_empty_tables_and_a_page(tmp_path):
+    pytest.importorskip("jinja2")
+    paths = write_reports(read_pairs_tables([]), iter_label_tables([]), tmp_path)
+    assert pq.read_table(paths["pairs_parquet"]).num_rows == 0 == pq.read_table(paths["dice_per_label_parquet"]).num_rows
+    assert pd.read_csv(paths["summary_csv"]).empty and "0 subjects, 0 pairs" in paths["index"].read_text()

@@ -65,7 +65,9 @@ def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
             row[f"{column}_mean"], row[f"{column}_std"] = mean, std
             row[label] = "n/a" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
         out.append(row)
-    return pd.DataFrame(out)
+    columns = ["method", "label", "n_pairs", "n_failed"]
+    columns += [c for column, label in METRICS.items() for c in (f"{column}_mean", f"{column}_std", label)]
+    return pd.DataFrame(out, columns=columns)
 
 
 def subject_keys(pairs: pd.DataFrame) -> list[str]:
