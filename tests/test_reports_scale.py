@@ -99,6 +99,8 @@ def test_damaged_tile_file_is_a_one_line_error_naming_it(tmp_path, damage):
     assert "\n" not in message and message.startswith(str(bad.pairs.absolute()))
     if damage == "missing column":
         assert "dice_mean" in message
+    with pytest.raises(FileNotFoundError):
+        read_pairs_tables([tmp_path / "missing_pairs.parquet"])
     bad.labels.write_bytes(b"PAR1 broken")
     with pytest.raises(InputError, match="t1_labels.parquet"):
         list(iter_label_tables([good.labels, bad.labels]))

@@ -11,7 +11,8 @@ Each tile job writes two Parquet files (pyarrow, zstd) atomically and together
 
 The group level reads them back with :func:`read_pairs_tables` (one DataFrame) and
 :func:`iter_label_tables` (one tile at a time, so memory does not grow with the cohort). A damaged
-or unreadable file raises a one-line :class:`~smgic_pydra.io.errors.InputError` naming it.
+or unreadable file raises a one-line :class:`~smgic_pydra.io.errors.InputError` naming it (a
+missing one ``FileNotFoundError``).
 """
 
 from __future__ import annotations
@@ -142,12 +143,15 @@ def write_tile_tables(rows, label_rows, files: TileFiles) -> None:
 
 
 def read_table(path, schema):
-    """One Parquet file conformed to ``schema``; a damaged file or a missing column is a one-line ``InputError``."""
+    """One Parquet file conformed to ``schema``; a damaged file or a missing column is a one-line
+    ``InputError``, a missing file ``FileNotFoundError``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
+    except FileNotFoundError:
+        raise
     except (OSError, pa.ArrowException) as exc:
         raise InputError(display_path(path), f"unreadable Parquet file ({exc})") from None
     return conform(table, schema, display_path(path))
