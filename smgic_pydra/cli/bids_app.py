@@ -3,8 +3,10 @@
 ``participant`` registers every pair whose *moving* subject is selected (so one job per
 participant can run in parallel into the same OUTPUT_DIR: every pair writes its own files, all
 atomically) and evaluates it (a metrics JSON per pair and method). ``group`` reads only those
-derivatives (it never indexes the raw data again) and writes the group reports: ``pairs.csv``,
-``dice_per_label.csv`` and ``group_summary.csv/.tsv`` (mean +- std per method). Both exit with status 1
+derivatives (it never indexes the raw data again) and writes the group reports
+(:mod:`smgic_pydra.reports.write`): ``pairs.parquet`` / ``.csv``, ``dice_per_label.parquet`` / ``.csv``
+(CSVs while small), ``group_summary.csv/.tsv`` (mean +- std per method), ``dice_matrix.tsv``,
+``dice_per_structure.tsv`` and ``index.html``. Both exit with status 1
 when a pair failed (the failed pairs are named on stderr) and 2 on bad arguments or data.
 ``train`` trains SM-GICNet on the selected subjects (split into training and validation by
 participant) and writes the model folder OUTPUT_DIR, which ``--model`` takes; it exits with 1 when
