@@ -105,7 +105,8 @@ def rows_table(rows: list[dict], schema):
 
 def conform(table, schema, source=""):
     """``table`` (Arrow or pandas) with exactly the columns of ``schema``, cast to its types (string
-    columns dictionary-encoded); ``InputError`` naming ``source`` when a column is missing."""
+    columns dictionary-encoded, missing strings ``""``); ``InputError`` naming ``source`` when a
+    column is missing."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -118,9 +119,8 @@ def conform(table, schema, source=""):
     for field in schema:
         column = table.column(field.name)
         if pa.types.is_dictionary(field.type):
-            if pa.types.is_dictionary(column.type):
-                column = column.cast(pa.dictionary(pa.int32(), column.type.value_type))
-            column = pc.dictionary_encode(column.cast(pa.string())) if not column.type.equals(field.type) else column
+            if not column.type.equals(field.type) or column.null_count:
+                column = pc.dictionary_encode(pc.fill_null(column.cast(pa.string()), ""))
         elif not column.type.equals(field.type):
             column = column.cast(field.type)
         columns.append(column)
