@@ -1,5 +1,6 @@
 """smgic-bids on the example cohort through the real SLURM controller: the same reports as the local cf worker."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -43,6 +44,12 @@ def test_slurm_worker_gives_the_same_reports_as_cf(slurm_cluster, tmp_path, writ
     lines = [line for log in logs for line in log.read_text().splitlines() if line.strip()]
     assert lines and all("--array=" in line and "--no-requeue" in line for line in lines), lines
     assert not any("--gres" in line for line in lines)
+    # the tiles (B = 1 with --pairs-per-job 2: 3 tiles x 3 methods) ran as array tasks, each tile once
+    sizes = [int(re.search(r"--array=0-(\d+)", line).group(1)) + 1 for line in lines
+             if re.search(r"--job-name=pydra-(register|baseline) ", line)]
+    assert sum(sizes) == 9, lines
+    journals = list(work.glob("runs/*/progress/*.jsonl"))
+    assert len(journals) == 9 and all(len(j.read_text().splitlines()) == 1 for j in journals)
 
 
 @pytest.mark.slow
@@ -61,8 +68,8 @@ def test_gpu_registration_jobs_ask_for_a_gpu_and_cpu_jobs_do_not(slurm_cluster, 
     lines = [line for log in work.rglob(SBATCH_LOG) for line in log.read_text().splitlines() if line.strip()]
     gpu = [line for line in lines if "--gres=gpu:1" in line]
     cpu = [line for line in lines if "--gres" not in line]
-    assert gpu and all("RegisterChunk" in line or "register" in line for line in gpu), lines
-    assert cpu and not any("RegisterChunk" in line for line in cpu), lines
+    assert gpu and all("--job-name=pydra-register " in line for line in gpu), lines
+    assert cpu and not any("--job-name=pydra-register " in line for line in cpu), lines
     # the CPU-only ANTs affine jobs ran on the cluster and wrote their warps
     assert len(list(out.rglob("*_desc-affine_mode-image_xfm.nii.gz"))) >= 3
 

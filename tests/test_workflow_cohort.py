@@ -122,3 +122,8 @@ def test_output_policies_give_equal_rows_and_write_only_their_files(tmp_path, ma
     assert {n.split("_desc-")[1] for n in files["warps"]} == {"smgicnet_mode-image_xfm.nii.gz", "smgicnet_mode-image_xfm.json",
                                                              "identity_mode-image_xfm.nii.gz", "identity_mode-image_xfm.json"}
     assert any(n.endswith("_dseg.nii.gz") for n in files["all"]) and any(n.endswith("_xfm.h5") for n in files["all"])
+    # the warps run again with --outputs all: its warps-only files do not count as done, the pairs are redone
+    plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out="out-warps", work="work-warps", outputs="all")
+    result = run_cohort(plan, worker="debug", show_progress=False)
+    assert not result.failed and not result.pairs["resumed"].any()
+    assert sorted(p.name for p in (tmp_path / "out-warps").rglob("sub-*/anat/*")) == files["all"]

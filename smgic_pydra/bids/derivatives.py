@@ -67,19 +67,9 @@ def report_paths(output_dir) -> ReportPaths:
                        folder / "dice_matrix.tsv", folder / "dice_per_structure.tsv")
 
 
-def pair_metrics_dir(output_dir) -> Path:
-    """``OUTPUT_DIR/reports/pairs``: per-pair metrics JSON files, read by the group level."""
-    return Path(output_dir) / REPORTS_DIR / "pairs"
-
-
-def pair_metrics_path(output_dir, moving_key: str, fixed_key: str, method: str) -> Path:
-    """``OUTPUT_DIR/reports/pairs/<method>/<moving key>_to_<fixed key>.json`` (``/reports`` is in ``.bidsignore``)."""
-    return pair_metrics_dir(output_dir) / method / f"{moving_key}_to_{fixed_key}.json"
-
-
 def participant_records_dir(output_dir) -> Path:
-    """``OUTPUT_DIR/reports/participant_runs``: one JSON per participant run listing the pairs it owes
-    (method, fixed, moving, sidecar and metrics files), so the group level knows what to expect."""
+    """``OUTPUT_DIR/reports/participant_runs``: one JSON per participant run listing the tiles it owes
+    (methods, output policy, each tile's subjects and pairs), so the group level knows what to expect."""
     return Path(output_dir) / REPORTS_DIR / "participant_runs"
 
 

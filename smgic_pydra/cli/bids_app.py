@@ -2,7 +2,8 @@
 
 ``participant`` registers every pair whose *moving* subject is selected (so one job per
 participant can run in parallel into the same OUTPUT_DIR: every pair writes its own files, all
-atomically) and evaluates it (a metrics JSON per pair and method). ``group`` reads only those
+atomically) and evaluates it, tile by tile (a Parquet table of rows per tile of the pair matrix and
+method; ``--outputs`` decides which per-pair files are written). ``group`` reads only those
 derivatives (it never indexes the raw data again) and writes the group reports
 (:mod:`smgic_pydra.reports.write`): ``pairs.parquet`` / ``.csv``, ``dice_per_label.parquet`` / ``.csv``
 (CSVs while small), ``group_summary.csv/.tsv`` (mean +- std per method), ``dice_matrix.tsv``,
@@ -54,7 +55,7 @@ def check_writable(folder: Path, what: str) -> None:
 
 
 def make_worker(worker: str, device: str = "cpu", slurm_args: str = ""):
-    """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose GPU methods' chunks (their
+    """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose GPU methods' tiles (their
     registry nodes, e.g. ``register``) and training job (node ``train``) also ask for a GPU when
     ``device`` is CUDA."""
     if worker != "slurm":

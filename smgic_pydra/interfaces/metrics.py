@@ -20,7 +20,7 @@ class _PairMetricsInputSpec(BaseInterfaceInputSpec):
 
 
 class _PairMetricsOutputSpec(TraitedSpec):
-    metrics_file = File(exists=True, desc="the pair's metrics JSON (as the Pydra workflow writes it)")
+    metrics_file = File(exists=True, desc="the pair's metrics JSON (row and Dice per label)")
 
 
 for _name, _desc in METRIC_DESCRIPTIONS.items():  # one float output per metric of the cohort reports

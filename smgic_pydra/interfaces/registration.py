@@ -1,6 +1,6 @@
 """Nipype interfaces: register a prepared pair with a registry method (SM-GICNet, ANTs, FireANTs).
 
-The same runner as the Pydra task :func:`smgic_pydra.tasks.RegisterChunk` (the method's
+The same runner as the Pydra task :func:`smgic_pydra.tasks.RegisterTile` (the method's
 ``make_runner`` from :mod:`smgic_pydra.methods.registry`), so the files are the same bit for bit.
 Outputs go to the node's folder, named ``<moving>_to-<fixed>_desc-<method>_<role>``.
 """

@@ -1,4 +1,4 @@
-"""SM-GICNet as a registry runner: the model is loaded on first use and reused for the whole chunk."""
+"""SM-GICNet as a registry runner: the model is loaded on first use and reused for the whole tile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Metrics of registered pairs (via :mod:`smgic_pydra.metrics`) and their per-pair metrics JSON files."""
+"""Metrics of registered pairs (via :mod:`smgic_pydra.metrics`): from the fields in memory (the tile job)
+or from written files (resume, the Nipype ``PairMetrics`` interface, which also writes a metrics JSON)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ METRIC_DESCRIPTIONS = {
     "inverse_consistency_mm": "mean |phi_inv(phi(x)) - x| in the fixed brain (mm)",
 }
 """metric -> what it is: the values :func:`pair_metrics` computes (the Nipype interface's outputs follow it)."""
-#: row keys kept in a pair's metrics JSON (plus ``dice_per_label``)
+#: row keys kept in the Nipype interface's metrics JSON (plus ``dice_per_label``)
 METRIC_VALUES = tuple(METRIC_DESCRIPTIONS)
 METRIC_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", *METRIC_VALUES)
 

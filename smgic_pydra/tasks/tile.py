@@ -15,7 +15,8 @@ Resume, per pair. Each pair's content key is the SHA-256 of its input files' has
 method's settings (model weights included). A finished pair appends one JSON line (its row and
 Dice per label) to the tile's journal, so a killed tile resumes after its last finished pair. A
 pair is reused only when its journal row has the same key and, for the policies that write files,
-its sidecar records that key and its files still match their records; a pair whose files are
+its sidecar records that key, its files still match their records and they hold at least what
+the policy writes (files of ``warps`` do not do for ``all``); a pair whose files are
 complete but whose metrics are not journalled (another tile size, another run) is evaluated from
 its files. Everything else is registered again and its outputs replaced atomically. Errors are
 data: a failing pair is a row with ``error``; the tile goes on. At the end the tile's rows are
@@ -30,6 +31,7 @@ import math
 import time
 from pathlib import Path
 
+from ..output_policy import OUTPUT_POLICIES
 from .rows import complete_sidecar, error_text
 
 ROW_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", "dice_mean", "folding_percent",
@@ -107,10 +109,21 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
             loaded[key] = PreparedSubject.load(dirs[key])
         return loaded[key]
 
+    def written(paths, key: str) -> dict | None:
+        """The sidecar of the pair's complete, unchanged files of content key ``key`` that hold at least
+        what the output policy writes (``warps`` files do not do for ``all``), else None."""
+        meta = None if paths is None else complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs)
+        if meta is None:
+            return None
+        roles = OUTPUT_POLICIES[outputs]
+        if roles is None:
+            return meta if meta.get("output_policy", "all") == "all" else None
+        return meta if set(roles) - {"sidecar"} <= set(meta["files"]) else None
+
     def evaluate(row: dict, fixed: str, moving: str, paths) -> tuple[dict, dict, tuple | None]:
         """One pair: ``(row with metrics, Dice per label, forward field (disp, affine) or None)``."""
         key = row["content_sha256"]
-        meta = None if paths is None else complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs)
+        meta = written(paths, key)
         if meta is not None:  # complete files of this key from an earlier run: evaluate them
             files = {r: str(Path(paths.sidecar).parent / n) for r, n in meta["files"].items()}
             metrics, per_label = pair_metrics(files, subject(fixed), table, labels_table or None, subject(moving))
@@ -140,7 +153,7 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
             previous = done.get((fixed, moving))
             per_label: dict = {}
             if (previous and previous["row"]["content_sha256"] == key and not previous["row"]["error"]
-                    and (paths is None or complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs))):
+                    and (paths is None or written(paths, key) is not None)):
                 row, per_label = previous["row"] | {"resumed": True}, previous["labels"]
                 per_label = {int(k): v for k, v in per_label.items()}
             else:
