@@ -98,3 +98,48 @@ def test_participant_without_pairs_has_nothing_to_do(tmp_path, capsys, write_ell
     args = [str(bids), str(tmp_path / "out"), "participant", "-w", str(tmp_path / "w"), "--skip-bids-validation"]
     assert main(args + ["--participant-label", "02"]) == 0
     assert "nothing to do" in capsys.readouterr().out and not (tmp_path / "out").exists()
+
+
+def _ellipsoid_dataset(root: Path, write_ellipsoid_subject, n: int = 3) -> Path:
+    bids = _raw_dataset(root / "bids", subjects=[f"{i:02d}" for i in range(1, n + 1)])
+    for i in range(1, n + 1):
+        img = write_ellipsoid_subject(root / "src", f"sub-{i:02d}", (0, 0, 0))["t1w"]
+        (bids / f"sub-{i:02d}" / "anat" / f"sub-{i:02d}_T1w.nii.gz").write_bytes(Path(img).read_bytes())
+    return bids
+
+
+def test_plan_only_prints_jobs_pairs_bytes_and_time_and_writes_nothing(tmp_path, capsys, write_ellipsoid_subject):
+    bids = _ellipsoid_dataset(tmp_path, write_ellipsoid_subject, 3)
+    out = tmp_path / "out"
+    args = [str(bids), str(out), "participant", "-w", str(tmp_path / "w"), "--skip-bids-validation",
+            "--skull-strip", "none", "--pairs-per-job", "4", "--plan-only"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    # 3 subjects: 3 unordered pairs x (smgicnet, identity); B = 2: tiles (f0, m0) and (f0, m1) per method
+    assert "subjects 3, pairs 3 x methods 2" in printed and "jobs 7: 3 preparations + 2 tiles of up to 2 x 2" in printed
+    assert "--outputs all: about" in printed and "GiB free" in printed and "CPU job-hours" in printed
+    assert not (out / "dataset_description.json").exists() and not list(out.rglob("*.nii.gz"))
+
+
+def test_a_run_that_would_not_fit_is_refused_naming_outputs_metrics(tmp_path, capsys):
+    """Headers claiming 2048^3 voxels (no data is read before the check): every policy that writes per-pair
+    images needs far more than the disk; --outputs metrics needs only the tables."""
+    import nibabel as nib
+    import numpy as np
+
+    bids = _raw_dataset(tmp_path / "bids", subjects=("01", "02", "03"))
+    header = nib.Nifti1Header()
+    header.set_data_shape((2048, 2048, 2048))
+    header.set_data_dtype(np.float32)
+    for s in ("01", "02", "03"):
+        path = bids / f"sub-{s}" / "anat" / f"sub-{s}_T1w.nii"
+        (bids / f"sub-{s}" / "anat" / f"sub-{s}_T1w.nii.gz").unlink()
+        with open(path, "wb") as fh:
+            header.write_to(fh)
+    out = tmp_path / "out"
+    args = [str(bids), str(out), "participant", "-w", str(tmp_path / "w"), "--skip-bids-validation",
+            "--skull-strip", "none", "--plan-only"]
+    assert main(args) == 2
+    _one_line_error(capsys, str(out), "--outputs metrics", "GiB are free")
+    assert main(args + ["--outputs", "metrics"]) == 0
+    assert "--outputs metrics: about" in capsys.readouterr().out
