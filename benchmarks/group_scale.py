@@ -6,9 +6,11 @@ every unordered pair (499,500), one method, ``--labels`` labels per pair (defaul
 label rows), in tiles of ``--block`` subjects a side (default 50: 210 tiles). Pair Dice has a
 two-group structure (for the clustered matrix); 0.1 % of the pairs fail (error text, no labels).
 
-Then, in a fresh process, times what ``smgic-bids ... group`` does with them:
-``read_pairs_tables`` of every tile, then ``write_reports(frame, iter_label_tables(...), html=True)``
-(all report tables, the streamed per-label table and statistics, and ``index.html``). Peak memory is
+It also writes the participant record that owes those tiles. Then, in a fresh process, times what
+``smgic-bids ... group`` does with them: ``read_group_tables`` (the records, the owed pairs, every
+tile's pairs table, missing pairs as failed rows), then ``write_reports(frame, label tables,
+html=True)`` (all report tables, the per-label tables streamed one tile at a time and filtered to
+the successful pairs, the statistics, and ``index.html``). Peak memory is
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` of that process (Linux: peak resident set size,
 imports included; the resident size after the imports is recorded too). Synthesis runs in its own
 process and is timed apart.
@@ -88,12 +90,15 @@ def synthesize(out: Path, n_subjects: int, n_labels: int, block: int, seed: int)
     """Write the tile files of every unordered pair into ``out``; returns counts."""
     import numpy as np
 
+    from smgic_pydra.bids.derivatives import participant_records_dir
+    from smgic_pydra.io.atomic import save_json
     from smgic_pydra.reports.tiles import tile_files, write_tile_tables
 
     rng = np.random.default_rng(seed)
     keys = [f"sub{i:04d}" for i in range(n_subjects)]
     starts = range(0, n_subjects, block)
     tiles = pairs = label_rows = 0
+    record = []
     for a in starts:
         for b in starts:
             if b < a:
@@ -102,29 +107,41 @@ def synthesize(out: Path, n_subjects: int, n_labels: int, block: int, seed: int)
                                indexing="ij")
             keep = f < m
             table, labels = tile_tables(rng, f[keep], m[keep], keys, n_labels)
-            write_tile_tables(table, labels, tile_files(out, METHOD, f"tile-{a:04d}-{b:04d}"))
+            tile_id = f"tile-{a:04d}-{b:04d}"
+            write_tile_tables(table, labels, tile_files(out, METHOD, tile_id))
+            record.append({"id": tile_id, "fixed": keys[a:a + block], "moving": keys[b:b + block],
+                           "pairs": np.stack([f[keep] - a, m[keep] - b], axis=1).tolist()})
             tiles, pairs, label_rows = tiles + 1, pairs + table.num_rows, label_rows + labels.num_rows
+    # what a participant run leaves for the group level: its record of the tiles it owes
+    save_json({"run_key": "benchmark", "methods": [METHOD], "outputs": "metrics", "tiles": record},
+              participant_records_dir(out) / "benchmark.json")
+    save_json({"Name": "group_scale", "BIDSVersion": "1.10.0", "DatasetType": "derivative"},
+              out / "dataset_description.json")
     return {"tiles": tiles, "pairs": pairs, "label_rows": label_rows}
 
 
 def measure(out: Path) -> dict:
-    """Time the group level on the tile files in ``out`` (this process: fresh)."""
+    """Time the group level on the tile files in ``out`` (this process: fresh): what ``smgic-bids ... group``
+    does, :func:`read_group_tables` (participant records -> owed pairs -> tile tables, checked) then
+    :func:`write_reports`."""
     rss_imports = max_rss_mb()
-    from smgic_pydra.reports.tiles import iter_label_tables, read_pairs_tables, tiles_dir
+    from smgic_pydra.reports.tiles import tiles_dir
     from smgic_pydra.reports.write import write_reports
+    from smgic_pydra.workflows.bids_cohort import read_group_tables
 
     rss_imports = max(rss_imports, max_rss_mb())
     pair_files = sorted(tiles_dir(out).glob("*/*_pairs.parquet"))
     label_files = sorted(tiles_dir(out).glob("*/*_labels.parquet"))
     start = time.perf_counter()
-    frame = read_pairs_tables(pair_files)
+    frame, label_tables = read_group_tables(out)
     read_seconds = time.perf_counter() - start
     rss_after_read = max_rss_mb()
     start = time.perf_counter()
-    paths = write_reports(frame, iter_label_tables(label_files), out, html=True)
+    paths = write_reports(frame, label_tables, out, html=True)
     write_seconds = time.perf_counter() - start
-    return {"read_pairs_tables_seconds": round(read_seconds, 2), "write_reports_seconds": round(write_seconds, 2),
+    return {"read_group_tables_seconds": round(read_seconds, 2), "write_reports_seconds": round(write_seconds, 2),
             "total_seconds": round(read_seconds + write_seconds, 2), "pair_rows_read": len(frame),
+            "failed_rows": int((frame["error"] != "").sum()),
             "peak_rss_mib": round(max_rss_mb(), 1), "rss_after_imports_mib": round(rss_imports, 1),
             "peak_rss_after_read_pairs_mib": round(rss_after_read, 1),
             "files_written": {role: {"name": Path(p).name, "bytes": Path(p).stat().st_size} for role, p in paths.items()},
@@ -167,7 +184,7 @@ def main(argv=None) -> int:
         synth = _child("synthesize", Path(tmp), args)
         group = _child("measure", Path(tmp), args)
     result = {
-        "what": "group level on tile files: read_pairs_tables + write_reports(html=True), one method",
+        "what": "group level on tile files: read_group_tables + write_reports(html=True), one method",
         "subjects": args.subjects, "labels_per_pair": args.labels, "block": args.block, "seed": args.seed,
         "synthesize": synth, "group": group,
         "peak_memory_method": "resource.getrusage(RUSAGE_SELF).ru_maxrss of the measuring process (imports included)",

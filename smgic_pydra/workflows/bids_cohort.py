@@ -292,12 +292,22 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
     for i in pairs.index[(pairs["outputs"] != "metrics") & (pairs["error"] == "")]:
         pairs.at[i, "error"] = _check_files(out, pairs.loc[i], verify_outputs)
     ok = pairs[pairs["error"] == ""]
+    # the successful rows of each tile table that are not reported (superseded by a later run, or whose
+    # files failed the checks above): their labels are left out; most tiles have none and pass as they are
+    done = results[results["error"] == ""].merge(ok[keys], on=keys, how="left", indicator=True)
+    labels_file = dict(zip(owed["pairs_file"], owed["labels_file"]))
+    dropped = {labels_file[f]: group[["method", "fixed", "moving"]]
+               for f, group in done[done["_merge"] == "left_only"].groupby("pairs_file")}
 
     def label_tables():
         for path in ok["labels_file"].unique():
-            wanted = ok.loc[ok["labels_file"] == path, ["method", "fixed", "moving"]]
             for table in iter_label_tables([path]):
-                yield table.to_pandas().merge(wanted, on=["method", "fixed", "moving"])
+                if path not in dropped:
+                    yield table
+                    continue
+                frame = table.to_pandas().merge(dropped[path], on=["method", "fixed", "moving"], how="left",
+                                                indicator=True)
+                yield frame[frame["_merge"] == "left_only"].drop(columns="_merge")
 
     return pairs[[c for c in PAIR_COLUMNS]], label_tables()
 
