@@ -15,13 +15,15 @@ from pathlib import Path
 from ..methods import get_method
 from ..output_policy import OUTPUT_POLICIES
 
-BYTES_PER_VOXEL = {"warp": 8.0, "inverse_warp": 8.0, "warp_h5": 8.0, "warped": 1.6, "warped_labels": 0.15,
-                   "jacobian": 2.0}
-"""Output role -> bytes per voxel of its grid on disk (gzip): measured on 1 mm and 3 mm pairs of
-``benchmarks/cohort_scale.py`` / the demo (fields in the brain compress about 1.5x, labels ~25x),
-rounded up. ``inverse_warp`` is on the moving grid, the others on the fixed grid."""
-BYTES_PER_PAIR = {"sidecar": 16_000, "affine": 400, "figures": 700_000}
-"""Files whose size does not grow with the grid (the three reportlets together)."""
+BYTES_PER_VOXEL = {"warp": 11.5, "inverse_warp": 11.5, "warp_h5": 24.0, "warped": 0.8, "warped_labels": 0.1,
+                   "jacobian": 3.5}
+"""Output role -> bytes per voxel of its grid on disk: measured on a 2 mm pair of the example dataset
+(``smgic-bids ... participant --method smgicnet``, the default pipeline; a dense field hardly compresses,
+the ``.h5`` composite holds float64 uncompressed, labels compress ~40x), rounded up. ``inverse_warp`` is
+on the moving grid, the others on the fixed grid."""
+BYTES_PER_PAIR = {"sidecar": 8_000, "affine": 200, "figures": 1_500_000}
+"""Files whose size does not grow with the grid (figures: a pair's three reportlets and its share of the
+subject figures, measured: 1.8 MB for one 2 mm pair with both subject figures)."""
 TABLE_BYTES = {"pair": 160, "label": 12}
 """Tile tables (Parquet): bytes per pair row and per label value."""
 REFERENCE_VOXELS = 182 * 218 * 182
