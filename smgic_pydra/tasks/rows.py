@@ -44,13 +44,21 @@ def outputs_problem(paths: dict, meta: dict, full: bool = False) -> str | None:
     return first_problem(Path(paths["sidecar"]).parent, records, full)
 
 
-def complete_sidecar(paths: dict, key: str | None = None, full: bool = False) -> dict | None:
-    """The sidecar of a pair whose outputs are complete and unchanged, made from inputs and settings of
-    content hash ``key`` (None: not compared), else None (the pair must be redone)."""
+def sidecar_problem(paths: dict, key: str | None = None, full: bool = False) -> tuple[dict | None, str]:
+    """``(sidecar, "")`` of a pair whose outputs are complete and unchanged, made from inputs and settings
+    of content hash ``key`` (None: not compared), else ``(sidecar or None, "<file>: <problem>")``."""
     meta = read_sidecar(paths)
-    if meta is None or (key is not None and meta.get("content_sha256") != key):
-        return None
-    return None if outputs_problem(paths, meta, full) else meta
+    if meta is None:
+        return None, f"{paths['sidecar']}: sidecar missing or unreadable"
+    if key is not None and meta.get("content_sha256") != key:
+        return meta, f"{paths['sidecar']}: the outputs are not of this content key (inputs, model or settings differ)"
+    return meta, outputs_problem(paths, meta, full) or ""
+
+
+def complete_sidecar(paths: dict, key: str | None = None, full: bool = False) -> dict | None:
+    """The sidecar of :func:`sidecar_problem` when there is no problem, else None (the pair must be redone)."""
+    meta, problem = sidecar_problem(paths, key, full)
+    return None if problem else meta
 
 
 def limit_threads(omp_nthreads: int) -> None:

@@ -32,12 +32,7 @@ import time
 from pathlib import Path
 
 from ..output_policy import OUTPUT_POLICIES
-from .rows import complete_sidecar, error_text
-
-ROW_KEYS = ("method", "fixed", "moving", "seconds", "forward_seconds", "error", "dice_mean", "folding_percent",
-            "log_jacobian_std", "inverse_consistency_mm", "content_sha256", "resumed")
-"""What a tile keeps of a pair: the report columns, the content key and whether it was reused."""
-
+from .rows import complete_sidecar, error_text, failed_lines
 
 def pair_key(inputs: dict, fixed: str, moving: str, settings: dict) -> str:
     """The content key of a pair: SHA-256 of its subjects' input hashes and the method's settings."""
@@ -180,5 +175,4 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
     files = tile_files(output_dir, method, tile["id"])
     write_tile_tables(rows, label_rows, files)
     return {"method": method, "tile": tile["id"], "pairs_file": str(files.pairs), "labels_file": str(files.labels),
-            "n_pairs": len(rows), "failed": [f"{r['method']} {r['moving']} -> {r['fixed']}: {r['error']}"
-                                             for r in rows if r["error"]]}
+            "n_pairs": len(rows), "failed": failed_lines(rows)}

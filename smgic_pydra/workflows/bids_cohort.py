@@ -21,6 +21,7 @@ from ..io.errors import InputError, display_path
 from ..methods import get_method
 from ..reports import write_reports
 from ..reports.tiles import tile_files, tiles_dir
+from ..tasks.rows import failed_lines
 from ..settings import BidsAppSettings
 from .cohort import CohortPlan, run_cohort
 
@@ -248,15 +249,10 @@ def _owed_pairs(output_dir, records):
 def _check_files(output_dir, row, verify_outputs: bool) -> str:
     """``""`` or the problem of a successful pair's files (policies that write them): the sidecar must
     record the row's content key and every output must match its record."""
-    from ..tasks.rows import outputs_problem, read_sidecar
+    from ..tasks.rows import sidecar_problem
 
     sidecar = derivatives.pair_output_paths(output_dir, row.moving, row.fixed, row.method).sidecar
-    meta = read_sidecar({"sidecar": sidecar})
-    if meta is None:
-        return f"{sidecar}: sidecar missing or unreadable"
-    if meta.get("content_sha256") != row.content_sha256:
-        return f"{sidecar}: the outputs are not those of the reported metrics; run the participant level again"
-    return outputs_problem({"sidecar": sidecar}, meta, verify_outputs) or ""
+    return sidecar_problem({"sidecar": sidecar}, row.content_sha256, verify_outputs)[1]
 
 
 def read_group_tables(output_dir, verify_outputs: bool = False):
@@ -321,4 +317,4 @@ def run_group(output_dir: Path, verify_outputs: bool = False) -> list[str]:
     pairs, label_tables = read_group_tables(output_dir, verify_outputs)
     paths = write_reports(pairs, label_tables, output_dir)
     print(f"smgic-bids: {len(pairs)} pair results; reports: " + ", ".join(str(p) for p in paths.values()))
-    return [f"{r.method} {r.moving} -> {r.fixed}: {r.error}" for r in pairs.itertuples() if r.error]
+    return failed_lines(pairs[pairs["error"] != ""].to_dict("records"))
