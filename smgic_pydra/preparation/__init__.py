@@ -1,18 +1,16 @@
 """Skull stripping, intensity normalisation and network-grid placement of subjects."""
 
-from .grid import mask_centre_ras, network_affine
-from .intensity import normalize_intensity
-from .prepare import prepare_subject
-from .skullstrip import SKULL_STRIP_METHODS, deepbet_mask, synthstrip_mask
-from .subject import PreparedSubject
+from .._lazy import lazy_exports
 
-__all__ = [
-    "SKULL_STRIP_METHODS",
-    "PreparedSubject",
-    "deepbet_mask",
-    "mask_centre_ras",
-    "network_affine",
-    "normalize_intensity",
-    "prepare_subject",
-    "synthstrip_mask",
-]
+_EXPORTS = {
+    "mask_centre_ras": ".grid",
+    "network_affine": ".grid",
+    "normalize_intensity": ".intensity",
+    "prepare_subject": ".prepare",
+    "SKULL_STRIP_METHODS": ".skullstrip",
+    "deepbet_mask": ".skullstrip",
+    "synthstrip_mask": ".skullstrip",
+    "PreparedSubject": ".subject",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
