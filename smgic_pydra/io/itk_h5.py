@@ -4,7 +4,9 @@ Layout (as written by ITK/ANTs): ``/TransformGroup/0`` is a ``CompositeTransform
 optionally followed by an ``AffineTransform_double_3_3`` (12 parameters, LPS, centre 0 as fixed
 parameters), then a ``DisplacementFieldTransform_double_3_3`` whose fixed parameters are
 ``size(3), origin(3), spacing(3), direction(9, row-major)`` in LPS, and whose parameters are the
-LPS-mm displacement vectors interleaved, x index fastest. ITK applies a composite's transforms
+LPS-mm displacement vectors interleaved, x index fastest. The displacements are stored in float32
+(the precision of every field we compute), chunked and gzip-compressed with byte shuffle: ITK
+reads both filters and converts the values to double. ITK applies a composite's transforms
 last first: a point ``x`` maps to ``A(x + d(x))``, as in ``antsRegistration``'s composites.
 ``h5py`` is imported lazily.
 """
@@ -44,7 +46,7 @@ def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray, pr
     import h5py
 
     disp, affine = _check_field(disp_ras_mm, affine)
-    params = (disp.astype(np.float64) * RAS_TO_LPS).transpose(2, 1, 0, 3).ravel()
+    params = (disp.astype(np.float32) * RAS_TO_LPS.astype(np.float32)).transpose(2, 1, 0, 3).ravel()
     text = h5py.string_dtype("ascii")
     path = Path(path)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
@@ -60,5 +62,6 @@ def write_itk_composite_h5(path, disp_ras_mm: np.ndarray, affine: np.ndarray, pr
         field = group.create_group(str(len(group)))
         field.create_dataset("TransformType", data=_strings("DisplacementFieldTransform_double_3_3"), dtype=text)
         field.create_dataset("TransformFixedParameters", data=itk_grid_parameters(affine, disp.shape))
-        field.create_dataset("TransformParameters", data=params)
+        field.create_dataset("TransformParameters", data=params, chunks=(min(params.size, 1 << 18),),
+                             compression="gzip", compression_opts=4, shuffle=True)
     return path
