@@ -1,16 +1,20 @@
 """Accuracy, regularity, time and memory of each registration method on pairs of different anatomies.
 
 Real anatomies (SynthSeg label maps; by default ``training_seg_13``, ``14`` and ``15``, held out of
-the default model's training, every ordered pair) become skull-stripped T1-like images in their own
-native spaces (no pre-registration; ``--voxel-mm N`` keeps every N-th voxel of the 1 mm maps), each
-synthesized once with its own contrast, bias and noise. Each method registers moving -> fixed and
-writes the same files (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then
-measures, on the fixed native grid:
+the default model's training) each become ``--versions`` subjects (:mod:`pair_subjects`: its own
+contrast, orientation, isotropic voxel size ``--voxel-mm`` x 0.8-1.3 and random rigid + scale
+placement, seeded and recorded), skull-stripped T1-like images in their own native spaces (no
+pre-registration). The pairs are every ordered pair of different maps in different versions
+(12 for 3 maps in 2 versions). Each method registers moving -> fixed and writes the same files
+(:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then measures, on the fixed
+native grid:
 
 * Dice of the 36 aseg labels (warped moving labels vs fixed labels; mean over labels present),
+* HD95 of the same labels (mm; :mod:`smgic_pydra.metrics.hausdorff`, the Learn2Reg metric),
 * % of fixed-brain voxels with Jacobian determinant <= 0 (and over the whole grid), std of log det,
 * inverse consistency ``|phi_inv(phi_fwd(x)) - x|`` in the fixed brain (mean, 95th percentile, mm),
-* seconds: registration only (``forward_seconds``) and end to end with I/O (``total_seconds``),
+* seconds: registration only (``forward_seconds``; SM-GICNet also per stage: affine, network,
+  refinement) and end to end with I/O (``total_seconds``),
 * peak memory: each method runs in a fresh process (``ru_maxrss`` of it and its children, before the
   evaluation; CUDA peak for SM-GICNet).
 
@@ -22,56 +26,64 @@ methods use the native images).
 
     python benchmarks/pair_accuracy.py --voxel-mm 2 --methods identity affine synquick smgicnet
 
-Writes ``benchmarks/results/pair_accuracy_<name>_<N>mm.json`` (every row, and per method the mean
-and standard deviation over the pairs) and ``.csv`` (one row per pair and method).
+Resumable: each finished (pair, method) is stored in its own small JSON file,
+``benchmarks/results/pair_accuracy_<name>_<N>mm/<moving>_to_<fixed>.<method>.json``, with a key
+(SHA-256) of what determines it: both subjects' array contents, the method and its merged options,
+the model weights' hash, the method's source files, package versions, threads, seed, device and the
+evaluation version. A rerun skips every (pair, method) whose file has the same key (failed ones are
+retried), so a long run continues across sessions. After each result the report is rewritten from
+the files (:mod:`pair_report`): ``pair_accuracy_<name>_<N>mm.{json,csv,md}`` (partial results give a
+partial table, with each method's number of pairs). ``--report-only`` rewrites it without running.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import multiprocessing
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from registration_speed import cpu_model  # noqa: E402  (same folder)
+
+import pair_report  # noqa: E402  (same folder)
+from pair_subjects import ordered_pairs, write_subject  # noqa: E402  (same folder)
 
 from smgic_pydra.methods import METHODS  # noqa: E402
 
 LABEL_MAPS = REPO.parent / "shared" / "data" / "synthseg_label_maps"
+HELD_OUT_MAPS = ("13", "14", "15")
+"""Maps held out of the packaged default model's training (scripts/train_default_model.py)."""
 VARIANTS = {"smgicnet-net": ("smgicnet", {"affine": False, "refine": 0}),
             "smgicnet-affine": ("smgicnet", {"refine": 0})}
 """Benchmark name -> (registry method, options): SM-GICNet's stages measured alone."""
 CHOICES = [*METHODS, *VARIANTS]
-SUMMARY_COLUMNS = ("dice_mean", "percent_folded", "ic_mean_mm", "forward_seconds", "total_seconds")
-CSV_COLUMNS = ("moving", "fixed", "method", "dice_mean", "n_labels", "percent_folded", "percent_folded_all", "log_det_std",
-               "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds", "total_seconds", "peak_rss_mib",
-               "peak_cuda_mib", "error")
+EVALUATION_VERSION = "dice+hd95+folding+ic/1"
+"""Changes when :func:`evaluate` changes what it measures (part of every result's key)."""
+METHOD_CODE = {
+    "smgicnet": ("smgic_pydra/inference", "smgic_pydra/refinement", "smgic_pydra/affine", "smgic_pydra/network",
+                 "smgic_pydra/transforms", "smgic_pydra/losses", "smgic_pydra/pipeline_settings.py",
+                 "smgic_pydra/methods/smgicnet.py"),
+    "fireants": ("smgic_pydra/methods/fireants.py",),
+    "ants": ("smgic_pydra/baselines/presets.py",),
+}
+"""Source files (relative to the repository) whose content is part of a method family's result key."""
+PACKAGES = ("antspyx", "torch", "numpy", "nibabel", "scipy", "fireants")
 
 
-def make_subjects(work: Path, label_maps: list[Path], voxel_mm: int, seed: int) -> dict:
-    """Synthesize one subject (T1w, labels, mask) per label map in ``work``: map stem -> subject."""
-    import numpy as np
-
-    from smgic_pydra.synthesis import write_synthetic_subject
-
-    rng = np.random.default_rng(seed)
-    return {_map_id(m): write_synthetic_subject(m, work / "subjects", _map_id(m), rng, downsample=voxel_mm)
-            for m in label_maps}
-
-
-def _map_id(path: Path) -> str:
-    return path.name.split(".")[0].removeprefix("training_seg_")
+def make_subjects(work: Path, label_maps: list[Path], versions: int, voxel_mm: int, seed: int) -> dict:
+    """Synthesize every version of every map in ``work/subjects``: subject id -> :class:`BenchmarkSubject`."""
+    subjects = [write_subject(m, v, seed, voxel_mm, work / "subjects") for m in label_maps for v in range(versions)]
+    return {s.subject_id: s for s in subjects}
 
 
 def output_paths(folder: Path, method: str):
@@ -80,6 +92,13 @@ def output_paths(folder: Path, method: str):
     return PairOutputPaths(warp=folder / f"{method}_warp.nii.gz", inverse_warp=folder / f"{method}_inverse_warp.nii.gz",
                            warped=folder / f"{method}_warped.nii.gz", warped_labels=folder / f"{method}_labels.nii.gz",
                            jacobian=folder / f"{method}_jacobian.nii.gz", sidecar=folder / f"{method}.json")
+
+
+def method_options(method: str, args: dict) -> tuple[str, dict]:
+    """``(registry method, merged options)`` of a benchmark method (a registry name or a :data:`VARIANTS` one)."""
+    registry_name, variant_options = VARIANTS.get(method, (method, {}))
+    entry = METHODS[registry_name]
+    return registry_name, entry.merged_options({**args["options"].get(registry_name, {}), **variant_options})
 
 
 def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dict) -> dict:
@@ -93,26 +112,29 @@ def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dic
     cfg = SMGICNetConfig.from_json(resolve_model_files(args["model"])[1].read_text())
     prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, cfg, mask_path=s.mask,
                                 labels_path=s.labels, subject_id=s.subject_id) for s in (fixed, moving)]
-    registry_name, variant_options = VARIANTS.get(method, (method, {}))
+    registry_name, options = method_options(method, args)
     entry = METHODS[registry_name]
     context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"], seed=args["seed"],
-                            options=entry.merged_options({**args["options"].get(registry_name, {}), **variant_options}))
+                            options=options)
     row = entry.make_runner(context)(prepared[0], prepared[1], {}).write_row(paths)
     return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
 
 
 def evaluate(paths, fixed) -> dict:
     """Metrics of the written outputs against the fixed subject (labels and brain mask)."""
-    from smgic_pydra.metrics import (dice_from_files, folding_stats_from_file, inverse_consistency_from_files,
-                                     load_label_table)
+    from smgic_pydra.metrics import (dice_from_files, folding_stats_from_file, hd95_from_files,
+                                     inverse_consistency_from_files, load_label_table)
 
     table = load_label_table()
     dice = dice_from_files(paths.warped_labels, fixed.labels, list(table))
+    hd95 = hd95_from_files(paths.warped_labels, fixed.labels, list(table))
     folding = folding_stats_from_file(paths.warp, fixed.mask)
     ic = inverse_consistency_from_files(paths.warp, paths.inverse_warp, fixed.mask)
     return {
         "dice_mean": dice.mean, "n_labels": dice.n_labels,
         "dice_per_label": {table[k]: v for k, v in dice.per_label.items()},
+        "hd95_mm": hd95.mean, "hd95_n_labels": hd95.n_labels,
+        "hd95_per_label": {table[k]: v for k, v in hd95.per_label.items()},
         "percent_folded": folding.percent_folded, "percent_folded_all": folding.percent_folded_all,
         "log_det_std": folding.log_det_std, "det_min": folding.det_min, "det_max": folding.det_max,
         "ic_mean_mm": ic.mean_mm, "ic_p95_mm": ic.p95_mm, "ic_outside_fraction": ic.outside_fraction,
@@ -121,6 +143,8 @@ def evaluate(paths, fixed) -> dict:
 
 def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     """Run and evaluate one method in this (fresh) process; ANTs' log goes to ``<work>/<method>.log``."""
+    import time
+
     from smgic_pydra.metrics import peak_rss_mib
 
     work = Path(work)
@@ -128,10 +152,13 @@ def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     os.dup2(log.fileno(), 1)  # ANTs writes its progress to the C-level stdout
     paths = output_paths(work / "outputs" / f"{moving.subject_id}_to_{fixed.subject_id}", method)
     row = run_registry_method(method, fixed, moving, paths, work, args)
-    result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method, "forward_seconds": row["forward_seconds"], "total_seconds": row["total_seconds"],
+    result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method,
+              **{k: v for k, v in row.items() if k.endswith("_seconds")},
               "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
     result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
+    start = time.perf_counter()
     result.update(evaluate(paths, fixed))
+    result["evaluation_seconds"] = time.perf_counter() - start
     return result
 
 
@@ -145,36 +172,87 @@ def run_method(method: str, fixed, moving, work: Path, args: dict) -> dict:
                     "error": f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
 
 
-def machine(threads: int) -> dict:
+def package_versions() -> dict:
     import importlib.metadata as md
 
     versions = {}
-    for package in ("antspyx", "torch", "numpy", "nibabel"):
+    for package in PACKAGES:
         try:
             versions[package] = md.version(package)
         except md.PackageNotFoundError:
             versions[package] = None
+    return versions
+
+
+def machine(threads: int) -> dict:
     return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "itk_threads": threads,
-            "python_version": platform.python_version(), "platform": platform.platform(), "versions": versions}
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "python_version": platform.python_version(),
+            "platform": platform.platform(), "versions": package_versions()}
 
 
-def csv_text(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: row.get(k, "") for k in CSV_COLUMNS})
-    return out.getvalue()
+def git_commit() -> str:
+    done = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=False)
+    return done.stdout.strip()
+
+
+def code_sha256(family: str) -> str:
+    """SHA-256 of the Python sources of a method family (:data:`METHOD_CODE`), in path order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for entry in METHOD_CODE[family]:
+        root = REPO / entry
+        for path in sorted(root.rglob("*.py")) if root.is_dir() else [root]:
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def result_key_inputs(method: str, fixed, moving, args: dict, shared: dict) -> dict:
+    """What determines one (pair, method) result (its key is the SHA-256 of this, canonical JSON)."""
+    registry_name, options = method_options(method, args)
+    family = "smgicnet" if registry_name == "smgicnet" else "fireants" if registry_name == "fireants" else "ants"
+    return {"evaluation": EVALUATION_VERSION, "method": method, "registry_method": registry_name, "options": options,
+            "model_sha256": shared["model_sha256"] if METHODS[registry_name].uses_model else None,
+            "code_sha256": shared["code"][family], "versions": shared["versions"], "threads": args["threads"],
+            "seed": args["seed"], "device": args["device"], "label_table_sha256": shared["label_table_sha256"],
+            "fixed": {"id": fixed.subject_id, "sha256": fixed.content_sha256},
+            "moving": {"id": moving.subject_id, "sha256": moving.content_sha256}}
+
+
+def shared_key_inputs(args: dict) -> dict:
+    from smgic_pydra.inference import resolve_model_files
+    from smgic_pydra.io.hashing import sha256_file
+    from smgic_pydra.metrics import DEFAULT_LABEL_TABLE
+
+    return {"model_sha256": sha256_file(resolve_model_files(args["model"])[0]),
+            "code": {family: code_sha256(family) for family in METHOD_CODE}, "versions": package_versions(),
+            "label_table_sha256": sha256_file(DEFAULT_LABEL_TABLE)}
+
+
+def result_path(folder: Path, moving: str, fixed: str, method: str) -> Path:
+    return folder / f"{moving}_to_{fixed}.{method}.json"
+
+
+def stored_result(path: Path, key: str) -> dict | None:
+    """The stored row at ``path`` when its key is ``key`` and it did not fail, else None."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    row = data.get("row") or {}
+    return row if data.get("key") == key and not row.get("error") else None
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--voxel-mm", type=int, default=1, help="voxel size of the synthetic subjects (integer mm)")
+    parser.add_argument("--voxel-mm", type=int, default=1,
+                        help="nominal voxel size (integer mm); each subject's is this x 0.8-1.3")
     parser.add_argument("--methods", nargs="+", default=CHOICES, choices=CHOICES)
-    # 13-15 are held out of the packaged default model's training (scripts/train_default_model.py)
     parser.add_argument("--label-maps", nargs="+", type=Path,
-                        default=[LABEL_MAPS / f"training_seg_{k}.nii.gz" for k in (13, 14, 15)],
-                        help="label maps of the subjects; every ordered pair is registered")
+                        default=[LABEL_MAPS / f"training_seg_{k}.nii.gz" for k in HELD_OUT_MAPS],
+                        help="label maps of the subjects (default: 13-15, held out of the default model's training)")
+    parser.add_argument("--versions", type=int, default=2, help="subjects synthesized per label map (default: 2)")
     parser.add_argument("--max-pairs", type=int, default=None, help="only the first N ordered pairs")
     parser.add_argument("--name", default="heldout", help="result file name part (default: heldout)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
@@ -185,69 +263,65 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="a method option (VALUE as JSON), as smgic-bids --method-option")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep subjects and outputs here (default: temp)")
     parser.add_argument("--out-dir", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--report-only", action="store_true", help="rewrite the report from the stored results")
     return parser.parse_args(argv)
 
 
-def summary(rows: list[dict]) -> dict:
-    """Per method: pairs, failures, and mean and standard deviation of :data:`SUMMARY_COLUMNS` over its pairs."""
-    import numpy as np
-
-    out = {}
-    for method in dict.fromkeys(r["method"] for r in rows):
-        ok = [r for r in rows if r["method"] == method and not r["error"]]
-        stats = {"n_pairs": len(ok), "n_failed": sum(r["method"] == method for r in rows) - len(ok)}
-        for column in SUMMARY_COLUMNS:
-            values = np.array([r[column] for r in ok], dtype=float)
-            stats[column] = {"mean": float(values.mean()) if len(values) else None,
-                             "std": float(values.std()) if len(values) else None}
-        out[method] = stats
-    return out
-
-
 def main(argv=None) -> int:
-    from itertools import permutations
-
-    from smgic_pydra.io.atomic import atomic_path, save_json
+    from smgic_pydra.io.atomic import save_json
 
     args = parse_args(argv)
+    stem = args.out_dir / f"pair_accuracy_{args.name}_{args.voxel_mm}mm"
+    folder = stem.parent / stem.name
+    if args.report_only:
+        pair_report.write_report(folder, stem)
+        return 0
     for path in args.label_maps:
         if not path.is_file():
             raise SystemExit(f"{path}: label map not found")
+    if not 1 <= args.versions <= 8:
+        raise SystemExit(f"--versions {args.versions}: must be 1-8")
     from smgic_pydra.cli.parser import parse_method_options
 
     options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device,
                "options": parse_method_options(args.option)}
+    shared = shared_key_inputs(options)
+    held_out = all(m.name.split(".")[0].removeprefix("training_seg_") in HELD_OUT_MAPS for m in args.label_maps)
     keep = args.work_dir is not None
     with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
         work = Path(work)
-        subjects = make_subjects(work, args.label_maps, args.voxel_mm, args.seed)
-        pairs = list(permutations(subjects, 2))[: args.max_pairs]
-        rows = []
+        subjects = make_subjects(work, args.label_maps, args.versions, args.voxel_mm, args.seed)
+        pairs = ordered_pairs(args.label_maps, args.versions)[: args.max_pairs]
+        save_json({"benchmark": "pair_accuracy", "held_out_maps_only": held_out,
+                   "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
+                   "label_maps": [str(m) for m in args.label_maps], "versions": args.versions,
+                   "voxel_mm": args.voxel_mm, "seed": args.seed, "options": options["options"],
+                   "ordered_pairs": [list(p) for p in pairs], "machine": machine(args.threads),
+                   "subjects": {k: {**s.spec, "content_sha256": s.content_sha256} for k, s in subjects.items()}},
+                  folder / "benchmark.json")
+        failed = 0
         for moving, fixed in pairs:
             (work / "outputs" / f"{moving}_to_{fixed}").mkdir(parents=True, exist_ok=True)
             for method in args.methods:
+                from smgic_pydra.io.hashing import sha256_json
+
+                key_inputs = result_key_inputs(method, subjects[fixed], subjects[moving], options, shared)
+                key, path = sha256_json(key_inputs), result_path(folder, moving, fixed, method)
+                if stored_result(path, key) is not None:
+                    print(f"done before: {moving} -> {fixed} {method}", flush=True)
+                    continue
                 row = run_method(method, subjects[fixed], subjects[moving], work, options)
-                print(json.dumps({k: row.get(k) for k in CSV_COLUMNS if row.get(k) not in (None, "")}), flush=True)
-                rows.append(row)
-    stem = args.out_dir / f"pair_accuracy_{args.name}_{args.voxel_mm}mm"
-    report = {
-        "benchmark": "pair_accuracy",
-        "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "pairs": {"label_maps": [str(m) for m in args.label_maps], "ordered_pairs": [list(p) for p in pairs],
-                  "voxel_mm": args.voxel_mm, "seed": args.seed, "options": options["options"]},
-        "machine": machine(args.threads),
-        "summary": summary(rows),
-        "rows": [{k: v for k, v in r.items() if k != "files"} for r in rows],
-    }
-    save_json(report, stem.with_suffix(".json"))
-    with atomic_path(stem.with_suffix(".csv")) as tmp:
-        tmp.write_text(csv_text(rows))
-    for method, stats in report["summary"].items():
-        print(f"{method:16s} " + " ".join(f"{c} {stats[c]['mean']:.4g}+-{stats[c]['std']:.2g}" for c in SUMMARY_COLUMNS
-                                         if stats[c]["mean"] is not None) + f" failed {stats['n_failed']}")
-    print(f"wrote {stem}.json and {stem}.csv")
-    return 0 if all(not r["error"] for r in rows) else 1
+                row = {k: v for k, v in row.items() if k != "files"}
+                save_json({"key": key, "key_inputs": key_inputs, "git_commit": git_commit(),
+                           "machine": machine(args.threads), "row": row}, path)
+                failed += bool(row["error"])
+                print(json.dumps({k: row.get(k) for k in pair_report.CSV_COLUMNS if row.get(k) not in (None, "")}),
+                      flush=True)
+                pair_report.write_report(folder, stem)
+    report = pair_report.write_report(folder, stem)
+    print(pair_report.summary_lines(report))
+    print(f"wrote {stem}.json, .csv and .md")
+    return 0 if not failed else 1
 
 
 if __name__ == "__main__":
