@@ -2,12 +2,21 @@
 
 Stages: symmetric affine pre-alignment (:mod:`smgic_pydra.affine`), the network, test-time
 refinement of the pair's velocity field (:mod:`smgic_pydra.refinement`). The dict form
-(:meth:`PipelineSettings.to_dict`) is what plans, tasks and sidecars carry.
+(:meth:`PipelineSettings.to_dict`) is what plans, tasks and sidecars carry; the flat option form
+(:meth:`PipelineSettings.to_options`, :meth:`PipelineSettings.option_declarations`) is the method
+registry's, each option typed and bounded by its field's ``metadata``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from .methods.options import Option
+
+
+def _bounded(default, **bounds):
+    """A dataclass field whose option declaration (:class:`~smgic_pydra.methods.options.Option`) has ``bounds``."""
+    return field(default=default, metadata={"option": bounds})
 
 
 @dataclass(frozen=True)
@@ -18,19 +27,19 @@ class RefineSettings:
 
     steps: Adam steps (0 = the network alone). factor: the correction's grid is the network grid
     pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC
-    window (voxels of the pooled grid). smooth_weight: weight of the smoothness of both maps
+    window (voxels of the pooled grid, odd). smooth_weight: weight of the smoothness of both maps
     (voxel units of the pooled grid). ss_steps: scaling-and-squaring steps on the pooled grid."""
 
-    steps: int = 12
-    factor: int = 2
-    learning_rate: float = 0.005
-    window: int = 5
-    smooth_weight: float = 1.0
-    ss_steps: int = 5
+    steps: int = _bounded(12, minimum=0)
+    factor: int = _bounded(2, minimum=1)
+    learning_rate: float = _bounded(0.005, above=0)
+    window: int = _bounded(5, minimum=1, odd=True)
+    smooth_weight: float = _bounded(1.0, minimum=0)
+    ss_steps: int = _bounded(5, minimum=1)
 
     def __post_init__(self) -> None:
-        if self.steps < 0 or self.factor < 1 or self.window < 1 or self.window % 2 == 0 or self.ss_steps < 1:
-            raise ValueError(f"invalid refinement settings {self}")
+        for name, option in _declarations(self, "").items():
+            option.check(f"refine {name}", getattr(self, name))
 
 
 @dataclass(frozen=True)
@@ -40,29 +49,49 @@ class PipelineSettings:
     affine: bool = True
     refine: RefineSettings = field(default_factory=RefineSettings)
 
+    def __post_init__(self) -> None:
+        for name, option in _declarations(self, "").items():
+            if name != "refine":
+                option.check(name, getattr(self, name))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
     def to_options(self) -> dict:
-        """Flat method options (the method registry's form): ``affine``, ``refine`` (steps) and
+        """Flat method options (the method registry's form): the top-level fields, ``refine`` (steps) and
         ``refine_<field>`` for the other refinement settings."""
-        refine = asdict(self.refine)
-        return {"affine": self.affine, "refine": refine.pop("steps"), **{f"refine_{k}": v for k, v in refine.items()}}
+        return {key: option.default for key, option in self.option_declarations().items()}
+
+    def option_declarations(self) -> dict[str, Option]:
+        """The flat options with this object's values as defaults, typed and bounded as their fields declare."""
+        top = {k: v for k, v in _declarations(self, "").items() if k != "refine"}
+        refine = _declarations(self.refine, "refine_")
+        return {**top, "refine": refine.pop("refine_steps"), **refine}
 
     @classmethod
     def from_options(cls, options: dict | None) -> "PipelineSettings":
-        """From :meth:`to_options`' form; missing keys take the defaults, unknown ones are a ``ValueError``."""
+        """From :meth:`to_options`' form; missing keys take the defaults; an unknown key or a value of the
+        wrong type or out of bounds is a one-line ``ValueError``."""
         options = dict(options or {})
-        known = set(cls().to_options())
-        if set(options) - known:
-            raise ValueError(f"unknown smgicnet option(s) {sorted(set(options) - known)}; known: {sorted(known)}")
+        declared = cls().option_declarations()
+        if set(options) - set(declared):
+            raise ValueError(f"unknown smgicnet option(s) {sorted(set(options) - set(declared))}; known: {sorted(declared)}")
+        for key, value in options.items():
+            declared[key].check(f"smgicnet.{key}", value)
         refine = {k.removeprefix("refine_"): v for k, v in options.items() if k.startswith("refine_")}
         if "refine" in options:
-            refine["steps"] = int(options["refine"])
-        return cls(affine=bool(options.get("affine", True)), refine=RefineSettings(**refine))
+            refine["steps"] = options["refine"]
+        top = {k: v for k, v in options.items() if k != "refine" and not k.startswith("refine_")}
+        return cls(**top, refine=RefineSettings(**refine))
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "PipelineSettings":
         """From :meth:`to_dict`'s form; missing keys take the defaults."""
         data = dict(data or {})
-        return cls(affine=bool(data.get("affine", True)), refine=RefineSettings(**(data.get("refine") or {})))
+        return cls(**{k: v for k, v in data.items() if k != "refine"}, refine=RefineSettings(**(data.get("refine") or {})))
+
+
+def _declarations(settings, prefix: str) -> dict[str, Option]:
+    """``prefix + field name -> Option`` of a settings dataclass, the object's values as defaults."""
+    return {prefix + f.name: Option(getattr(settings, f.name), **f.metadata.get("option", {}))
+            for f in fields(settings) if f.default is not MISSING or f.default_factory is not MISSING}

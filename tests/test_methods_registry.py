@@ -34,8 +34,10 @@ def test_cli_choices_help_and_skull_strippers_come_from_the_registries():
     assert all(METHODS[n].help.split()[0] in help_text for n in METHOD_CHOICES)
     skull = next(a for a in parser._actions if a.dest == "skull_strip")
     assert tuple(skull.choices) == tuple(SKULL_STRIPPERS)
-    assert parse_method_options(["fireants.scales=[2,1]", "fireants.greedy_lr=0.25"]) == {
-        "fireants": {"scales": [2, 1], "greedy_lr": 0.25}}
+    assert parse_method_options(["fireants.scales=[4,2,1]", "fireants.greedy_lr=0.25"]) == {
+        "fireants": {"scales": [4, 2, 1], "greedy_lr": 0.25}}
+    with pytest.raises(UsageError, match="one value per scale"):  # the declared options' cross-check
+        parse_method_options(["fireants.scales=[2,1]"])
     with pytest.raises(UsageError, match=r"unknown option\(s\) \['steps'\]"):
         parse_method_options(["fireants.steps=3"])
 

@@ -54,6 +54,18 @@ def check_writable(folder: Path, what: str) -> None:
         raise UsageError(f"{folder}: {what} not writable by this user{shown}")
 
 
+def check_device(settings) -> None:
+    """``--device`` exists on this machine (participant and train levels; with ``--worker slurm`` the jobs'
+    nodes have the GPUs, so only its form was checked), else :class:`UsageError` before any work."""
+    from ..devices import device_problem
+
+    if settings.analysis_level == "group" or settings.worker == "slurm":
+        return
+    problem = device_problem(settings.device)
+    if problem:
+        raise UsageError(f"--device: {problem}")
+
+
 def make_worker(worker: str, device: str = "cpu", slurm_args: str = ""):
     """The pydra worker of ``--worker``: ``SlurmArrayWorker`` for slurm, whose GPU methods' tiles (their
     registry nodes, e.g. ``register``) and training job (node ``train``) also ask for a GPU when
@@ -82,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = parse_settings(argv)
+    except SystemExit as done:  # argparse: --help, --version (0) or a malformed argument (2, one line printed)
+        return int(done.code or 0)
     except (UsageError, TrainingError) as err:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
@@ -89,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..workflows import CohortRunError, bids_cohort, bids_training
 
     try:
+        check_device(settings)
         check_locations(settings.bids_dir, settings.output_dir, settings.work_dir,
                         writes=settings.analysis_level != "group")
         if settings.analysis_level == "participant":

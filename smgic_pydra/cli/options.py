@@ -6,6 +6,7 @@ import argparse
 import warnings
 
 from ..config import N_LEVELS
+from ..devices import DEVICE_NAME
 from ..training.errors import TrainingError
 
 CHECKPOINT_EVERY = 500
@@ -26,6 +27,13 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+def device_name(text: str) -> str:
+    """``cpu``, ``cuda`` or ``cuda:N`` (argparse type; whether the device exists is checked before any work)."""
+    if not DEVICE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {text!r}")
+    return text
 
 
 class _DeprecatedAlias(argparse._StoreAction):

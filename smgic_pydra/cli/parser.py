@@ -12,7 +12,7 @@ from ..output_policy import OUTPUT_POLICIES
 from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings
-from .options import CHECKPOINT_EVERY, non_negative_int, parse_iterations, parse_stages, positive_int
+from .options import CHECKPOINT_EVERY, device_name, non_negative_int, parse_iterations, parse_stages, positive_int
 
 PROG = "smgic-bids"
 METHOD_CHOICES = selectable_methods()
@@ -22,9 +22,16 @@ class UsageError(Exception):
     """A bad argument or dataset; the message is one line."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (``PROG: error: ...; see --help``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
-    p = argparse.ArgumentParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
+    p = OneLineParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
                                 "dataset, with Dice / folding / inverse-consistency reports; training of SM-GICNet "
                                 "on the dataset (analysis level 'train').")
     p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset")
@@ -61,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "cohorts). Metrics are the same for each (default: all)")
     g.add_argument("--plan-only", action="store_true",
                    help="print the jobs, pairs, estimated bytes and time of the participant level, and exit")
-    g.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N, for registration and training "
-                   "(default: cpu)")
+    g.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N, for registration and "
+                   "training; checked on this machine before any work, except with --worker slurm, where the "
+                   "jobs' nodes have the GPUs (default: cpu)")
     g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
                    "(default: 36 FreeSurfer aseg labels)")
     g.add_argument("--skull-strip", default=None, choices=tuple(SKULL_STRIPPERS),
@@ -92,8 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="steps between validations; 0: only before training and at each stage end (default: 1000)")
     g = p.add_argument_group("execution")
     g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
-    g.add_argument("--nprocs", type=int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
-    g.add_argument("--omp-nthreads", type=int, default=1, help="threads per job (default: 1)")
+    g.add_argument("--nprocs", type=positive_int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
+    g.add_argument("--omp-nthreads", type=non_negative_int, default=1,
+                   help="threads per job, 0 for torch's default (default: 1)")
     g.add_argument("--random-seed", type=positive_int, default=1,
                    help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' (default: 1)")
     g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
@@ -118,8 +127,10 @@ def parse_methods(text: str) -> list[str]:
     return list(dict.fromkeys(methods + ["identity"]))
 
 
-def parse_method_options(items: list[str]) -> dict[str, dict]:
-    """``--method-option METHOD.KEY=VALUE`` items as method -> {key: value} (VALUE parsed as JSON, else text)."""
+def parse_method_options(items: list[str], methods: list[str] | None = None) -> dict[str, dict]:
+    """``--method-option METHOD.KEY=VALUE`` items as method -> {key: value} (VALUE parsed as JSON, else text),
+    each checked against its registry declaration (type, bounds); with ``methods``, an option of a
+    method that is not selected is refused too."""
     import json
 
     options: dict[str, dict] = {}
@@ -136,6 +147,10 @@ def parse_method_options(items: list[str]) -> dict[str, dict]:
     for method, values in options.items():
         if method not in METHODS:
             raise UsageError(f"--method-option: unknown method {method!r}; choose from {','.join(METHOD_CHOICES)}")
+        if methods is not None and method not in methods:
+            given = ", ".join(f"{method}.{key}" for key in values)
+            raise UsageError(f"--method-option {given}: method {method} is not selected (--method "
+                             f"{','.join(m for m in methods if m != 'identity')}); add it or drop the option")
         try:
             METHODS[method].merged_options(values)
         except ValueError as err:
@@ -153,12 +168,16 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     """Parse and validate ``smgic-bids``' arguments (argparse exits 2 on malformed ones; :class:`UsageError`
     or :class:`~smgic_pydra.training.TrainingError`, one line, on bad values)."""
     args = build_parser().parse_args(argv)
+    if args.plan_only and args.analysis_level != "participant":
+        raise UsageError(f"--plan-only applies to the participant level, not {args.analysis_level}")
+    methods = parse_methods(args.method)
     return BidsAppSettings(
         bids_dir=args.bids_dir.absolute(), output_dir=args.output_dir.absolute(), analysis_level=args.analysis_level,
         work_dir=(args.work_dir or Path("work")).absolute(),
         participant_label=args.participant_label, session_label=args.session_label,
         bids_filter_file=args.bids_filter_file, skip_bids_validation=args.skip_bids_validation,
-        model=args.model, methods=parse_methods(args.method), method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option),
+        model=args.model, methods=methods,
+        method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option, methods),
         pairs=args.pairs, pairs_per_job=args.pairs_per_job, outputs=args.outputs, plan_only=args.plan_only, device=args.device, labels=args.labels,
         skull_strip=args.skull_strip,
         train_preset=args.train_preset, stages=parse_stages(args.stages),

@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ..pipeline_settings import PipelineSettings
+from .options import Option
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class RegistrationMethod:
     scaled from the 3 mm peers benchmark for the others. extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
-    SM-GICNet model (its weights hash goes into ``dataset_description.json``).
+    SM-GICNet model (its weights hash goes into ``dataset_description.json``). writes_outputs: False for
+    ``identity`` (a baseline, not a transform anyone applies: only its metrics rows, no file under any
+    ``--outputs``).
     """
 
     name: str
@@ -77,14 +80,17 @@ class RegistrationMethod:
     memory_gib: float = 1.0
     cpu_seconds: float = 60.0
     extra: str | None = None
-    options: Mapping = field(default_factory=dict)
+    options: Mapping[str, Option] = field(default_factory=dict)
+    check: Callable[[dict], object] | None = None
     selectable: bool = True
     uses_model: bool = False
+    writes_outputs: bool = True
 
     def __post_init__(self) -> None:
         if self.gpu not in ("no", "optional", "preferred"):
             raise ValueError(f"{self.name}: gpu must be 'no', 'optional' or 'preferred', got {self.gpu!r}")
-        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        typed = {key: value if isinstance(value, Option) else Option(value) for key, value in self.options.items()}
+        object.__setattr__(self, "options", MappingProxyType(typed))
 
     @property
     def uses_gpu(self) -> bool:
@@ -96,14 +102,43 @@ class RegistrationMethod:
         module, function = self.runner.split(":")
         return getattr(importlib.import_module(module), function)(context, self.name)
 
+    @property
+    def defaults(self) -> dict:
+        """``key -> default`` of the method's options."""
+        return {key: option.default for key, option in self.options.items()}
+
     def merged_options(self, overrides: Mapping | None) -> dict:
-        """Default options updated by ``overrides``; an unknown key is a one-line ``ValueError``."""
+        """Default options updated by ``overrides``; an unknown key, or a value of the wrong JSON type or out
+        of its option's bounds, is a one-line ``ValueError``."""
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(self.options))
         if unknown:
             raise ValueError(f"method {self.name}: unknown option(s) {unknown}; known: {sorted(self.options) or 'none'}")
-        return {**self.options, **overrides}
+        merged = {**self.defaults, **{key: self.options[key].check(f"{self.name}.{key}", value)
+                                      for key, value in overrides.items()}}
+        if self.check is not None:
+            self.check(merged)
+        return merged
 
+
+def _check_fireants(options: dict) -> None:
+    """FireANTs runs one affine and one greedy level per scale: the three lists have the same length."""
+    lengths = {key: len(options[key]) for key in ("scales", "affine_iterations", "greedy_iterations")}
+    if len(set(lengths.values())) != 1:
+        raise ValueError(f"fireants options scales, affine_iterations and greedy_iterations need one value per "
+                         f"scale, got lengths {lengths}")
+
+
+_FIREANTS_OPTIONS = {
+    "scales": Option([4, 2, 1], "downsampling factor of each level", minimum=1),
+    "affine_iterations": Option([200, 100, 50], "Adam steps of the affine stage per scale", minimum=0),
+    "greedy_iterations": Option([200, 100, 50], "Adam steps of the greedy stage per scale", minimum=0),
+    "cc_kernel_size": Option(5, "local CC window (voxels)", minimum=1, odd=True),
+    "smooth_grad_sigma": Option(1.0, "gradient smoothing (voxels)", minimum=0),
+    "smooth_warp_sigma": Option(0.25, "warp smoothing (voxels)", minimum=0),
+    "greedy_lr": Option(0.5, "greedy stage learning rate", above=0),
+    "affine_lr": Option(3e-3, "affine stage learning rate", above=0),
+}
 
 _ANTS = "smgic_pydra.methods.ants:make_runner"
 _ANTS_NOTE = "ANTs 2.5 via antspyx, the script's stages and defaults"
@@ -113,7 +148,7 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
         "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=41.0,
-        uses_model=True, options=PipelineSettings().to_options()),
+        uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
@@ -123,13 +158,10 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
         "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=1500.0,
-        extra="fireants",
-        options={"scales": [4, 2, 1], "affine_iterations": [200, 100, 50], "greedy_iterations": [200, 100, 50],
-                  "cc_kernel_size": 5, "smooth_grad_sigma": 1.0, "smooth_warp_sigma": 0.25,
-                  "greedy_lr": 0.5, "affine_lr": 3e-3}),
+        extra="fireants", options=_FIREANTS_OPTIONS, check=_check_fireants),
     RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
                        node="baseline", threads=False, memory_gib=1.0, cpu_seconds=15.0,
-                       selectable=False),
+                       selectable=False, writes_outputs=False),
 )}
 """name -> method, in the order the CLI lists them."""
 

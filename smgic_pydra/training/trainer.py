@@ -34,6 +34,7 @@ from ..io import atomic_path
 from ..losses import TERMS, stage_loss
 from ..network import SMGICNet
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..devices import device_problem
 from .errors import TrainingError
 from .sampler import PairSampler
 from .schedule import learning_rate
@@ -103,15 +104,10 @@ class TrainState:
 
 def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda`` or ``cuda:N`` as a device that exists here."""
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise TrainingError(f"device must be cpu, cuda or cuda:N, got {name!r}")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(f"device {name!r} requested but CUDA is not available")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise TrainingError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
-    return device
+    problem = device_problem(name)
+    if problem:
+        raise TrainingError(problem)
+    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
