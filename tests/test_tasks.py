@@ -11,7 +11,7 @@ from smgic_pydra.config import SMGICNetConfig, small_config
 from smgic_pydra.preparation import PreparedSubject, prepare_subject
 from smgic_pydra.bids.derivatives import pair_output_paths
 from smgic_pydra.reports.tiles import iter_label_tables, read_pairs_tables
-from smgic_pydra.tasks import PrepareSubject, RegisterTile
+from smgic_pydra.tasks import PrepareCohortSubject, RegisterTile
 
 
 def _run(task, cache):
@@ -38,7 +38,7 @@ def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path, write_cohort
     subjects = write_cohort(tmp_path / "raw", 1)
     model = write_small_model(tmp_path / "models")
     cfg_json = (model / "config.json").read_text()
-    out = _run(PrepareSubject(subject=subjects[0], prepared_root=str(tmp_path / "prep"), config_json=cfg_json),
+    out = _run(PrepareCohortSubject(subject=subjects[0], prepared_root=str(tmp_path / "prep"), config_json=cfg_json),
                tmp_path / "cache")
     assert out.error == ""
     prepared = PreparedSubject.load(out.prepared_dir)
@@ -47,7 +47,7 @@ def test_prepare_task_prepares_and_returns_errors_as_data(tmp_path, write_cohort
     empty = tmp_path / "raw" / "empty_T1w.nii.gz"
     empty.write_bytes(b"")
     bad = {"subject": "sub-09", "t1w": str(empty)}
-    task = PrepareSubject(subject=bad, prepared_root=str(tmp_path / "prep"), config_json=cfg_json)
+    task = PrepareCohortSubject(subject=bad, prepared_root=str(tmp_path / "prep"), config_json=cfg_json)
     out = _run(task, tmp_path / "cache")
     assert out.prepared_dir == "" and out.error.startswith("sub-09: InputError") and str(empty) in out.error
     assert "\n" not in out.error

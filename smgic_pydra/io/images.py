@@ -101,3 +101,10 @@ def check_same_grid(img_a, path_a, img_b, path_b) -> None:
         raise InputError(
             display_path(path_b), f"affine differs from that of {display_path(path_a)} (max difference {diff:.4g} mm)"
         )
+
+
+def check_mask_overlaps(img, path, mask_img, mask_path) -> None:
+    """Raise :class:`InputError` naming ``mask_path`` when no voxel of the mask (``> 0``) is nonzero in ``img``
+    (the mask must be on the image's grid: :func:`check_same_grid`)."""
+    if not np.any(np.asarray(img.dataobj)[np.asarray(mask_img.dataobj) > 0]):
+        raise InputError(display_path(mask_path), f"the mask does not overlap the nonzero voxels of {display_path(path)}")

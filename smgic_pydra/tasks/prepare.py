@@ -1,4 +1,9 @@
-"""Pydra task: prepare one subject on the network grid (skull strip, normalise, place the grid)."""
+"""Pydra tasks: prepare one subject on a model's network grid (skull strip, normalise, place the grid).
+
+:func:`PrepareSubject` takes files and returns the prepared folder (raising on bad input, like
+every per-step task); :func:`PrepareCohortSubject` is the cohort engine's form (a subject dict,
+a shared ``prepared_root``, errors returned as data).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,55 @@ from pathlib import Path
 
 from pydra.compose import python
 
+from ..preparation.skullstrip import SKULL_STRIP_METHODS
+from .filetypes import Directory, Image
+
+
+def prepare_for_model(t1w, out_dir, model=None, mask=None, labels=None, skull_strip: str = "none",
+                      subject_id: str = ""):
+    """:func:`~smgic_pydra.preparation.prepare_subject` on the network grid of ``model`` (a model folder,
+    None: the packaged one), after checking that ``mask`` overlaps the image; returns the PreparedSubject."""
+    from ..config import SMGICNetConfig
+    from ..inference import resolve_model_files
+    from ..io.images import check_mask_overlaps, check_same_grid, load_image
+    from ..preparation import prepare_subject
+
+    if mask is not None:
+        image, mask_img = load_image(t1w, "image"), load_image(mask, "mask")
+        check_same_grid(image, t1w, mask_img, mask)
+        check_mask_overlaps(image, t1w, mask_img, mask)
+    cfg = SMGICNetConfig.from_json(resolve_model_files(None if model is None else str(model))[1].read_text())
+    return prepare_subject(str(t1w), out_dir, cfg, mask_path=None if mask is None else str(mask),
+                           labels_path=None if labels is None else str(labels), skull_strip=skull_strip,
+                           subject_id=subject_id or None)
+
+
+@python.define(outputs=["prepared"],
+               inputs={"skull_strip": python.arg(type=str, default="none", allowed_values=SKULL_STRIP_METHODS,
+                                                 help="skull stripping when there is no mask: " + ", ".join(SKULL_STRIP_METHODS))})
+def PrepareSubject(t1w: Image, mask: Image | None = None, labels: Image | None = None, subject_id: str = "",
+                   model: Directory | None = None, skull_strip: str = "none") -> Directory:
+    """Prepare a subject for registration and training: brain mask, intensities in [0, 1], the model's
+    network grid (RAS-aligned, centred on the brain) and the image, mask and labels resampled onto it.
+
+    Args:
+        t1w: T1w image (any orientation, voxel sizes in mm); skull-stripped unless skull_strip is a tool.
+        mask: brain mask on the T1w's grid (brain where > 0).
+        labels: integer label map on the T1w's grid (for Dice and training).
+        subject_id: subject label, e.g. sub-01 (default: the T1w's file name).
+        model: model folder whose network grid the subject is placed on (default: the packaged model).
+        skull_strip: none (brain: t1w > 0 or the mask), deepbet or synthstrip.
+
+    Returns:
+        prepared: the prepared subject folder (prepared.json and the network-grid images).
+    """
+    out = Path.cwd() / "prepared"
+    prepare_for_model(t1w, out, model, mask, labels, skull_strip, subject_id)
+    return out
+
 
 @python.define(outputs=["prepared_dir", "error"])
-def PrepareSubject(subject: dict, prepared_root: str, config_json: str, skull_strip: str = "none") -> tuple[str, str]:
+def PrepareCohortSubject(subject: dict, prepared_root: str, config_json: str, skull_strip: str = "none") -> tuple[str, str]:
     """Prepare one subject into ``prepared_root/<subject>`` (reused when complete); errors are returned, not raised.
 
     subject: ``{"subject": id, "t1w": path, "mask": path|None, "labels": path|None}`` (NIfTI or

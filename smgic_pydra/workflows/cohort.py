@@ -2,7 +2,7 @@
 
 Graph (pydra 1.0a12)::
 
-    prepare          PrepareSubject split over subjects, combined (one job per subject)
+    prepare          PrepareCohortSubject split over subjects, combined (one job per subject)
     <node>           RegisterTile split over methods x tiles, one node per registry node (``register``:
                      SM-GICNet; ``baseline``: ANTs syn/synquick/affine/identity; ``register_fireants``:
                      FireANTs; see :mod:`smgic_pydra.methods.registry`); combined
@@ -50,7 +50,7 @@ from pathlib import Path
 from pydra.compose import workflow
 
 from ..methods import METHODS, get_method
-from ..tasks import Gather, PrepareSubject, RegisterTile, WriteReports
+from ..tasks import Gather, PrepareCohortSubject, RegisterTile, WriteReports
 from ..tasks.rows import flatten_rows
 from ..output_policy import OUTPUT_POLICIES
 from .progress import ProgressMonitor
@@ -79,10 +79,10 @@ def prepared_root(work_dir, config_json: str) -> str:
 
 
 def add_preparation(work_dir, config_json: str, skull_strip: str, subjects):
-    """Add the node ``prepare`` (:func:`PrepareSubject` split over ``subjects``, combined) to the
+    """Add the node ``prepare`` (:func:`PrepareCohortSubject` split over ``subjects``, combined) to the
     workflow being defined; its outputs ``prepared_dir`` and ``error`` are lists in subject order."""
     return workflow.add(
-        PrepareSubject(prepared_root=prepared_root(work_dir, config_json), config_json=config_json,
+        PrepareCohortSubject(prepared_root=prepared_root(work_dir, config_json), config_json=config_json,
                        skull_strip=skull_strip)
         .split("subject", subject=subjects)
         .combine("subject"),
@@ -94,7 +94,7 @@ def add_preparation(work_dir, config_json: str, skull_strip: str, subjects):
 class CohortPlan:
     """Everything a cohort run needs, in plain values.
 
-    subjects: subject dicts for :func:`PrepareSubject` (``subject``, ``t1w``, ``mask``, ``labels``).
+    subjects: subject dicts for :func:`PrepareCohortSubject` (``subject``, ``t1w``, ``mask``, ``labels``).
     pairs: ``(fixed, moving)`` subject keys. output_dir: the pairs' files are named in it (BIDS
     derivatives, :func:`smgic_pydra.bids.derivatives.pair_output_paths`) and the tile tables and
     reports go to ``output_dir/reports``. model: model folder or ``""`` (packaged default).

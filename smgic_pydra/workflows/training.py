@@ -2,7 +2,7 @@
 
 Graph (pydra 1.0a12)::
 
-    prepare   PrepareSubject split over subjects, combined (shared with registration runs)
+    prepare   PrepareCohortSubject split over subjects, combined (shared with registration runs)
     train     TrainModel: one job, GPU with ``device="cuda"`` (checkpoints in the run folder)
     package   PackageModel: the model folder OUTPUT_DIR (weights, config, card, curves, split)
 
@@ -44,7 +44,7 @@ SCHEDULE_FIELDS = ("learning_rate", "freeze_steps", "lr_decay_start", "lr_decay_
 class TrainingPlan:
     """Everything a training run needs, in plain values.
 
-    subjects: :func:`PrepareSubject` dicts (``subject``, ``t1w``, ``mask``, ``labels``) of every image
+    subjects: :func:`PrepareCohortSubject` dicts (``subject``, ``t1w``, ``mask``, ``labels``) of every image
     of ``split``. init_model: ``""`` (random weights), ``"default"`` (the packaged model) or a model
     folder; with one, the network comes from its config and only the schedule from the preset.
     iterations: steps per stage 1..4 (None: the preset's). dataset: ``name`` and ``source`` for the

@@ -1,0 +1,96 @@
+"""Pydra tasks: the evaluation of a registered pair (label Dice, Jacobian folding, inverse consistency),
+with the metric functions the cohort engine's tiles use (:func:`~smgic_pydra.tasks.metrics_io.field_metrics`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydra.compose import python
+
+from .filetypes import Image, NiftiGz, Tsv
+
+
+def _mask_on_warp(mask, warp_path, disp, affine):
+    from ..io.images import load_image
+    from ..metrics.folding import mask_on_grid
+
+    return mask_on_grid(load_image(mask, "mask"), mask, disp, affine, warp_path)
+
+
+@python.define(outputs=["mean_dice", "table"])
+def LabelDice(reference_labels: Image, warped_labels: Image, labels: list[int] | None = None) -> tuple[float, Tsv]:
+    """Dice ``2 |A n B| / (|A| + |B|)`` per label of two label maps on one grid.
+
+    Args:
+        reference_labels: integer label map (e.g. the fixed subject's).
+        warped_labels: integer label map on the same grid (e.g. ApplyWarp genericLabel of the moving labels).
+        labels: label values to score (default: every nonzero value of reference_labels).
+
+    Returns:
+        mean_dice: mean Dice over the labels present in reference_labels (NaN: none).
+        table: TSV with columns label, dice, reference_voxels, warped_voxels (NaN Dice: label absent from the reference).
+    """
+    from ..io.images import check_same_grid, load_image
+    from ..metrics.dice import dice_per_label
+
+    reference, warped = load_image(reference_labels, "labels"), load_image(warped_labels, "labels")
+    check_same_grid(reference, reference_labels, warped, warped_labels)
+    ref, wrp = np.asarray(reference.dataobj), np.asarray(warped.dataobj)
+    wanted = [int(v) for v in (np.unique(ref[ref != 0]) if labels is None else labels)]
+    result = dice_per_label(wrp, ref, wanted)
+    lines = ["label\tdice\treference_voxels\twarped_voxels"]
+    lines += [f"{v}\t{result.per_label[v]:.6f}\t{np.count_nonzero(ref == v)}\t{np.count_nonzero(wrp == v)}"
+              for v in wanted]
+    table = Path.cwd() / "dice.tsv"
+    table.write_text("\n".join(lines) + "\n")
+    return float(result.mean), table
+
+
+@python.define(outputs=["folding_percent", "log_jacobian_std", "jacobian"])
+def JacobianFolding(warp: Image, mask: Image | None = None) -> tuple[float, float, NiftiGz]:
+    """Folding of a displacement field: the Jacobian determinant ``det(I + du/dx)`` (central differences in mm).
+
+    Args:
+        warp: ITK/ANTs 5-D displacement field (LPS mm), e.g. a registration's forward_warp.
+        mask: brain mask on the warp's grid (default: every voxel).
+
+    Returns:
+        folding_percent: % of mask voxels with det(J) <= 0.
+        log_jacobian_std: standard deviation of log det(J) in the mask (det clipped at 1e-9).
+        jacobian: det(J) on the warp's grid, float32 .nii.gz.
+    """
+    from ..io.atomic import save_nifti
+    from ..io.itk_warp import read_itk_displacement
+    from ..metrics import folding_stats_from_det
+    from ..transforms.jacobian import jacobian_determinant
+    from ..worldspace.outputs import nifti_image
+
+    disp, affine = read_itk_displacement(warp)
+    det = jacobian_determinant(disp, affine)
+    stats = folding_stats_from_det(det, None if mask is None else _mask_on_warp(mask, warp, disp, affine))
+    out = save_nifti(nifti_image(det.astype(np.float32), affine), Path.cwd() / "jacobian.nii.gz")
+    return stats.percent_folded, stats.log_det_std, out
+
+
+@python.define(outputs=["mean_mm", "p95_mm"])
+def InverseConsistency(forward_warp: Image, inverse_warp: Image, mask: Image | None = None) -> tuple[float, float]:
+    """Inverse consistency ``|x' - x|`` with ``x' = y + v(y)``, ``y = x + u(x)`` (u forward, v inverse; RAS mm).
+
+    Args:
+        forward_warp: ITK/ANTs displacement field on the fixed grid (fixed -> moving).
+        inverse_warp: ITK/ANTs displacement field on the moving grid (moving -> fixed; trilinear, edge values outside).
+        mask: brain mask on the forward warp's grid (default: every voxel).
+
+    Returns:
+        mean_mm: mean error over the mask (mm).
+        p95_mm: 95th percentile of the error (mm).
+    """
+    from ..io.itk_warp import read_itk_displacement
+    from ..metrics import inverse_consistency
+
+    fwd, fwd_affine = read_itk_displacement(forward_warp)
+    inv, inv_affine = read_itk_displacement(inverse_warp)
+    fwd_mask = None if mask is None else _mask_on_warp(mask, forward_warp, fwd, fwd_affine)
+    result = inverse_consistency(fwd, fwd_affine, inv, inv_affine, fwd_mask)
+    return result.mean_mm, result.p95_mm
