@@ -277,6 +277,39 @@ def tile_table_deleted(run: Run, capsys):
     assert summary.loc["smgicnet", "n_pairs"] == 3 and summary.loc["smgicnet", "n_failed"] == len(pairs) >= 1
 
 
+def tile_table_edited(run: Run, capsys):
+    """A well-formed tile table edited by hand (every Dice set to 0.99) is not reported, with or without
+    --verify-outputs: its pairs fail, naming the file and its checksum record."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path, pairs = _first_tile(run)
+    table = pq.read_table(path)
+    edited = table.set_column(table.schema.get_field_index("dice_mean"), "dice_mean",
+                              pa.array([0.99] * table.num_rows, pa.float64()))
+    pq.write_table(edited, path)
+    for extra in ((), ("--verify-outputs",)):
+        assert run.group(*extra) == 1
+        err = capsys.readouterr().err
+        assert str(path) in err and "changed since its tile job wrote it" in err
+        rows = pd_read(run.out / "reports/pairs.csv")
+        assert not (rows["dice_mean"] == 0.99).any()
+        summary = pd_read(run.out / "reports/group_summary.csv").set_index("method")
+        assert summary.loc["smgicnet", "n_failed"] == len(pairs)
+
+
+def labels_tile_table_deleted(run: Run, capsys):
+    """A deleted labels tile table fails the pairs of its tile with the reason, not a bare path."""
+    path, pairs = _first_tile(run)
+    labels = path.with_name(path.name.replace("_pairs.parquet", "_labels.parquet"))
+    labels.unlink()
+    assert run.group() == 1
+    err = capsys.readouterr().err
+    assert f"{labels}: tile table missing; run the participant level again" in err
+    summary = pd_read(run.out / "reports/group_summary.csv").set_index("method")
+    assert summary.loc["smgicnet", "n_failed"] == len(pairs)
+
+
 def status_after_kill(run: Run, capsys):
     """A status.json left "running" by a killed run is recorded as killed at the next start."""
     fresh = run.root / "fresh-work"
@@ -399,7 +432,8 @@ CASES: dict[str, Callable] = {f.__name__: f for f in (
     corrupt_weights, corrupt_header_then_good_model, model_without_hash_warns, output_subject_is_link,
     labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
     changed_input_is_redone, changed_setting_is_redone, deleted_prepared_subject, truncated_warp_participant,
-    truncated_warp_group, same_size_damage_needs_verify, tile_table_damaged, tile_table_deleted, status_after_kill,
+    truncated_warp_group, same_size_damage_needs_verify, tile_table_damaged, tile_table_deleted, tile_table_edited,
+    labels_tile_table_deleted, status_after_kill,
     heads_without_masks, runs_in_unused_subject, run_filter_keeps_subjects_without_runs, pairs_tsv_with_bom,
     pairs_tsv_extra_field, work_dir_is_output_dir, output_dir_not_writable, work_dir_not_writable,
 )}

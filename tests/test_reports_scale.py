@@ -80,7 +80,7 @@ def test_tile_round_trip_keeps_every_value(tmp_path):
     assert next(iter_label_tables([frame_files.labels])).to_pylist() == b_labels
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing column"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing column", "edited value", "record deleted"])
 def test_damaged_tile_file_is_a_one_line_error_naming_it(tmp_path, damage):
     rows, labels = _tile_rows("syn", ["sub-01", "sub-02", "sub-03"], 0)
     good, bad = tile_files(tmp_path, "syn", "t0"), tile_files(tmp_path, "syn", "t1")
@@ -91,14 +91,18 @@ def test_damaged_tile_file_is_a_one_line_error_naming_it(tmp_path, damage):
         bad.pairs.write_bytes(b"not a parquet file at all")
     elif damage == "truncated":
         bad.pairs.write_bytes(data[: len(data) // 2])
-    else:
+    elif damage == "missing column":
         pq.write_table(pq.read_table(bad.pairs).drop_columns(["dice_mean"]), bad.pairs)
+    elif damage == "edited value":  # a well-formed table edited by hand: the checksum record tells
+        table = pq.read_table(bad.pairs).to_pandas().assign(dice_mean=0.99)
+        pq.write_table(pa.Table.from_pandas(table, schema=pq.read_schema(good.pairs), preserve_index=False), bad.pairs)
+    else:
+        bad.record.unlink()
     with pytest.raises(InputError) as info:
         read_pairs_tables([good.pairs, bad.pairs])
     message = str(info.value)
     assert "\n" not in message and message.startswith(str(bad.pairs.absolute()))
-    if damage == "missing column":
-        assert "dice_mean" in message
+    assert ("without its checksum record" if damage == "record deleted" else "changed since its tile job wrote it") in message
     with pytest.raises(FileNotFoundError):
         read_pairs_tables([tmp_path / "missing_pairs.parquet"])
     bad.labels.write_bytes(b"PAR1 broken")

@@ -7,16 +7,21 @@ Each tile job writes two Parquet files (pyarrow, zstd) atomically and together
   ``content_sha256`` (string, ``""`` when unknown) and ``resumed`` (bool); missing metrics are NaN,
   a missing ``error`` is ``""``;
 * ``<tile_id>_labels.parquet``: one row per pair and label, columns :data:`~.tables.LABEL_COLUMNS`
-  (``label`` int32, ``dice`` float64; the string columns dictionary-encoded).
+  (``label`` int32, ``dice`` float64; the string columns dictionary-encoded);
+* ``<tile_id>_tables.json``: the SHA-256 and size of both, written with them (so a table edited or
+  damaged afterwards is told from the one the tile job wrote).
 
 The group level reads them back with :func:`read_pairs_tables` (one DataFrame) and
-:func:`iter_label_tables` (one tile at a time, so memory does not grow with the cohort). A damaged
-or unreadable file raises a one-line :class:`~smgic_pydra.io.errors.InputError` naming it (a
-missing one ``FileNotFoundError``).
+:func:`iter_label_tables` (one tile at a time, so memory does not grow with the cohort); both check
+each file against its record first (:func:`check_tile_table`). A damaged, edited or unreadable file,
+or one without its record, raises a one-line :class:`~smgic_pydra.io.errors.InputError` naming it
+and the reason (a missing one ``FileNotFoundError``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -38,10 +43,44 @@ COMPRESSION = "zstd"
 
 @dataclass(frozen=True)
 class TileFiles:
-    """The two result files of one tile job."""
+    """The result files of one tile job: its two tables and their checksum record."""
 
     pairs: Path
     labels: Path
+
+    @property
+    def record(self) -> Path:
+        return table_record_path(self.pairs)
+
+
+def table_record_path(table) -> Path:
+    """``<tile_id>_tables.json`` beside a tile's ``<tile_id>_pairs.parquet`` or ``<tile_id>_labels.parquet``."""
+    table = Path(table)
+    stem = table.name.removesuffix(".parquet").rsplit("_", 1)[0]
+    return table.with_name(f"{stem}_tables.json")
+
+
+def _role(table) -> str:
+    return Path(table).name.removesuffix(".parquet").rsplit("_", 1)[-1]
+
+
+def check_tile_table(table, data: bytes | None = None) -> bytes:
+    """The bytes of tile table ``table`` after checking them against its record (SHA-256 and size); a missing
+    table is ``FileNotFoundError``, a missing record or a mismatch a one-line ``InputError`` saying so."""
+    table = Path(table)
+    data = table.read_bytes() if data is None else data
+    record_path = table_record_path(table)
+    try:
+        expected = json.loads(record_path.read_text())[_role(table)]
+    except FileNotFoundError:
+        raise InputError(display_path(table), f"tile table without its checksum record {record_path.name} (written "
+                         "by another version, or the record was deleted): run the participant level again") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(display_path(record_path), f"unreadable tile checksum record ({type(exc).__name__})") from None
+    if len(data) != expected.get("size") or hashlib.sha256(data).hexdigest() != expected.get("sha256"):
+        raise InputError(display_path(table), f"tile table changed since its tile job wrote it (SHA-256 differs from "
+                         f"{record_path.name}): edited or damaged; run the participant level again")
+    return data
 
 
 def tiles_dir(output_dir) -> Path:
@@ -137,21 +176,26 @@ def write_tile_tables(rows, label_rows, files: TileFiles) -> None:
 
     pairs, labels = (rows_table(r, schema) if isinstance(r, list) else conform(r, schema)
                      for r, schema in ((rows, pair_schema()), (label_rows, label_schema())))
-    with atomic_paths([files.pairs, files.labels]) as (pairs_tmp, labels_tmp):
+    with atomic_paths([files.pairs, files.labels, files.record]) as (pairs_tmp, labels_tmp, record_tmp):
         pq.write_table(pairs, pairs_tmp, compression=COMPRESSION)
         pq.write_table(labels, labels_tmp, compression=COMPRESSION)
+        record = {}
+        for final, tmp in ((files.pairs, pairs_tmp), (files.labels, labels_tmp)):
+            data = Path(tmp).read_bytes()
+            record[_role(final)] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        Path(record_tmp).write_text(json.dumps(record, indent=1))
 
 
 def read_table(path, schema):
-    """One Parquet file conformed to ``schema``; a damaged file or a missing column is a one-line
-    ``InputError``, a missing file ``FileNotFoundError``."""
+    """One tile table conformed to ``schema``, checked against its record first (:func:`check_tile_table`); a
+    changed or damaged file or a missing column is a one-line ``InputError``, a missing file
+    ``FileNotFoundError``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    data = check_tile_table(path)
     try:
-        table = pq.read_table(path)
-    except FileNotFoundError:
-        raise
+        table = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as exc:
         raise InputError(display_path(path), f"unreadable Parquet file ({exc})") from None
     return conform(table, schema, display_path(path))

@@ -266,18 +266,21 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
     import pandas as pd
 
     from ..reports.tables import PAIR_COLUMNS
-    from ..reports.tiles import iter_label_tables, read_pairs_tables
+    from ..reports.tiles import check_tile_table, iter_label_tables, read_pairs_tables
 
     out = Path(output_dir).absolute()
     owed = _owed_pairs(out, _records(out))
     found, problems = [], {}
+    labels_file = dict(zip(owed["pairs_file"], owed["labels_file"]))
     for path in owed["pairs_file"].unique():
-        try:
-            found.append(read_pairs_tables([path]).assign(pairs_file=path))
+        try:  # the labels table is checked here too, so its pairs fail before reporting, not while writing
+            table = read_pairs_tables([path])
+            check_tile_table(labels_file[path])
+            found.append(table.assign(pairs_file=path))
         except InputError as exc:
             problems[path] = str(exc)
-        except FileNotFoundError:
-            problems[path] = f"{path}: tile table missing; run the participant level again"
+        except FileNotFoundError as exc:
+            problems[path] = f"{exc.filename}: tile table missing; run the participant level again"
     keys = ["method", "fixed", "moving", "pairs_file"]
     results = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=keys)
     pairs = owed.merge(results.drop_duplicates(keys, keep="last"), on=keys, how="left", indicator=True)
@@ -291,7 +294,6 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
     # the successful rows of each tile table that are not reported (superseded by a later run, or whose
     # files failed the checks above): their labels are left out; most tiles have none and pass as they are
     done = results[results["error"] == ""].merge(ok[keys], on=keys, how="left", indicator=True)
-    labels_file = dict(zip(owed["pairs_file"], owed["labels_file"]))
     dropped = {labels_file[f]: group[["method", "fixed", "moving"]]
                for f, group in done[done["_merge"] == "left_only"].groupby("pairs_file")}
 
