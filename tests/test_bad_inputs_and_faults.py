@@ -325,7 +325,7 @@ def status_after_kill(run: Run, capsys):
 
 def heads_without_masks(run: Run, capsys):
     """No brain masks and no --skull-strip: refused up front, one line per subject; an explicit
-    --skull-strip none registers the heads and the sidecars say SkullStripped false."""
+    --skull-strip none registers the heads (their labels still scored) and the sidecars say SkullStripped false."""
     for mask in run.bids.glob("derivatives/smriprep/sub-*/anat/*_desc-brain_mask.*"):
         mask.unlink()
     fresh = run.root / "fresh-out"
@@ -336,6 +336,10 @@ def heads_without_masks(run: Run, capsys):
                                                    for i in (1, 2, 3)]  # without a mask no derivative is used
     assert not fresh.exists()
     assert run.participant("--skull-strip", "none", out=fresh) == 0
+    from smgic_pydra.reports.tiles import read_pairs_tables
+
+    rows = read_pairs_tables(sorted(fresh.glob("reports/tiles/*/*_pairs.parquet")))
+    assert len(rows) == 6 and rows["dice_mean"].notna().all() and (rows["error"] == "").all()  # labels kept
     warped = json.loads((fresh / "sub-01/anat/sub-01_space-sub02_desc-smgicnet_T1w.json").read_text())
     assert warped["SkullStripped"] is False
     assert json.loads((run.out / "sub-01/anat/sub-01_space-sub02_desc-smgicnet_T1w.json").read_text())["SkullStripped"]

@@ -5,7 +5,7 @@ Derivative sources, in priority order: BIDS derivatives datasets (``derivatives/
 naming (``desc-brain_mask``, ``desc-aseg_dseg`` or ``dseg``, ``desc-preproc_T1w``), then
 FreeSurfer (``derivatives/freesurfer/sub-<label>[_ses-<label>]/mri/{norm,brainmask,aseg}.mgz``).
 The mask, labels and preprocessed T1w of a subject all come from ONE source (the first with a brain
-mask), so they share a grid: the preprocessed T1w's grid when set (FreeSurfer's conformed grid for
+mask; without any mask, the first with labels, so a whole-head run still scores Dice), so they share a grid: the preprocessed T1w's grid when set (FreeSurfer's conformed grid for
 FreeSurfer), else the raw T1w's grid. Every problem raises
 :class:`~smgic_pydra.io.errors.InputError` with a one-line message.
 """
@@ -216,7 +216,8 @@ class _Derivatives:
                 self.by_subject.setdefault(r["sub"], []).append(r)
 
     def find(self, t1: dict, shown_t1: str) -> dict | None:
-        """Mask, labels and preprocessed T1w matching the raw T1w record ``t1``; None without a mask.
+        """Mask, labels and preprocessed T1w matching the raw T1w record ``t1`` (the mask None when this
+        dataset has labels but no mask for it); None when it has neither.
 
         When both a session-level and a subject-level file match, the more specific one is used.
         """
@@ -225,13 +226,13 @@ class _Derivatives:
         def select(suffix, desc):
             return _most_specific([r for r in recs if r["suffix"] == suffix and r["desc"] == desc], t1)
 
-        mask = select("mask", "brain")
-        if not mask:
+        mask, labels = select("mask", "brain"), select("dseg", "aseg") or select("dseg", None)
+        if not mask and not labels:
             return None
         where = f"{display_path(self.root)} (for {shown_t1})"
         return {
             "mask": _pick_one(mask, "brain mask", where),
-            "labels": _pick_one(select("dseg", "aseg") or select("dseg", None), "labels (dseg)", where),
+            "labels": _pick_one(labels, "labels (dseg)", where),
             "preproc_t1w": _pick_one(select("T1w", "preproc"), "preprocessed T1w", where),
             "source": self.name,
         }
@@ -369,13 +370,11 @@ def _subject_inputs(
 ) -> SubjectInputs:
     subject, session, run = record["sub"], record["ses"], record["run"]
     fs_dir = _freesurfer_dir(root, subject, session) if use_derivatives else None
-    found = None
-    for source in sources:
-        found = source.find(record, display_path(t1w))
-        if found:
-            break
-    if found is None and fs_dir is not None:
-        found = _freesurfer_inputs(fs_dir)
+    candidates = [found for source in sources if (found := source.find(record, display_path(t1w)))]
+    if fs_dir is not None and not any(c["mask"] for c in candidates) and (fs := _freesurfer_inputs(fs_dir)):
+        candidates.append(fs)
+    # the first source with a brain mask; without any, the first with labels (used for whole heads too)
+    found = next((c for c in candidates if c["mask"]), candidates[0] if candidates else None)
     return SubjectInputs(
         subject=subject,
         session=session,
