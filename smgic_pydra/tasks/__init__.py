@@ -3,7 +3,7 @@
 Per-step tasks on files (typed with ``fileformats``; images ``.nii`` or ``.nii.gz``):
 :func:`BrainMask`, :func:`PrepareSubject`, :func:`SMGICNetRegistration`, :func:`ANTsRegistration`,
 :func:`FireANTsRegistration`, :func:`ApplyWarp`, :func:`LabelDice`, :func:`JacobianFolding`,
-:func:`InverseConsistency`. They raise on bad input (one line naming the file).
+:func:`InverseConsistency`, :func:`LabelVolumes`. They raise on bad input (one line naming the file).
 
 The cohort engine's: :func:`PrepareCohortSubject`, and :func:`RegisterTile`, which takes a *tile*
 of the pair matrix (:mod:`smgic_pydra.tasks.tile`) and returns its summary; it never raises for a
@@ -12,7 +12,7 @@ failing pair (errors are data) and skips pairs that are done.
 
 from .apply_warp import ApplyWarp
 from .brain_mask import BrainMask
-from .evaluation import InverseConsistency, JacobianFolding, LabelDice
+from .evaluation import InverseConsistency, JacobianFolding, LabelDice, LabelVolumes
 from .gather import Gather
 from .prepare import PrepareCohortSubject, PrepareSubject
 from .register import RegisterTile
@@ -21,5 +21,5 @@ from .reports import WriteReports
 from .train import PackageModel, TrainModel
 
 __all__ = ["ANTsRegistration", "ApplyWarp", "BrainMask", "FireANTsRegistration", "Gather", "InverseConsistency",
-           "JacobianFolding", "LabelDice", "PackageModel", "PrepareCohortSubject", "PrepareSubject", "RegisterTile",
-           "SMGICNetRegistration", "TrainModel", "WriteReports"]
+           "JacobianFolding", "LabelDice", "LabelVolumes", "PackageModel", "PrepareCohortSubject", "PrepareSubject",
+           "RegisterTile", "SMGICNetRegistration", "TrainModel", "WriteReports"]

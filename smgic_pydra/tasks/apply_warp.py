@@ -38,15 +38,15 @@ def composed_displacement(transforms, reference) -> np.ndarray:
 @python.define(outputs=["output_image"],
                inputs={"interpolation": python.arg(type=str, default="linear", allowed_values=tuple(INTERPOLATIONS),
                                                    help="linear (float32), nearestNeighbor or genericLabel (labels)")})
-def ApplyWarp(input_image: Image, reference_image: Image, transforms: list[Image],
+def ApplyWarp(input_image: Image, reference_image: Image, transforms: list[Image] | Image,
               interpolation: str = "linear") -> NiftiGz:
     """``out(x) = input_image(x + u(x))`` on the reference grid, as ``antsApplyTransforms -t transforms``.
 
     Args:
         input_image: 3-D image or label map on the moving grid (.nii or .nii.gz).
         reference_image: image defining the output grid (shape, voxel-to-RAS affine), e.g. the fixed image.
-        transforms: ITK/ANTs 5-D displacement fields (LPS mm, pull-back), applied in ANTs' order: the last
-            listed first; e.g. a registration's forward_warp.
+        transforms: ITK/ANTs 5-D displacement field (LPS mm, pull-back), e.g. a registration's forward_warp, or a
+            list of them applied in ANTs' order (the last listed first).
         interpolation: linear (float32), nearestNeighbor or genericLabel (label-aware, integer labels).
 
     Returns:
@@ -59,7 +59,7 @@ def ApplyWarp(input_image: Image, reference_image: Image, transforms: list[Image
     order = INTERPOLATIONS[interpolation]
     source = load_image(input_image, "labels" if order == "labels" else "image")
     reference = load_image(reference_image, "image")
-    disp = composed_displacement(transforms, reference)
+    disp = composed_displacement(transforms if isinstance(transforms, (list, tuple)) else [transforms], reference)
     data = resample_with_displacement(source, disp, reference.affine, reference.shape[:3], order)
     if order == "labels":
         data = data.astype(np.int32)

@@ -94,3 +94,24 @@ def InverseConsistency(forward_warp: Image, inverse_warp: Image, mask: Image | N
     fwd_mask = None if mask is None else _mask_on_warp(mask, forward_warp, fwd, fwd_affine)
     result = inverse_consistency(fwd, fwd_affine, inv, inv_affine, fwd_mask)
     return result.mean_mm, result.p95_mm
+
+
+@python.define(outputs=["table"])
+def LabelVolumes(labels: Image) -> Tsv:
+    """Volume of each label of a label map (voxel counts times the voxel volume, ``|det|`` of the affine's 3 x 3).
+
+    Args:
+        labels: integer label map (.nii or .nii.gz).
+
+    Returns:
+        table: TSV with columns label, voxels, volume_mm3, one row per nonzero label value, ascending.
+    """
+    from ..io.images import load_image
+
+    img = load_image(labels, "labels")
+    values, counts = np.unique(np.asarray(img.dataobj), return_counts=True)
+    voxel_mm3 = abs(float(np.linalg.det(np.asarray(img.affine, dtype=np.float64)[:3, :3])))
+    lines = ["label\tvoxels\tvolume_mm3"] + [f"{v}\t{n}\t{n * voxel_mm3:.3f}" for v, n in zip(values, counts) if v != 0]
+    table = Path.cwd() / "volumes.tsv"
+    table.write_text("\n".join(lines) + "\n")
+    return table
