@@ -77,7 +77,9 @@ def test_register_tile_error_rows_do_not_abort_and_resume_skips_done_pairs(tmp_p
     assert "prepared on (16, 16, 16)" in rows[1]["error"] and "needs (32, 32, 32)" in rows[1]["error"]
     assert rows[2]["error"].startswith("RuntimeError: preparation failed: sub-04: InputError")
     ok = pair_output_paths(out, "sub-02", "sub-01", "smgicnet")
-    assert all(Path(p).is_file() for p in ok.as_dict().values() if not p.name.endswith(".mat"))
+    # --outputs all (the default): warps, warped image and labels, sidecar; no Jacobian, .h5 or compact file
+    assert {r for r, p in ok.as_dict().items() if Path(p).is_file()} == {"warp", "inverse_warp", "affine", "warped",
+                                                                        "warped_labels", "sidecar"}
     assert not any(p.exists() for p in pair_output_paths(out, "sub-03", "sub-01", "smgicnet").as_dict().values())
     warped = nib.load(ok.warped)
     assert warped.shape == nib.load(subjects[0]["t1w"]).shape  # on the fixed subject's native grid

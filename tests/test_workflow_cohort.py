@@ -63,7 +63,8 @@ def test_cohort_workflow_reports_every_pair_and_names_failures(tmp_path, write_c
     assert set(labels["label"]) == {2, 3} and set(labels["method"]) == {"smgicnet", "identity"}
     # the same run again after the bad image is fixed: the failed pairs are retried, the others not redone
     empty.write_bytes(Path(subjects[2]["t1w"]).read_bytes())
-    sidecars = [plan.pair_paths(f, mv, m).sidecar for f, mv in plan.pairs for m in plan.methods if mv != "sub-04"]
+    sidecars = [plan.pair_paths(f, mv, m).sidecar for f, mv in plan.pairs for m in plan.methods
+                if mv != "sub-04" and m != "identity"]  # identity writes no file
     stamps = [s.stat().st_mtime_ns for s in sidecars]
     again = run_cohort(plan, worker="cf", n_procs=2, show_progress=False)
     assert again.failed == [] and len(again.rows) == 12
@@ -103,10 +104,11 @@ def test_killed_run_resumes_without_redoing_finished_pairs(tmp_path, make_plan):
 
 
 def test_output_policies_give_equal_rows_and_write_only_their_files(tmp_path, make_plan):
-    """all / warps / metrics from scratch (own work and output folders): the same metrics for every pair,
-    and each policy's files only (metrics: no per-pair file at all). Tiles of 2 x 2 subjects."""
+    """all / warps / compact / metrics from scratch (own work and output folders): the same metrics for
+    every pair, and each policy's files only (metrics: no per-pair file at all; identity: none under any
+    policy). Tiles of 2 x 2 subjects."""
     rows, files = {}, {}
-    for policy in ("all", "warps", "metrics"):
+    for policy in ("all", "warps", "compact", "metrics"):
         plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out=f"out-{policy}", work=f"work-{policy}",
                          outputs=policy)
         assert len(plan.tiles()) == 2  # blocks {01, 02}, {03}: tiles (f0, m0): 01<-02; (f0, m1): 01<-03, 02<-03
@@ -116,14 +118,25 @@ def test_output_policies_give_equal_rows_and_write_only_their_files(tmp_path, ma
         files[policy] = sorted(p.name for p in (tmp_path / f"out-{policy}").rglob("sub-*/anat/*"))
     metrics = ["dice_mean", "folding_percent", "log_jacobian_std", "inverse_consistency_mm"]
     assert len(rows["all"]) == 6 and rows["all"]["dice_mean"].notna().all()
-    for policy in ("warps", "metrics"):
+    for policy in ("warps", "compact", "metrics"):
         pd.testing.assert_frame_equal(rows[policy][metrics], rows["all"][metrics], check_exact=False, rtol=1e-6)
     assert files["metrics"] == []
-    assert {n.split("_desc-")[1] for n in files["warps"]} == {"smgicnet_mode-image_xfm.nii.gz", "smgicnet_mode-image_xfm.json",
-                                                             "identity_mode-image_xfm.nii.gz", "identity_mode-image_xfm.json"}
-    assert any(n.endswith("_dseg.nii.gz") for n in files["all"]) and any(n.endswith("_xfm.h5") for n in files["all"])
-    # the warps run again with --outputs all: its warps-only files do not count as done, the pairs are redone
-    plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out="out-warps", work="work-warps", outputs="all")
-    result = run_cohort(plan, worker="debug", show_progress=False)
-    assert not result.failed and not result.pairs["resumed"].any()
-    assert sorted(p.name for p in (tmp_path / "out-warps").rglob("sub-*/anat/*")) == files["all"]
+    assert {n.split("_desc-")[1] for n in files["warps"]} == {"smgicnet_mode-image_xfm.nii.gz", "smgicnet_mode-image_xfm.json"}
+    assert {n.split("_desc-")[1] for n in files["compact"]} == {"smgicnet_mode-velocity_xfm.h5", "smgicnet_mode-image_xfm.json"}
+    assert len(files["compact"]) == 3 + 3  # one compact file per unordered pair, one sidecar per ordered pair
+    assert any(n.endswith("_dseg.nii.gz") for n in files["all"]) and any(n.endswith("affine_xfm.mat") for n in files["all"])
+    assert not any(n.endswith(("_xfm.h5", "_jacobian.nii.gz")) or "identity" in n for n in files["all"])
+    # metrics, then warps, then all on the same folders (issue 23): the files of a policy that does not
+    # cover the next do not count as done, those pairs are redone and every file of all is written
+    for policy in ("warps", "all"):
+        plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out="out-metrics", work="work-metrics", outputs=policy)
+        result = run_cohort(plan, worker="debug", show_progress=False)
+        smgicnet = result.pairs[result.pairs["method"] == "smgicnet"]
+        assert not result.failed and not smgicnet["resumed"].any()
+        assert result.pairs.loc[result.pairs["method"] == "identity", "resumed"].all()  # only a metrics row
+    assert sorted(p.name for p in (tmp_path / "out-metrics").rglob("sub-*/anat/*")) == files["all"]
+    sidecars = list((tmp_path / "out-metrics").rglob("*_mode-image_xfm.json"))
+    assert len(sidecars) == 3 and {json.loads(p.read_text())["output_policy"] for p in sidecars} == {"all"}
+    # and back to warps: the files of all cover it, nothing is redone
+    plan = make_plan(tmp_path, 3, ["smgicnet", "identity"], out="out-metrics", work="work-metrics", outputs="warps")
+    assert run_cohort(plan, worker="debug", show_progress=False).pairs["resumed"].all()

@@ -12,6 +12,10 @@ Per pair (moving M registered to fixed F with method ``<method>``), under the mo
   ``.json`` sidecar (``SpatialReference``, ``SkullStripped``; required by the validator);
 * ``_space-<F>_desc-<method>_jacobian.nii.gz``: Jacobian determinant of the forward warp.
 
+Per unordered pair ``{A, B}`` (``A`` the first key in sorted order; ``--outputs compact``), under ``A``'s
+``anat`` folder: ``_from-<A>_to-<B>_desc-<method>_mode-velocity_xfm.h5``, the mapping in both
+directions (:mod:`smgic_pydra.worldspace.compact`); each ordered pair's ``.json`` sidecar names it.
+
 Quality-control figures (SVG, fMRIPrep style) go to ``sub-<M>[/ses-<s>]/figures`` with the same
 names as the outputs they show: per pair ``_space-<F>_desc-<method>_T1w.svg`` (fixed contours over
 the moving image before / after), ``_space-<F>_desc-<method>_jacobian.svg`` and
@@ -184,6 +188,7 @@ def pair_output_paths(output_dir, moving, fixed, method: str, warp_h5: bool = Tr
     xfm = f"_from-{m}_to-{f}_desc-{method}_mode-image_xfm"
     warped = f"_space-{f}_desc-{method}"
     return PairOutputPaths(
+        compact=compact_path(output_dir, moving, fixed, method),
         warp=Path(f"{base}{xfm}.nii.gz"),
         inverse_warp=Path(f"{base}_from-{f}_to-{m}_desc-{method}_mode-image_xfm.nii.gz"),
         warped=Path(f"{base}{warped}_T1w.nii.gz"),
@@ -193,6 +198,14 @@ def pair_output_paths(output_dir, moving, fixed, method: str, warp_h5: bool = Tr
         warp_h5=Path(f"{base}{xfm}.h5") if warp_h5 else None,
         affine=Path(f"{base}_from-{m}_to-{f}_desc-{method}affine_xfm.mat"),
     )
+
+
+def compact_path(output_dir, a, b, method: str) -> Path:
+    """The compact mapping file of the unordered pair ``{a, b}`` (see the module docstring)."""
+    first, second = sorted((a, b), key=lambda s: s.key if isinstance(s, SubjectInputs) else str(s))
+    base = subject_anat_dir(output_dir, first) / file_prefix(first)
+    return Path(f"{base}_from-{entity_label(first)}_to-{entity_label(second)}_desc-{_check_method(method)}"
+                "_mode-velocity_xfm.h5")
 
 
 def bids_uri(path, bids_dir) -> str:

@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
     g.add_argument("--pairs-per-job", type=positive_int, default=8,
-                   help="pairs per job: the pairs are cut into tiles of the N x N matrix, floor(sqrt(N)) subjects "
-                        "a side, each one job that loads the model and each subject once (default: 8)")
+                   help="pairs per job, P: the pairs are cut into tiles of the subjects x subjects pair matrix, "
+                        "B = floor(sqrt(P)) subjects a side (up to B x B pairs), each one job that loads the model "
+                        "and each subject once (default: 8)")
     g.add_argument("--outputs", default="all", choices=tuple(OUTPUT_POLICIES),
                    help="files per pair: all (warps, .h5, warped image and labels, Jacobian, figures), warps "
                         "(forward + inverse warp and sidecar) or metrics (none: only the report rows; for big "
@@ -71,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N, for registration and "
                    "training; checked on this machine before any work, except with --worker slurm, where the "
                    "jobs' nodes have the GPUs (default: cpu)")
-    g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice "
-                   "(default: 36 FreeSurfer aseg labels)")
+    g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice; wins over the "
+                   "default, which is the dseg.tsv at the root of the labels' derivatives dataset when it has one "
+                   "(e.g. the example dataset's 116 AAL labels), else 36 FreeSurfer aseg labels")
     g.add_argument("--skull-strip", default=None, choices=tuple(SKULL_STRIPPERS),
                    help="skull stripping when the dataset has no brain mask: " + "; ".join(
                        f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: refuse subjects "

@@ -16,8 +16,8 @@ from ..io.images import load_image
 from ..preparation import PreparedSubject
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
-from ..transforms import integrate_velocity
-from ..worldspace import PairOutputPaths, network_disp_to_world
+from ..worldspace import PairOutputPaths
+from ..worldspace.compact import CompactMapping
 from ..worldspace.registered import RegisteredPair
 from .model_io import ModelBundle
 
@@ -48,15 +48,23 @@ def skull_stripped_native(subject: PreparedSubject) -> nib.Nifti1Image:
     return nib.Nifti1Image(data, img.affine)
 
 
+def _native_grid(subject: PreparedSubject) -> tuple[np.ndarray, tuple]:
+    """``(affine, shape)`` of the subject's source T1w (header only)."""
+    img = nib.load(subject.source_files["t1"])
+    return np.asarray(img.affine, dtype=np.float64), tuple(int(n) for n in img.shape[:3])
+
+
 @dataclass
 class PairFields:
     """Result of :func:`pair_fields`: the halfway views, normalized fields ``(1, 3, D, H, W)`` on the
-    halfway grid (CPU, float32; forward = fixed -> moving pull-back, inverse = ``exp(-v)``), and a record."""
+    halfway grid (CPU, float32; forward = fixed -> moving pull-back, inverse = ``exp(-v)``), the
+    pair's :class:`~smgic_pydra.worldspace.compact.CompactMapping` (canonical order) and a record."""
 
     pair: HalfwayPair
     disp: torch.Tensor
     disp_inv: torch.Tensor
     record: dict
+    mapping: CompactMapping | None = None
 
 
 def _image_sha256(subject: PreparedSubject) -> str:
@@ -109,10 +117,12 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     _synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
-    with torch.no_grad():
-        disp = integrate_velocity(velocity, bundle.cfg.ss_steps)
-        disp_inv = integrate_velocity(-velocity, bundle.cfg.ss_steps)
-    _synchronize(device)
+    # the fields are integrated on the CPU in float32, as an export from the compact mapping integrates them
+    mapping = CompactMapping(fixed.subject_id, moving.subject_id, velocity.detach().float().cpu().numpy(),
+                             bundle.cfg.ss_steps, pair.fixed.net_affine, pair.moving.net_affine,
+                             None if affine is None else affine.matrix,
+                             {s.subject_id: _native_grid(s) for s in (fixed, moving)})
+    disp, disp_inv = mapping.network_fields()
     if swapped:
         affine = None if affine is None else affine.inverse()
         pair = HalfwayPair(pair.moving, pair.fixed, affine)
@@ -127,7 +137,7 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
         "refine_seconds": refine_record["seconds"],
         "forward_seconds": time.perf_counter() - start,
     }
-    return PairFields(pair, disp.float().cpu(), disp_inv.float().cpu(), record)
+    return PairFields(pair, disp, disp_inv, record, mapping)
 
 
 def smgicnet_pair(
@@ -145,10 +155,10 @@ def smgicnet_pair(
     for subject in (fixed, moving):
         _check_geometry(bundle, subject)
     fields_ = pair_fields(bundle, fixed, moving, settings)
-    view_fixed, view_moving = fields_.pair.fixed, fields_.pair.moving
     fixed_img, moving_img = skull_stripped_native(fixed), skull_stripped_native(moving)
-    fwd = network_disp_to_world(fields_.disp, view_fixed, view_moving, fixed_img.affine, fixed_img.shape)
-    inv = network_disp_to_world(fields_.disp_inv, view_moving, view_fixed, moving_img.affine, moving_img.shape)
+    fwd, inv, _ = fields_.mapping.dense_fields(fixed.subject_id, network=(fields_.disp, fields_.disp_inv)
+                                               if fields_.mapping.fixed == fixed.subject_id
+                                               else (fields_.disp_inv, fields_.disp))
     labels_path = moving.source_files.get("labels")
     moving_labels = None if labels_path is None else load_image(labels_path, "labels")
     record = fields_.record
@@ -170,7 +180,8 @@ def smgicnet_pair(
     }
     affine_ras = None if fields_.pair.affine is None else fields_.pair.affine.matrix
     return RegisteredPair("smgicnet", fixed_img, moving_img, moving_labels, fwd, inv, sidecar,
-                          {k: record[k] for k in STAGE_SECONDS}, affine_ras=affine_ras, started=start)
+                          {k: record[k] for k in STAGE_SECONDS}, affine_ras=affine_ras, started=start,
+                          compact=fields_.mapping)
 
 
 def register_pair(

@@ -66,14 +66,22 @@ def field_metrics(forward, fixed_affine, inverse, moving_affine, fixed, warped_l
 
 def pair_metrics(files: dict, fixed, table, table_path: str | None = None, moving=None) -> tuple[dict, dict]:
     """:func:`field_metrics` of a pair whose outputs are files (``files``: role -> path, with ``warp``
-    and ``inverse_warp``). The warped labels are ``files["warped_labels"]`` when present, else the
+    and ``inverse_warp``, or ``compact``: the pair's compact mapping). The warped labels are ``files["warped_labels"]`` when present, else the
     ``moving`` PreparedSubject's labels resampled with the warp (output policy ``warps``), else none."""
     from smgic_pydra.io.images import load_image
     from smgic_pydra.io.itk_warp import read_itk_displacement
     from smgic_pydra.worldspace import resample_with_displacement
 
-    fwd, fwd_affine = read_itk_displacement(files["warp"])
-    inv, inv_affine = read_itk_displacement(files["inverse_warp"])
+    if "warp" not in files and files.get("compact"):  # --outputs compact: the fields from the pair's mapping
+        from smgic_pydra.worldspace.compact import read_compact
+
+        mapping = read_compact(files["compact"])
+        fwd, inv, _ = mapping.dense_fields(fixed.subject_id)
+        fwd_affine = mapping.grids[fixed.subject_id][0]
+        inv_affine = mapping.grids[mapping.other(fixed.subject_id)][0]
+    else:
+        fwd, fwd_affine = read_itk_displacement(files["warp"])
+        inv, inv_affine = read_itk_displacement(files["inverse_warp"])
     warped = None
     if files.get("warped_labels") and Path(files["warped_labels"]).is_file():
         warped = np.asarray(load_image(files["warped_labels"], "labels").dataobj)

@@ -7,7 +7,7 @@ A *tile* (:func:`smgic_pydra.bids.pairs.tile_pairs`) is a plain dict::
 
 The job loads the method (the model) once and each prepared subject once, and for every pair of
 the tile: registers it in memory (:class:`~smgic_pydra.worldspace.registered.RegisteredPair`),
-writes the files of the output policy (``all``, ``warps`` or none for ``metrics``) and computes
+writes the files of the output policy (:class:`~smgic_pydra.output_policy.OutputPolicy`) and computes
 the metrics from the arrays in memory (:func:`~smgic_pydra.tasks.metrics_io.field_metrics`); no
 field is written and read back.
 
@@ -15,8 +15,9 @@ Resume, per pair. Each pair's content key is the SHA-256 of its input files' has
 method's settings (model weights included). A finished pair appends one JSON line (its row and
 Dice per label) to the tile's journal, so a killed tile resumes after its last finished pair. A
 pair is reused only when its journal row has the same key and, for the policies that write files,
-its sidecar records that key, its files still match their records and they hold at least what
-the policy writes (files of ``warps`` do not do for ``all``); a pair whose files are
+its sidecar records that key, its files still match their records, they were written under a
+policy that covers this one (:meth:`OutputPolicy.coverage_problem`: files of ``warps`` do not do for
+``all``) and, with figures, its figures exist (missing ones are drawn); a pair whose files are
 complete but whose metrics are not journalled (another tile size, another run) is evaluated from
 its files. Everything else is registered again and its outputs replaced atomically. Errors are
 data: a failing pair is a row with ``error``; the tile goes on. At the end the tile's rows are
@@ -31,7 +32,7 @@ import math
 import time
 from pathlib import Path
 
-from ..output_policy import OUTPUT_POLICIES
+from ..output_policy import output_policy
 from .rows import complete_sidecar, error_text, failed_lines
 
 def pair_key(inputs: dict, fixed: str, moving: str, settings: dict) -> str:
@@ -95,7 +96,9 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
     names = dict(table)
     loaded: dict = {}
     runner: list = []
-    figures = reportlets and outputs == "all"
+    policy = output_policy(outputs)
+    writes = policy.writes_for(method)
+    figures = reportlets and policy.figures and writes
 
     def subject(key: str):
         if not dirs.get(key):
@@ -105,15 +108,12 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
         return loaded[key]
 
     def written(paths, key: str) -> dict | None:
-        """The sidecar of the pair's complete, unchanged files of content key ``key`` that hold at least
-        what the output policy writes (``warps`` files do not do for ``all``), else None."""
+        """The sidecar of the pair's complete, unchanged files of content key ``key`` written under a policy
+        that covers this one, else None."""
         meta = None if paths is None else complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs)
-        if meta is None:
+        if meta is None or policy.coverage_problem(meta, paths.sidecar):
             return None
-        roles = OUTPUT_POLICIES[outputs]
-        if roles is None:
-            return meta if meta.get("output_policy", "all") == "all" else None
-        return meta if set(roles) - {"sidecar"} <= set(meta["files"]) else None
+        return meta
 
     def evaluate(row: dict, fixed: str, moving: str, paths) -> tuple[dict, dict, tuple | None]:
         """One pair: ``(row with metrics, Dice per label, forward field (disp, affine) or None)``."""
@@ -130,7 +130,7 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
         extra = {"content_sha256": key, "inputs_sha256": {"fixed": inputs[fixed], "moving": inputs[moving]}}
         result = runner[0](subject(fixed), subject(moving), extra)
         if paths is not None:
-            result.write(paths, outputs)
+            result.write(paths, policy)
         seconds = time.perf_counter() - result.started  # registration + outputs; evaluation excluded
         metrics, per_label = field_metrics(result.forward, result.fixed_affine, result.inverse,
                                            result.moving_img.affine, subject(fixed), result.warped_labels(), table,
@@ -144,9 +144,10 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
     with open(journal, "a", encoding="utf-8") as log:
         for fixed, moving in tile_pair_keys(tile):
             key = pair_key(inputs, fixed, moving, settings)
-            paths = None if outputs == "metrics" else derivatives.pair_output_paths(output_dir, moving, fixed, method)
+            paths = derivatives.pair_output_paths(output_dir, moving, fixed, method) if writes else None
             previous = done.get((fixed, moving))
             per_label: dict = {}
+            forward = None
             if (previous and previous["row"]["content_sha256"] == key and not previous["row"]["error"]
                     and (paths is None or written(paths, key) is not None)):
                 row, per_label = previous["row"] | {"resumed": True}, previous["labels"]
@@ -155,19 +156,20 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
                 row = _row(method, fixed, moving, content_sha256=key)
                 try:
                     row, per_label, forward = evaluate(row, fixed, moving, paths)
-                    if figures:
-                        from ..reports.reportlets import write_row_reportlets
-
-                        spec = row | {"files": {"sidecar": str(paths.sidecar), "warp": str(paths.warp)},
-                                      "figures": derivatives.pair_figure_paths(output_dir, moving, fixed, method).as_dict()
-                                      if method != "identity" else {},
-                                      "subject_figures": {k: str(derivatives.subject_figure_path(output_dir, k))
-                                                          for k in (fixed, moving)}}
-                        write_row_reportlets(spec, subject(fixed), subject(moving), forward)
                 except Exception as exc:  # errors are data: one row, the tile goes on
                     row, per_label = _row(method, fixed, moving, content_sha256=key, error=error_text(exc)), {}
                 log.write(json.dumps({"row": row, "labels": {str(k): v for k, v in per_label.items()}}) + "\n")
                 log.flush()
+            if figures and not row["error"]:  # also for reused pairs: a figure missing is drawn (never fatal)
+                from ..reports.reportlets import figures_current, write_row_reportlets
+
+                spec = row | {"files": {"sidecar": str(paths.sidecar), "warp": str(paths.warp)},
+                              "figures": derivatives.pair_figure_paths(output_dir, moving, fixed, method).as_dict(),
+                              "subject_figures": {k: str(derivatives.subject_figure_path(output_dir, k))
+                                                  for k in (fixed, moving)}}
+                if forward is not None or not (figures_current(spec["figures"], spec["files"]["sidecar"]) and all(
+                        Path(p).is_file() for p in spec["subject_figures"].values())):
+                    write_row_reportlets(spec, subject(fixed), subject(moving), forward)
             rows.append(row)
             label_rows += [{"method": method, "fixed": fixed, "moving": moving, "label": int(label),
                             "name": names.get(int(label), str(label)), "dice": float(d)}

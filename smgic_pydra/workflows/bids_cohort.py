@@ -19,6 +19,7 @@ from ..bids import derivatives
 from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
 from ..methods import get_method
+from ..output_policy import output_policy
 from ..reports import write_reports
 from ..reports.tiles import tile_files, tiles_dir
 from ..tasks.rows import failed_lines
@@ -87,7 +88,7 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", pa
     plan = CohortPlan(
         subjects=[subject_spec(by_key[k]) for k in used], pairs=chosen,
         methods=list(methods), work_dir=Path(work_dir), output_dir=output_dir, reports=reports,
-        outputs=outputs, reportlets=reportlets and outputs == "all",
+        outputs=outputs, reportlets=reportlets and output_policy(outputs).figures,
         model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
         labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
         omp_nthreads=omp_nthreads, random_seed=random_seed, verify_outputs=verify_outputs,
@@ -102,9 +103,10 @@ def output_folders(plan: CohortPlan, output_dir) -> list[Path]:
     out = Path(output_dir)
     paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs,
              participant_record_path(plan, out), tiles_dir(out)]
-    if plan.outputs != "metrics":
-        moving = sorted({m for _, m in plan.pairs})
-        paths += [derivatives.subject_anat_dir(out, key) for key in moving]
+    policy = output_policy(plan.outputs)
+    if policy.writes_files:  # compact files of an unordered pair go to the first subject's folder, fixed or not
+        owners = sorted({m for _, m in plan.pairs} | ({k for pair in plan.pairs for k in pair} if policy.compact else set()))
+        paths += [derivatives.subject_anat_dir(out, key) for key in owners]
         if plan.reportlets:
             paths += [derivatives.subject_figures_dir(out, key) for key in sorted({k for pair in plan.pairs for k in pair})]
     return paths
@@ -126,13 +128,15 @@ def write_participant_record(plan: CohortPlan, output_dir) -> Path:
 
 
 def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
-    """BIDS sidecars of the warped images and labels of every successful pair (atomic; ``outputs`` all only)."""
-    if plan.outputs != "all":
+    """BIDS sidecars of the warped images and labels of every successful pair that wrote them (atomic)."""
+    if "warped" not in output_policy(plan.outputs).roles:
         return
     for row in rows:
         if row.get("error"):
             continue
         paths = derivatives.pair_output_paths(plan.output_dir, row["moving"], row["fixed"], row["method"])
+        if not paths.warped.is_file():  # a method that writes no outputs (identity)
+            continue
         if not paths.warped_labels.is_file():
             paths.warped_labels = None
         moving, fixed = by_key[row["moving"]], by_key[row["fixed"]]
@@ -156,8 +160,7 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
     write_participant_record(plan, output_dir)
     result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
-    if plan.outputs == "all":
-        write_warped_sidecars(plan, result.rows, subjects, bids_dir)
+    write_warped_sidecars(plan, result.rows, subjects, bids_dir)
     return result
 
 
@@ -247,12 +250,17 @@ def _owed_pairs(output_dir, records):
 
 
 def _check_files(output_dir, row, verify_outputs: bool) -> str:
-    """``""`` or the problem of a successful pair's files (policies that write them): the sidecar must
-    record the row's content key and every output must match its record."""
+    """``""`` or the problem of a successful pair's files (policies and methods that write them): the sidecar
+    must record the row's content key, every output must match its record and they must have been written
+    under a policy that covers the row's (:meth:`~smgic_pydra.output_policy.OutputPolicy.coverage_problem`)."""
     from ..tasks.rows import sidecar_problem
 
+    policy = output_policy(row.outputs)
+    if not policy.writes_for(row.method):
+        return ""
     sidecar = derivatives.pair_output_paths(output_dir, row.moving, row.fixed, row.method).sidecar
-    return sidecar_problem({"sidecar": sidecar}, row.content_sha256, verify_outputs)[1]
+    meta, problem = sidecar_problem({"sidecar": sidecar}, row.content_sha256, verify_outputs)
+    return problem or policy.coverage_problem(meta, sidecar) or ""
 
 
 def read_group_tables(output_dir, verify_outputs: bool = False):

@@ -258,14 +258,16 @@ def init_cohort_wf(plan: CohortPlan):
     model_sha256 = plan.model_sha256() if uses_model else ""
     settings = {m: plan.method_settings(m) for m in plan.methods}
 
+    # token: new per run, so pydra never answers a run with a cached workflow result (the tiles decide
+    # what is done, per pair: an output policy or a file changed since is not in these inputs)
     @workflow.define(outputs=["summaries", "reports"])
-    def CohortRegistration(subjects: list, tiles: list, config_json: str):
+    def CohortRegistration(subjects: list, tiles: list, config_json: str, token: str):
         prep = add_preparation(plan.work_dir, config_json, plan.skull_strip, subjects)
         shared = dict(subjects=subject_ids, prepared_dirs=prep.prepared_dir, preparation_errors=prep.error,
                       inputs=inputs, output_dir=str(plan.output_dir), journal_dir=str(plan.progress_dir),
                       model=plan.model, model_sha256=model_sha256, device=plan.device, omp_nthreads=plan.omp_nthreads,
                       random_seed=plan.random_seed, outputs=plan.outputs, reportlets=plan.reportlets,
-                      labels_table=plan.labels_table, verify_outputs=plan.verify_outputs, token=uuid.uuid4().hex)
+                      labels_table=plan.labels_table, verify_outputs=plan.verify_outputs, token=token)
         summaries = None
         for node, methods in nodes.items():
             reg = workflow.add(RegisterTile(**shared).split(
@@ -280,7 +282,7 @@ def init_cohort_wf(plan: CohortPlan):
         rep = workflow.add(WriteReports(summaries=summaries, output_dir=str(plan.output_dir)), name="reports")
         return summaries, rep.reports
 
-    return CohortRegistration(subjects=subjects, tiles=plan.tiles(), config_json=config_json)
+    return CohortRegistration(subjects=subjects, tiles=plan.tiles(), config_json=config_json, token=uuid.uuid4().hex)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..methods import get_method
-from ..output_policy import OUTPUT_POLICIES
+from ..output_policy import output_policy
 
 BYTES_PER_VOXEL = {"warp": 11.5, "inverse_warp": 11.5, "warp_h5": 24.0, "warped": 0.8, "warped_labels": 0.1,
                    "jacobian": 3.5}
@@ -24,6 +24,11 @@ on the moving grid, the others on the fixed grid."""
 BYTES_PER_PAIR = {"sidecar": 8_000, "affine": 200, "figures": 1_500_000}
 """Files whose size does not grow with the grid (figures: a pair's three reportlets and its share of the
 subject figures, measured: 1.8 MB for one 2 mm pair with both subject figures)."""
+COMPACT_BYTES_PER_NETWORK_VOXEL = 9.0
+"""The compact mapping (``--outputs compact``) per voxel of the network grid (velocity float32 x 3, gzip +
+shuffle), one file per unordered pair: measured on held-out pairs (see its note in the README)."""
+NETWORK_VOXELS = 128 ** 3
+"""The packaged model's grid (the compact file's size does not depend on the images)."""
 TABLE_BYTES = {"pair": 160, "label": 12}
 """Tile tables (Parquet): bytes per pair row and per label value."""
 REFERENCE_VOXELS = 182 * 218 * 182
@@ -65,16 +70,27 @@ def image_voxels(subjects) -> dict[str, int]:
     return {s["subject"]: math.prod(int(n) for n in nib.load(s["t1w"]).header.get_data_shape()[:3]) for s in subjects}
 
 
-def pair_bytes(fixed_voxels: int, moving_voxels: int, outputs: str, reportlets: bool, n_labels: int) -> float:
-    """Estimated bytes one pair and method writes into OUTPUT_DIR under ``outputs``."""
-    roles = OUTPUT_POLICIES[outputs]
-    roles = BYTES_PER_VOXEL if roles is None else [r for r in roles if r in BYTES_PER_VOXEL]
-    size = sum(BYTES_PER_VOXEL[r] * (moving_voxels if r == "inverse_warp" else fixed_voxels) for r in roles)
-    if outputs != "metrics":
-        size += BYTES_PER_PAIR["sidecar"] + (BYTES_PER_PAIR["affine"] if OUTPUT_POLICIES[outputs] is None else 0)
-    if reportlets and outputs == "all":
+def pair_bytes(fixed_voxels: float, moving_voxels: float, outputs, reportlets: bool, n_labels: int,
+               method: str = "smgicnet", unordered_share: float = 1.0) -> float:
+    """Estimated bytes one ordered pair of ``method`` writes into OUTPUT_DIR under ``outputs``.
+
+    unordered_share: the pair's share of its unordered pair's compact file (0.5 when the reverse order
+    is in the run too). Methods that read the SM-GICNet model have a compact mapping; the others write
+    the dense warps under ``compact``.
+    """
+    policy = output_policy(outputs)
+    size = TABLE_BYTES["pair"] + TABLE_BYTES["label"] * n_labels
+    if not policy.writes_for(method):
+        return size
+    roles = policy.roles_for(get_method(method).uses_model)
+    if roles == ("compact",):
+        size += unordered_share * COMPACT_BYTES_PER_NETWORK_VOXEL * NETWORK_VOXELS
+    size += sum(BYTES_PER_VOXEL[r] * (moving_voxels if r == "inverse_warp" else fixed_voxels)
+                for r in roles if r in BYTES_PER_VOXEL)
+    size += BYTES_PER_PAIR["sidecar"] + (BYTES_PER_PAIR["affine"] if "affine" in roles else 0)
+    if reportlets and policy.figures:
         size += BYTES_PER_PAIR["figures"]
-    return size + TABLE_BYTES["pair"] + TABLE_BYTES["label"] * n_labels
+    return size
 
 
 def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None = None) -> PlanSummary:
@@ -95,9 +111,12 @@ def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None =
     moving = counts[[index[m] for _, m in plan.pairs]]
     # pair_bytes is linear in the voxel counts: the sum over pairs is its value at the summed counts,
     # plus the constant part once per further pair
-    size = pair_bytes(float(fixed.sum()), float(moving.sum()), plan.outputs, plan.reportlets, n_labels)
-    constant = pair_bytes(0, 0, plan.outputs, plan.reportlets, n_labels)
-    total = len(plan.methods) * (size + constant * (len(plan.pairs) - 1))
+    share = len({frozenset(p) for p in plan.pairs}) / max(len(plan.pairs), 1)  # reverse orders share a compact file
+    total = 0.0
+    for method in plan.methods:
+        size = pair_bytes(float(fixed.sum()), float(moving.sum()), plan.outputs, plan.reportlets, n_labels, method, share)
+        constant = pair_bytes(0, 0, plan.outputs, plan.reportlets, n_labels, method, share)
+        total += size + constant * (len(plan.pairs) - 1)
     seconds = sum(get_method(m).cpu_seconds for m in plan.methods) * float(fixed.sum()) / REFERENCE_VOXELS
     out = Path(plan.output_dir)
     existing = next((p for p in [out, *out.parents] if p.exists()), Path("/"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -24,7 +25,10 @@ CONVENTIONS = {
     "inverse_warp": "same layout, moving -> fixed, on the moving image's grid",
     "jacobian": "det(I + du/dx) of the forward warp, central differences, fixed grid",
     "affine": "ITK .mat (LPS, fixed -> moving points): the affine stage alone; the warps already include it",
-    "warp_h5": "ITK composite: the affine stage, then the residual displacement x -> A(x + d(x)), fixed grid",
+    "warp_h5": "ITK composite: the affine stage, then the residual displacement x -> A(x + d(x)), fixed grid "
+               "(float32, gzip)",
+    "compact": "both directions of the pair: affine + stationary velocity on the network grid (HDF5); "
+               "'smgic-bids BIDS OUT export' writes the warps from it",
 }
 
 
@@ -54,6 +58,7 @@ class PairOutputPaths:
     sidecar: Path
     warp_h5: Path | None = None
     affine: Path | None = None
+    compact: Path | None = None
 
     def as_dict(self) -> dict[str, Path]:
         return {f.name: Path(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
@@ -111,7 +116,7 @@ def write_pair_outputs(
     affine stage ``A`` (4 x 4 RAS mm, fixed -> moving), already included in both fields; when given
     it is also written alone (``paths.affine``, ITK ``.mat``) and the ``.h5`` composite holds ``A``
     followed by the residual field. Without it the ``.mat`` is skipped. roles: the output roles to
-    write (None: every one; the sidecar always), e.g. ``OUTPUT_POLICIES["warps"]`` (:mod:`smgic_pydra.output_policy`).
+    write (None: every one; the sidecar always), e.g. :meth:`OutputPolicy.roles_for <smgic_pydra.output_policy.OutputPolicy.roles_for>`.
     warped_labels: the moving labels already resampled onto the fixed grid (else resampled here).
     """
     import nibabel as nib
@@ -124,12 +129,10 @@ def write_pair_outputs(
         targets.pop("warped_labels", None)
     if affine_ras is None:
         targets.pop("affine", None)
+    targets.pop("compact", None)  # written by write_compact_outputs
     if roles is not None:
         targets = {r: p for r, p in targets.items() if r in roles or r == "sidecar"}
-    full_sidecar = dict(sidecar)
-    full_sidecar["files"] = {role: p.name for role, p in targets.items() if role != "sidecar"}
-    full_sidecar.setdefault("conventions", CONVENTIONS)
-    json_text(full_sidecar)  # not JSON-ready: fail before any work
+    full_sidecar = _sidecar_start(sidecar, targets)
 
     roles = list(targets)
     # the files are compressed in writer threads (zlib releases the GIL) while the next output is computed
@@ -154,7 +157,43 @@ def write_pair_outputs(
             written.append(writers.submit(nib.save, nifti_image(jac, fixed_affine), tmp["jacobian"]))
         for future in written:  # re-raises a writer's error inside the all-or-nothing block
             future.result()
-        # the renames below keep each file's modification time, so the records stay valid
-        full_sidecar["outputs"] = {targets[r].name: file_record(tmp[r]) for r in roles if r != "sidecar"}
-        tmp["sidecar"].write_text(json_text(full_sidecar))
+        _sidecar_finish(full_sidecar, targets, tmp)
+    return targets
+
+
+def _sidecar_start(sidecar: dict, targets: dict) -> dict:
+    """The caller's sidecar plus ``files`` (role -> file name, relative to the sidecar's folder) and
+    ``conventions``; checked JSON-ready before any work."""
+    full = dict(sidecar)
+    full["files"] = {role: _relative(p, targets) for role, p in targets.items() if role != "sidecar"}
+    full.setdefault("conventions", CONVENTIONS)
+    json_text(full)
+    return full
+
+
+def _relative(path: Path, targets: dict) -> str:
+    """``path`` relative to the sidecar's folder (its name, but for a compact file in the other subject's folder)."""
+    return os.path.relpath(Path(path).absolute(), Path(targets["sidecar"]).absolute().parent)
+
+
+def _sidecar_finish(full: dict, targets: dict, tmp: dict) -> None:
+    """Record the written temporary files (their renames keep each modification time, so the records stay
+    valid) and write the sidecar last."""
+    full["outputs"] = {_relative(targets[r], targets): file_record(tmp[r]) for r in targets if r != "sidecar"}
+    tmp["sidecar"].write_text(json_text(full))
+
+
+def write_compact_outputs(paths: PairOutputPaths, mapping, sidecar: dict) -> dict[str, Path]:
+    """Write the pair's compact mapping (``paths.compact``, shared with the reverse order: the same
+    bytes) and its sidecar, all or nothing; returns output role -> path."""
+    from .compact import write_compact
+
+    if paths.compact is None:
+        raise ValueError("the compact output needs paths.compact")
+    targets = {"compact": Path(paths.compact), "sidecar": Path(paths.sidecar)}
+    full_sidecar = _sidecar_start(sidecar, targets)
+    with atomic_paths(list(targets.values())) as temps:
+        tmp = dict(zip(targets, temps))
+        write_compact(tmp["compact"], mapping)
+        _sidecar_finish(full_sidecar, targets, tmp)
     return targets

@@ -1,7 +1,7 @@
 """One registered pair in memory: what every method's runner returns, before any file is written.
 
 The tile job (:mod:`smgic_pydra.tasks.tile`) writes it according to the output policy
-(:data:`~smgic_pydra.output_policy.OUTPUT_POLICIES`) and computes its metrics from these
+(:class:`~smgic_pydra.output_policy.OutputPolicy`) and computes its metrics from these
 arrays, so registration and evaluation never write and re-read the fields.
 """
 
@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..output_policy import OUTPUT_POLICIES
-from .outputs import PairOutputPaths, resample_with_displacement, write_pair_outputs
+from ..output_policy import output_policy
+from .compact import CompactMapping
+from .outputs import PairOutputPaths, resample_with_displacement, write_compact_outputs, write_pair_outputs
 
 
 @dataclass
@@ -27,6 +28,8 @@ class RegisteredPair:
     sidecar: the method's sidecar entries. seconds: ``forward_seconds`` (the registration itself)
     and any per-stage seconds. affine_ras: the method's affine stage ``A`` (4 x 4 RAS mm, fixed ->
     moving, already inside both fields) or None. started: ``time.perf_counter()`` when the pair began.
+    compact: the method's :class:`~smgic_pydra.worldspace.compact.CompactMapping` (SM-GICNet), from which
+    ``forward`` and ``inverse`` were computed, or None.
     """
 
     method: str
@@ -39,6 +42,7 @@ class RegisteredPair:
     seconds: dict
     affine_ras: np.ndarray | None = None
     started: float = field(default_factory=time.perf_counter)
+    compact: CompactMapping | None = None
 
     def __post_init__(self) -> None:
         self.forward = np.asarray(self.forward, dtype=np.float32)
@@ -58,21 +62,28 @@ class RegisteredPair:
                                                              self.fixed_affine, self.fixed_img.shape[:3], "labels")
         return self._warped_labels
 
-    def write(self, paths: PairOutputPaths, policy: str, sidecar_extra: dict | None = None) -> dict[str, str]:
-        """Write the files of ``policy`` (``all``, ``warps``; ``metrics`` writes nothing), all or nothing;
-        returns output role -> path of the files written."""
-        roles = OUTPUT_POLICIES[policy]
-        if roles == ():
+    def write(self, paths: PairOutputPaths, policy, sidecar_extra: dict | None = None) -> dict[str, str]:
+        """Write the files of ``policy`` (an :class:`~smgic_pydra.output_policy.OutputPolicy` or its name;
+        nothing for ``metrics`` or a method that writes no outputs), all or nothing; returns output role ->
+        path of the files written."""
+        from ..methods import get_method
+
+        policy = output_policy(policy)
+        if not policy.writes_files or not get_method(self.method).writes_outputs:
             return {}
-        sidecar = {**self.sidecar, **(sidecar_extra or {}), "output_policy": policy}
+        roles = policy.roles_for(self.compact is not None)
+        sidecar = {**self.sidecar, **(sidecar_extra or {}), "output_policy": policy.name}
         sidecar["seconds_before_write"] = time.perf_counter() - self.started
-        labels = self.warped_labels() if (roles is None or "warped_labels" in roles) else None
-        written = write_pair_outputs(paths, self.fixed_img, self.moving_img, self.moving_labels,
-                                     self.forward.astype(np.float64), self.inverse.astype(np.float64), sidecar,
-                                     affine_ras=self.affine_ras, roles=roles, warped_labels=labels)
+        if roles == ("compact",):
+            written = write_compact_outputs(paths, self.compact, sidecar)
+        else:
+            labels = self.warped_labels() if "warped_labels" in roles else None
+            written = write_pair_outputs(paths, self.fixed_img, self.moving_img, self.moving_labels,
+                                         self.forward.astype(np.float64), self.inverse.astype(np.float64), sidecar,
+                                         affine_ras=self.affine_ras, roles=roles, warped_labels=labels)
         return {r: str(p) for r, p in written.items()}
 
-    def write_row(self, paths: PairOutputPaths, policy: str = "all", sidecar_extra: dict | None = None) -> dict:
+    def write_row(self, paths: PairOutputPaths, policy="full", sidecar_extra: dict | None = None) -> dict:
         """:meth:`write`, then the pair's row: method, the :attr:`seconds` (``forward_seconds``: the
         registration), ``total_seconds`` (everything since :attr:`started`, writing included), files."""
         files = self.write(paths, policy, sidecar_extra)
