@@ -1,7 +1,7 @@
 """Report tables from result rows (pandas).
 
-Units: Dice in [0, 1]; folding in percent of fixed-brain voxels with det(J) <= 0; inverse
-consistency in millimetres; times in seconds.
+Units: Dice in [0, 1]; HD95 in millimetres; folding in percent of fixed-brain voxels with
+det(J) <= 0; inverse consistency in millimetres; times in seconds.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import pandas as pd
 from ..methods.registry import report_label
 
 #: columns of pairs.csv, in order
-PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "folding_percent", "log_jacobian_std",
+PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "hd95_mm", "folding_percent", "log_jacobian_std",
                 "inverse_consistency_mm", "seconds", "forward_seconds", "error"]
 #: metrics summarised per method: column -> label used in the formatted summary
-METRICS = {"dice_mean": "Dice", "folding_percent": "Folding %", "inverse_consistency_mm": "Inverse consistency (mm)",
-           "seconds": "Seconds"}
+METRICS = {"dice_mean": "Dice", "hd95_mm": "HD95 (mm)", "folding_percent": "Folding %",
+           "inverse_consistency_mm": "Inverse consistency (mm)", "seconds": "Seconds"}
 #: columns of dice_per_label.{csv,parquet}, in order
 LABEL_COLUMNS = ["method", "fixed", "moving", "label", "name", "dice"]
 _PAIR_STRINGS = ("method", "fixed", "moving", "error")

@@ -13,6 +13,7 @@ from ..io.atomic import atomic_path, json_text
 
 METRIC_DESCRIPTIONS = {
     "dice_mean": "mean Dice over the table's labels present in the fixed labels (NaN: no labels)",
+    "hd95_mm": "mean HD95 (robust Hausdorff distance, mm) over the table's labels present in both label maps",
     "folding_percent": "% of fixed-brain voxels with det(J) <= 0",
     "log_jacobian_std": "std of log det(J) in the fixed brain",
     "inverse_consistency_mm": "mean |phi_inv(phi(x)) - x| in the fixed brain (mm)",
@@ -34,13 +35,15 @@ def field_metrics(forward, fixed_affine, inverse, moving_affine, fixed, warped_l
     none of whose labels occurs in the fixed labels is an :class:`InputError`, not a NaN Dice.
 
     Dice: the warped moving labels against the fixed labels on the fixed native grid, over the
-    labels of ``table`` (mean over labels present in the fixed image, see :mod:`smgic_pydra.metrics.dice`).
+    labels of ``table`` (mean over labels present in the fixed image, see :mod:`smgic_pydra.metrics.dice`);
+    HD95 of the same labels (mm, mean over labels present in both, :mod:`smgic_pydra.metrics.hausdorff`).
     Every output policy and the file-based :func:`pair_metrics` end here, so they give equal rows.
     """
     from smgic_pydra.io.errors import InputError, display_path
     from smgic_pydra.io.images import check_same_grid, load_image
     from smgic_pydra.metrics import folding_stats, inverse_consistency
     from smgic_pydra.metrics.dice import dice_per_label
+    from smgic_pydra.metrics.hausdorff import hd95_per_label, voxel_sizes
     from smgic_pydra.metrics.labels import DEFAULT_LABEL_TABLE
 
     fwd = np.asarray(forward, dtype=np.float32).astype(np.float64)
@@ -52,11 +55,13 @@ def field_metrics(forward, fixed_affine, inverse, moving_affine, fixed, warped_l
         labels_img = load_image(fixed_labels, "labels")
         check_same_grid(SimpleNamespace(shape=fwd.shape[:3], affine=fixed_affine), "the forward warp", labels_img,
                         fixed_labels)
-        dice = dice_per_label(warped_labels, np.asarray(labels_img.dataobj), table)
+        fixed_data = np.asarray(labels_img.dataobj)
+        dice = dice_per_label(warped_labels, fixed_data, table)
         if dice.n_labels == 0:
             raise InputError(display_path(table_path or DEFAULT_LABEL_TABLE),
                              f"no label of the table occurs in the fixed labels {fixed_labels}")
         per_label, metrics["dice_mean"] = dice.per_label, dice.mean
+        metrics["hd95_mm"] = hd95_per_label(warped_labels, fixed_data, voxel_sizes(fixed_affine), table).mean
     fold = folding_stats(fwd, fixed_affine, fixed.native_mask)
     metrics["folding_percent"], metrics["log_jacobian_std"] = fold.percent_folded, fold.log_det_std
     metrics["inverse_consistency_mm"] = inverse_consistency(fwd, fixed_affine, inv, moving_affine,
