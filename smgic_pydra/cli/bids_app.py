@@ -109,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
         if settings.analysis_level == "participant":
             worker = make_worker(settings.worker, settings.device, settings.slurm_args)
             failed = bids_cohort.run_participant(settings, worker)
+        elif settings.analysis_level == "export":
+            from ..worldspace.export import export_output_dir
+
+            failed = export_output_dir(settings.output_dir, settings.participant_label, verify=settings.verify_outputs)
         elif settings.analysis_level == "train":
             bids_training.run_train(settings, make_worker(settings.worker, settings.device, settings.slurm_args))
             failed = []

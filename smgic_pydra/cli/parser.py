@@ -37,8 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bids_dir", type=Path, help="the raw BIDS dataset")
     p.add_argument("output_dir", type=Path, help="the derivatives folder to write (not inside bids_dir, "
                    "except bids_dir/derivatives/<name>); with 'train', the model folder")
-    p.add_argument("analysis_level", choices=("participant", "group", "train"),
-                   help="participant: register pairs; group: reports; train: train a model on the dataset")
+    p.add_argument("analysis_level", choices=("participant", "group", "train", "export"),
+                   help="participant: register pairs; group: reports; train: train a model on the dataset; "
+                        "export: both ANTs warps (+ .mat) of every --outputs compact pair (--participant-label: "
+                        "of those moving subjects), exactly as --outputs all writes them")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     g = p.add_argument_group("BIDS selection")
     g.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
