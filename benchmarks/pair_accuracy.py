@@ -14,7 +14,9 @@ native grid:
 * % of fixed-brain voxels with Jacobian determinant <= 0 (and over the whole grid), std of log det,
 * inverse consistency ``|phi_inv(phi_fwd(x)) - x|`` in the fixed brain (mean, 95th percentile, mm),
 * seconds: registration only (``forward_seconds``; SM-GICNet also per stage: affine, network,
-  refinement) and end to end with I/O (``total_seconds``),
+  refinement) and end to end with I/O (``total_seconds``), wall clock; ``cpu_seconds``: CPU time
+  (user + system, the method's process and its children) of registering and writing, which a
+  machine shared with other jobs slows much less than the wall clock,
 * peak memory: each method runs in a fresh process (``ru_maxrss`` of it and its children, before the
   evaluation; CUDA peak for SM-GICNet).
 
@@ -110,14 +112,25 @@ def run_registry_method(method: str, fixed, moving, paths, work: Path, args: dic
     from smgic_pydra.preparation.prepare import prepare_subject
 
     cfg = SMGICNetConfig.from_json(resolve_model_files(args["model"])[1].read_text())
+    start_cpu = cpu_seconds()
     prepared = [prepare_subject(s.t1w, work / "prepared" / s.subject_id, cfg, mask_path=s.mask,
                                 labels_path=s.labels, subject_id=s.subject_id) for s in (fixed, moving)]
     registry_name, options = method_options(method, args)
     entry = METHODS[registry_name]
-    context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"], seed=args["seed"],
-                            options=options)
+    context = MethodContext(model=args["model"] or "", device=args["device"], threads=args["threads"],
+                            seed=args["seed"], options=options)
+    prepared_cpu = cpu_seconds()
     row = entry.make_runner(context)(prepared[0], prepared[1], {}).write_row(paths)
-    return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None}
+    return {**row, "peak_cuda_mib": peak_cuda_mib(args["device"]) if entry.uses_gpu else None,
+            "prepare_cpu_seconds": prepared_cpu - start_cpu, "cpu_seconds": cpu_seconds() - prepared_cpu}
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system, s) of this process and its finished children (ANTs runs in a child)."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def evaluate(paths, fixed) -> dict:
@@ -153,7 +166,7 @@ def method_worker(method: str, fixed, moving, work: str, args: dict) -> dict:
     paths = output_paths(work / "outputs" / f"{moving.subject_id}_to_{fixed.subject_id}", method)
     row = run_registry_method(method, fixed, moving, paths, work, args)
     result = {"moving": moving.subject_id, "fixed": fixed.subject_id, "method": method,
-              **{k: v for k, v in row.items() if k.endswith("_seconds")},
+              **{k: v for k, v in row.items() if k.endswith("_seconds")},  # cpu_seconds: registration + writing
               "peak_cuda_mib": row.get("peak_cuda_mib"), "files": row["files"]}
     result["peak_rss_mib"] = peak_rss_mib()  # registration and writing, before the evaluation
     start = time.perf_counter()

@@ -3,9 +3,9 @@
 Per method: number of pairs (and failures), mean +- sample std (ddof 1) of Dice, HD95, folding,
 inverse consistency and seconds (registration, end to end, SM-GICNet's stages); against full SyN
 on the pairs both have: the mean Dice difference, per-pair wins (Dice higher than SyN's) and the
-paired two-sided Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), and the ratio of
-registration seconds; against SyNQuick the per-pair wins. Partial results give a partial report:
-each statistic says how many pairs it is over.
+paired two-sided Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), and the ratios of
+registration seconds (wall clock) and of CPU seconds (summed over those pairs); the same against
+SyNQuick. Partial results give a partial report: each statistic says how many pairs it is over.
 
 Writes ``<stem>.json`` (everything, rows included), ``<stem>.csv`` (one row per pair and method)
 and ``<stem>.md`` (the tables).
@@ -23,11 +23,12 @@ from pathlib import Path
 REFERENCE = "syn"
 QUICK = "synquick"
 SUMMARY_COLUMNS = ("dice_mean", "hd95_mm", "percent_folded", "ic_mean_mm", "forward_seconds", "total_seconds",
-                   "affine_seconds", "network_seconds", "refine_seconds", "evaluation_seconds", "peak_rss_mib")
+                   "cpu_seconds", "affine_seconds", "network_seconds", "refine_seconds", "evaluation_seconds",
+                   "peak_rss_mib")
 CSV_COLUMNS = ("moving", "fixed", "method", "dice_mean", "n_labels", "hd95_mm", "hd95_n_labels", "percent_folded",
                "percent_folded_all", "log_det_std", "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds",
-               "affine_seconds", "network_seconds", "refine_seconds", "total_seconds", "evaluation_seconds",
-               "peak_rss_mib", "peak_cuda_mib", "error")
+               "affine_seconds", "network_seconds", "refine_seconds", "total_seconds", "cpu_seconds",
+               "evaluation_seconds", "peak_rss_mib", "peak_cuda_mib", "error")
 METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "smgicnet-net", "smgicnet-affine", "smgicnet")
 
 
@@ -71,12 +72,13 @@ def compare(rows: list[dict], method: str, reference: str) -> dict | None:
     p_value = None
     if len(pairs) >= 2 and any(diffs):
         p_value = float(wilcoxon(a, b, alternative="two-sided").pvalue)
-    t_a = sum(ok[(*p, method)]["forward_seconds"] for p in pairs)
-    t_b = sum(ok[(*p, reference)]["forward_seconds"] for p in pairs)
+    t_a, t_b = (sum(ok[(*p, m)]["forward_seconds"] for p in pairs) for m in (method, reference))
+    cpu = [[ok[(*p, m)].get("cpu_seconds") for p in pairs] for m in (method, reference)]
+    cpu_ratio = sum(cpu[0]) / sum(cpu[1]) if None not in cpu[0] + cpu[1] and sum(cpu[1]) else None
     return {"reference": reference, "n_pairs": len(pairs), "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "dice_diff_mean": sum(diffs) / len(diffs),
             "dice_diff_min": min(diffs), "dice_diff_max": max(diffs), "wilcoxon_p": p_value,
-            "forward_seconds_ratio": t_a / t_b if t_b else None}
+            "forward_seconds_ratio": t_a / t_b if t_b else None, "cpu_seconds_ratio": cpu_ratio}
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -102,30 +104,34 @@ def _fmt(stat: dict, digits: int) -> str:
 def markdown(report: dict) -> str:
     """The report's tables (summary; comparisons with SyN and SyNQuick; per-pair Dice) as markdown."""
     info, summary, rows = report["benchmark"], report["summary"], report["rows"]
+    maps = ("held-out maps only (never seen in training)" if info.get("held_out_maps_only")
+            else "maps that include TRAINING maps of the packaged model")
     lines = [f"# Pair accuracy: {report['name']}", "",
              f"{info.get('what', '')}; nominal voxel {info.get('voxel_mm')} mm "
              f"(each subject x {info.get('voxel_factor_range')}), {len(info.get('ordered_pairs', []))} ordered pairs "
-             f"of {'held-out maps only (never seen in training)' if info.get('held_out_maps_only') else 'maps that include TRAINING maps of the packaged model'}; "
-             f"written {report['date_utc']} from {len(rows)} stored results.", "",
+             f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. Seconds: wall clock "
+             "on a machine shared with other jobs; CPU s: registration + writing, user + system.", "",
              "| method | pairs | failed | Dice | HD95 (mm) | folding % | IC mean (mm) | registration s | end-to-end s |"
-             " affine s | network s | refine s |", "|---" * 12 + "|"]
+             " CPU s | affine s | network s | refine s |", "|---" * 13 + "|"]
+    columns = (("dice_mean", 3), ("hd95_mm", 2), ("percent_folded", 4), ("ic_mean_mm", 3), ("forward_seconds", 1),
+               ("total_seconds", 1), ("cpu_seconds", 1), ("affine_seconds", 1), ("network_seconds", 1),
+               ("refine_seconds", 1))
     for method, s in summary.items():
-        lines.append(f"| {method} | {s['n_pairs']} | {s['n_failed']} | {_fmt(s['dice_mean'], 3)} | {_fmt(s['hd95_mm'], 2)} |"
-                     f" {_fmt(s['percent_folded'], 4)} | {_fmt(s['ic_mean_mm'], 3)} | {_fmt(s['forward_seconds'], 1)} |"
-                     f" {_fmt(s['total_seconds'], 1)} | {_fmt(s['affine_seconds'], 1)} | {_fmt(s['network_seconds'], 1)} |"
-                     f" {_fmt(s['refine_seconds'], 1)} |")
+        cells = [method, str(s["n_pairs"]), str(s["n_failed"]), *(_fmt(s[c], d) for c, d in columns)]
+        lines.append("| " + " | ".join(cells) + " |")
     for key, title in (("vs_syn", "full SyN"), ("vs_synquick", "SyNQuick")):
         compared = {m: s[key] for m, s in summary.items() if s[key]}
         if not compared:
             continue
-        lines += ["", f"Against {title}, on the pairs both finished (wins: higher Dice; Wilcoxon: paired, two-sided):", "",
-                  "| method | pairs | wins | Dice diff mean [min, max] | Wilcoxon p | registration time ratio |",
-                  "|---|---|---|---|---|---|"]
+        lines += ["", f"Against {title}, on the pairs both finished (wins: higher Dice; Wilcoxon: paired, two-sided):",
+                  "", "| method | pairs | wins | Dice diff mean [min, max] | Wilcoxon p | registration time ratio |"
+                  " CPU time ratio |", "|---" * 7 + "|"]
         for m, c in compared.items():
             p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3g}"
-            ratio = "n/a" if c["forward_seconds_ratio"] is None else f"{c['forward_seconds_ratio']:.3f}"
+            ratio, cpu = ("n/a" if c[k] is None else f"{c[k]:.3f}"
+                          for k in ("forward_seconds_ratio", "cpu_seconds_ratio"))
             lines.append(f"| {m} | {c['n_pairs']} | {c['wins']} | {c['dice_diff_mean']:+.3f} "
-                         f"[{c['dice_diff_min']:+.3f}, {c['dice_diff_max']:+.3f}] | {p} | {ratio} |")
+                         f"[{c['dice_diff_min']:+.3f}, {c['dice_diff_max']:+.3f}] | {p} | {ratio} | {cpu} |")
     methods = list(summary)
     lines += ["", "Dice per pair (moving -> fixed):", "", "| pair | " + " | ".join(methods) + " |",
               "|---" * (len(methods) + 1) + "|"]
