@@ -103,10 +103,12 @@ def test_report_numbers_come_from_the_rows_of_pairs_csv(demo):
     # per-structure boxes from dice_per_structure.tsv: its medians are those of dice_per_label.csv
     structures = pd.read_csv(demo / "reports" / "dice_per_structure.tsv", sep="\t")
     boxes = gf.dice_per_structure_figure(structures, methods)
-    names = labels.drop_duplicates("label").sort_values("label")["name"].tolist()
+    names = [t.get_text() for t in boxes.axes[0].get_yticklabels()]  # sorted by median, the ends shown
+    assert set(names) <= set(labels["name"]) and len(names) == min(labels["label"].nunique(), 2 * gf.STRUCTURES_SHOWN)
     label_rows = _csv_rows(demo / "reports" / "dice_per_label.csv")
     for method in methods:
         segments = next(c for c in boxes.axes[0].collections if c.get_gid() == f"median:{method}").get_segments()
+        assert len(segments) == len(names)
         for name, segment in zip(names, segments):
             values = [float(r["dice"]) for r in label_rows if r["method"] == method and r["name"] == name]
             assert segment[0][0] == pytest.approx(statistics.median(values), abs=1e-5) if values else \

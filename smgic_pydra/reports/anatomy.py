@@ -27,6 +27,10 @@ PANEL_AXES = {"z": (0, 1), "x": (1, 2), "y": (0, 2)}
 """Volume axes along a plane's panel columns and rows (see :func:`plane_slice`)."""
 MARGIN = 0.08
 """Margin around the brain's bounding box in a mosaic, as a fraction of its size."""
+ORIENTATION = {"z": ("L", "R"), "x": ("P", "A"), "y": ("L", "R")}
+"""Letters at the left and right edges of a plane's panels (RAS panels: the subject's right on the right)."""
+HEADER_INCHES = 0.42
+"""Height of a mosaic's header (its label and colour key) above the panels."""
 
 
 @dataclass
@@ -143,12 +147,22 @@ def _svg_text(fig) -> str:
     return re.sub(r' (width|height)="[0-9.]+pt"', "", text, count=2)
 
 
+def mark_orientation(ax, plane: str, color: str = "w") -> None:
+    """Write the :data:`ORIENTATION` letters of ``plane`` at the left and right edges of a panel (SVG
+    group ids ``orientation:<plane>:<letter>``)."""
+    for x, letter, align in zip((0.02, 0.98), ORIENTATION[plane], ("left", "right")):
+        ax.text(x, 0.5, letter, transform=ax.transAxes, color=color, fontsize=8, fontweight="bold", ha=align,
+                va="center", gid=f"orientation:{plane}:{letter}")
+
+
 def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str | None = None,
-               vmax: float | None = None):
+               vmax: float | None = None, key: list | None = None):
     """One nireports SVG figure, one row per plane: the grey slices of ``images`` (``{plane: [2-D]}``)
     with the outlines of ``contours`` (``[({plane: [2-D bool]}, matplotlib colour)]``), cropped to
-    ``box`` (:func:`bounding_box` of the brain, widened by ``MARGIN``); ``label`` is written at the
-    top; grey scale 0..``vmax`` (default: 99.5th percentile of the slices)."""
+    ``box`` (:func:`bounding_box` of the brain, widened by ``MARGIN``), the orientation letters on the
+    first panel of each row; ``label`` and ``key`` (``[(matplotlib colour, text)]``: what each outline
+    colour shows) are written in a header above the panels (group ids ``mosaic-label`` and
+    ``key:<n>``); grey scale 0..``vmax`` (default: 99.5th percentile of the slices)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,10 +178,13 @@ def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str
     lo, hi = lo - pad - 0.5, hi + pad + 0.5
     mm = (hi - lo) * np.asarray(zooms, dtype=float)  # extent of the box along each axis, mm
     heights = [mm[PANEL_AXES[p][1]] / mm[PANEL_AXES[p][0]] for p in PLANES]  # row height / slice width
-    fig, axes = plt.subplots(len(PLANES), CUTS, figsize=(CUTS * PANEL_INCHES, sum(heights) * PANEL_INCHES),
+    header = HEADER_INCHES if label or key else 0.0
+    total = sum(heights) * PANEL_INCHES + header
+    fig, axes = plt.subplots(len(PLANES), CUTS, figsize=(CUTS * PANEL_INCHES, total),
                              facecolor="k", squeeze=False, gridspec_kw={"height_ratios": heights})
-    fig.subplots_adjust(0, 0, 1, 1, 0.02, 0.02)
+    fig.subplots_adjust(0, 0, 1, 1 - header / total, 0.02, 0.02)
     for plane, row in zip(PLANES, axes):
+        mark_orientation(row[0], plane)
         cols, rows = PANEL_AXES[plane]
         for n, ax in enumerate(row):
             ax.set_axis_off()
@@ -179,7 +196,10 @@ def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str
             ax.set_xlim(lo[cols], hi[cols])
             ax.set_ylim(lo[rows], hi[rows])
     if label:
-        fig.text(0.01, 0.995, label, color="w", fontsize=9, va="top")
+        fig.text(0.01, 1 - 0.04 / total, label, color="w", fontsize=9, va="top", gid="mosaic-label")
+    for n, (color, text) in enumerate(key or []):
+        fig.text(0.01 + n * 0.42, 1 - 0.24 / total, f"\u2014 {text}", color=color, fontsize=8, va="top",
+                 fontweight="bold", gid=f"key:{n}")
     return fromstring(_svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{uuid4()}"', 1))
 
 

@@ -21,6 +21,9 @@ from .tables import ordered_dice_matrix, subject_keys
 
 STRUCTURE_ROW_INCHES = 0.08
 """Height of one box (structure and method) in the per-structure boxplot (inches)."""
+STRUCTURES_SHOWN = 8
+"""Structures at each end (lowest and highest median Dice) of the per-structure boxplot, when there are more
+than twice as many (the page's table lists every one)."""
 MAX_VECTOR_POINTS = 5000
 """Points of a figure drawn as SVG elements; more are rasterized."""
 MAX_VECTOR_SUBJECTS = 200
@@ -48,26 +51,63 @@ def method_colors(methods) -> dict[str, str]:
     return {m: f"C{i % 10}" for i, m in enumerate(methods)}
 
 
-def dice_per_structure_figure(structures: pd.DataFrame, methods: list[str]):
+def structure_methods(structures: pd.DataFrame, methods: list[str]) -> list[str]:
+    """The ``methods`` with per-structure statistics in the registry's order (SM-GICNet first, ``identity``,
+    the baseline of no registration, last; methods not in the registry after them): the first one
+    orders the structures."""
+    from ..methods import METHODS
+
+    rank = {name: i for i, name in enumerate(METHODS)}
+    present = [m for m in methods if m in set(structures["method"])]
+    return sorted(present, key=lambda m: rank.get(m, len(rank)))
+
+
+def structure_order(structures: pd.DataFrame, methods: list[str]) -> list[str]:
+    """Structure names from the lowest to the highest median Dice of the first of :func:`structure_methods`
+    (ties and structures it lacks: by the other methods' medians, then by label)."""
+    methods = structure_methods(structures, methods)
+    first = structures.drop_duplicates("label").sort_values("label")[["label", "name"]]
+    medians = structures.pivot_table(index="name", columns="method", values="median", aggfunc="first")
+    keys = first.assign(**{f"m{i}": first["name"].map(medians[m]) for i, m in enumerate(methods)})
+    ordered = keys.sort_values([f"m{i}" for i in range(len(methods))] + ["label"], kind="stable", na_position="last")
+    return ordered["name"].tolist()
+
+
+def shown_structures(names: list[str], n: int | None = None) -> tuple[list[str], int]:
+    """``(names shown, structures left out in the middle)``: the ``n`` (default :data:`STRUCTURES_SHOWN`)
+    lowest and highest of ``names`` (in :func:`structure_order`), or all of them when there are at most
+    ``2 n``."""
+    n = STRUCTURES_SHOWN if n is None else n
+    if len(names) <= 2 * n:
+        return names, 0
+    return names[:n] + names[-n:], len(names) - 2 * n
+
+
+def dice_per_structure_figure(structures: pd.DataFrame, methods: list[str], n: int | None = None):
     """Per-structure Dice boxplots per method (the paper's Figure 3) from precomputed box statistics
     (the rows of ``dice_per_structure.tsv``, :mod:`.structure_stats`: ``q1``, ``median``, ``q3``,
     ``whislo``, ``whishi``, and optionally ``fliers``, arrays of outlier positions): one row per
-    structure (in label order), one horizontal box per method (quartiles, median, whiskers at 1.5
-    IQR, outliers).
+    structure, sorted by median Dice (:func:`structure_order`; only the lowest and highest ``n``,
+    :func:`shown_structures`, with a gap between them naming how many are left out), one horizontal
+    box per method (quartiles, median, whiskers at 1.5 IQR, outliers). The Dice axis is labelled at
+    the top and the bottom and the legend sits above the boxes, so both show with the first rows.
 
     Drawn as one bar / line collection per method (hundreds of structures stay fast); the
-    median segments carry the gid ``median:<method>``.
+    median segments carry the gid ``median:<method>``, in the order of the y tick labels.
     """
     plt = _pyplot()
-    names = structures.drop_duplicates("label").sort_values("label")["name"].tolist()
-    methods = [m for m in methods if m in set(structures["method"])]
-    colors = method_colors(methods)
-    height = max(2.5, len(names) * max(len(methods), 1) * STRUCTURE_ROW_INCHES + 1.2)
+    colors = method_colors(methods)  # the colours of the other figures
+    methods = structure_methods(structures, methods)
+    names, hidden = shown_structures(structure_order(structures, methods), n)
+    rows = np.arange(len(names), dtype=float)
+    if hidden:
+        rows[len(names) // 2:] += 1.0  # one empty row for the gap
+    height = max(2.5, (len(rows) + (1 if hidden else 0)) * max(len(methods), 1) * STRUCTURE_ROW_INCHES + 1.6)
     fig, ax = plt.subplots(figsize=(8, height), layout="constrained")
     step = 1.0 / (len(methods) + 1)
     for i, method in enumerate(methods):
         stats = structures[structures["method"] == method].set_index("name").reindex(names)
-        y = np.arange(len(names)) + (i - (len(methods) - 1) / 2) * step
+        y = rows + (i - (len(methods) - 1) / 2) * step
         q1, q3, med, lo, hi = (stats[k].to_numpy(dtype=float) for k in ("q1", "q3", "median", "whislo", "whishi"))
         ax.barh(y, q3 - q1, left=q1, height=step * 0.8, color=colors[method], edgecolor="k", linewidth=0.4,
                 label=report_label(method))
@@ -79,12 +119,37 @@ def dice_per_structure_figure(structures: pd.DataFrame, methods: list[str]):
                       for f in f_list]
             if fliers:
                 ax.plot(*zip(*fliers), "k.", ms=2)
-    ax.set_yticks(np.arange(len(names)), names, fontsize=7)
-    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_yticks(rows, names, fontsize=7)
+    if hidden:
+        gap = rows[len(names) // 2] - 1.0
+        ax.axhline(gap, color="0.6", linewidth=0.6, linestyle="--")
+        ax.text(0.5, gap, f"{hidden} structures between (all in the table below)", ha="center", va="center",
+                fontsize=7, color="0.3", backgroundcolor="w", gid="structures-left-out")
+    ax.set_ylim(rows[-1] + 0.5 if len(rows) else 0.5, -0.5)
     ax.set_xlabel("Dice")
     ax.set_xlim(0, 1)
-    ax.legend(loc="lower right", fontsize="small")
+    ax.tick_params(axis="x", top=True, labeltop=True)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.06), ncols=max(len(methods), 1), fontsize="small",
+              frameon=False)
     return fig
+
+
+def structure_table(structures: pd.DataFrame, methods: list[str]) -> dict:
+    """``{"methods": [labels], "rows": [{"name", "n", "cells": ["median [q1, q3]" per method]}]}``: every
+    structure in :func:`structure_order`, for the page's compact table (``n``: the pairs of the first
+    method)."""
+    methods = structure_methods(structures, methods)
+    by_method = {m: structures[structures["method"] == m].set_index("name") for m in methods}
+    rows = []
+    for name in structure_order(structures, methods):
+        cells = []
+        for m in methods:
+            stats = by_method[m]
+            cells.append(f"{stats.at[name, 'median']:.3f} [{stats.at[name, 'q1']:.3f}, {stats.at[name, 'q3']:.3f}]"
+                         if name in stats.index else "")
+        first = by_method[methods[0]]
+        rows.append({"name": name, "n": int(first.at[name, "n"]) if name in first.index else 0, "cells": cells})
+    return {"methods": [report_label(m) for m in methods], "rows": rows}
 
 
 def dice_vs_folding_figure(pairs: pd.DataFrame, methods: list[str]):

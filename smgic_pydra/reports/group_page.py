@@ -62,16 +62,24 @@ def worst_pairs(pairs: pd.DataFrame, method: str, n: int = WORST_PER_METHOD) -> 
 
 
 def group_figures(pairs: pd.DataFrame, structures: pd.DataFrame, methods: list[str]) -> list[dict]:
-    """``[{id, title, caption, uri}]``: the group figures that the data allow, embedded as SVG
-    (``structures``: per-structure box statistics, :mod:`.structure_stats`)."""
+    """``[{id, title, caption, uri[, table]}]``: the group figures that the data allow, embedded as SVG
+    (``structures``: per-structure box statistics, :mod:`.structure_stats`); the per-structure figure
+    comes with the table of every structure (:func:`~.group_figures.structure_table`)."""
     from . import group_figures as gf
 
     ok = gf.ok_rows(pairs)
     figures = []
     if not structures.empty:
+        names = gf.structure_order(structures, methods)
+        shown, hidden = gf.shown_structures(names)
+        first = report_label(gf.structure_methods(structures, methods)[0])
+        which = (f"the {len(shown) // 2} structures with the lowest and the {len(shown) // 2} with the highest median "
+                 f"Dice of {first} (of {len(names)}; every one in the table below)" if hidden
+                 else f"every structure, by median Dice of {first}")
         figures.append({"id": "dice-per-structure", "title": "Dice per structure",
-                        "caption": "One box per method and structure, over the successful pairs.",
-                        "uri": figure_uri(gf.dice_per_structure_figure(structures, methods))})
+                        "caption": f"One box per method and structure, over the successful pairs: {which}.",
+                        "uri": figure_uri(gf.dice_per_structure_figure(structures, methods)),
+                        "table": gf.structure_table(structures, methods)})
     if ok["dice_mean"].notna().any():
         figures.append({"id": "dice-vs-folding", "title": "Dice against folding",
                         "caption": "One point per pair and method.",
