@@ -35,11 +35,8 @@ def composed_displacement(transforms, reference) -> np.ndarray:
     return total
 
 
-@python.define(outputs=["output_image"],
-               inputs={"interpolation": python.arg(type=str, default="linear", allowed_values=tuple(INTERPOLATIONS),
-                                                   help="linear (float32), nearestNeighbor or genericLabel (labels)")})
-def ApplyWarp(input_image: Image, reference_image: Image, transforms: list[Image] | Image,
-              interpolation: str = "linear") -> NiftiGz:
+def apply_warp(input_image: Image, reference_image: Image, transforms: list[Image] | Image,
+               interpolation: str = "linear") -> NiftiGz:
     """``out(x) = input_image(x + u(x))`` on the reference grid, as ``antsApplyTransforms -t transforms``.
 
     Args:
@@ -65,3 +62,9 @@ def ApplyWarp(input_image: Image, reference_image: Image, transforms: list[Image
         data = data.astype(np.int32)
     name = Path(input_image).name.split(".")[0] + "_warped.nii.gz"
     return save_nifti(nifti_image(data, np.asarray(reference.affine, dtype=np.float64)), Path.cwd() / name)
+
+
+ApplyWarp = python.define(apply_warp, outputs=["output_image"], name="ApplyWarp", inputs={
+    "interpolation": python.arg(type=str, default="linear", allowed_values=tuple(INTERPOLATIONS),
+                                help="linear (float32), nearestNeighbor or genericLabel (labels)")})
+"""Pydra task of :func:`apply_warp`."""

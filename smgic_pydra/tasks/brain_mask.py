@@ -1,4 +1,5 @@
-"""Pydra task: a brain mask from a raw T1w with a skull stripper of :data:`~smgic_pydra.preparation.skullstrip.SKULL_STRIPPERS`."""
+"""Pydra task: a brain mask from a raw T1w with a skull stripper of
+:data:`~smgic_pydra.preparation.skullstrip.SKULL_STRIPPERS`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ from .filetypes import Image, NiftiGz
 TOOLS = tuple(name for name, s in SKULL_STRIPPERS.items() if s.mask is not None)
 
 
-@python.define(outputs=["mask"], inputs={"method": python.arg(type=str, default="deepbet", allowed_values=TOOLS,
-                                                               help="skull stripper: " + ", ".join(TOOLS))})
-def BrainMask(t1w: Image, method: str = "deepbet") -> NiftiGz:
+def brain_mask(t1w: Image, method: str = "deepbet") -> NiftiGz:
     """Brain mask of a T1w head image (with skull), on the T1w's own grid.
 
     Args:
@@ -34,3 +33,9 @@ def BrainMask(t1w: Image, method: str = "deepbet") -> NiftiGz:
     mask = SKULL_STRIPPERS[method].mask(Path(t1w), image)
     return save_nifti(nifti_image(mask.astype(np.uint8), np.asarray(image.affine, dtype=np.float64)),
                       Path.cwd() / "brain_mask.nii.gz")
+
+
+BrainMask = python.define(brain_mask, outputs=["mask"], name="BrainMask", inputs={
+    "method": python.arg(type=str, default="deepbet", allowed_values=TOOLS,
+                         help="skull stripper: " + ", ".join(TOOLS))})
+"""Pydra task of :func:`brain_mask`."""

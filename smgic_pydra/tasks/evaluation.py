@@ -18,8 +18,7 @@ def _mask_on_warp(mask, warp_path, disp, affine):
     return mask_on_grid(load_image(mask, "mask"), mask, disp, affine, warp_path)
 
 
-@python.define(outputs=["mean_dice", "table"])
-def LabelDice(reference_labels: Image, warped_labels: Image, labels: list[int] | None = None) -> tuple[float, Tsv]:
+def label_dice(reference_labels: Image, warped_labels: Image, labels: list[int] | None = None) -> tuple[float, Tsv]:
     """Dice ``2 |A n B| / (|A| + |B|)`` per label of two label maps on one grid.
 
     Args:
@@ -29,7 +28,7 @@ def LabelDice(reference_labels: Image, warped_labels: Image, labels: list[int] |
 
     Returns:
         mean_dice: mean Dice over the labels present in reference_labels (NaN: none).
-        table: TSV with columns label, dice, reference_voxels, warped_voxels (NaN Dice: label absent from the reference).
+        table: TSV with columns label, dice, reference_voxels, warped_voxels (NaN Dice: absent from both).
     """
     from ..io.images import check_same_grid, load_image
     from ..metrics.dice import dice_per_label
@@ -47,8 +46,11 @@ def LabelDice(reference_labels: Image, warped_labels: Image, labels: list[int] |
     return float(result.mean), table
 
 
-@python.define(outputs=["folding_percent", "log_jacobian_std", "jacobian"])
-def JacobianFolding(warp: Image, mask: Image | None = None) -> tuple[float, float, NiftiGz]:
+LabelDice = python.define(label_dice, outputs=["mean_dice", "table"], name="LabelDice")
+"""Pydra task of :func:`label_dice`."""
+
+
+def jacobian_folding(warp: Image, mask: Image | None = None) -> tuple[float, float, NiftiGz]:
     """Folding of a displacement field: the Jacobian determinant ``det(I + du/dx)`` (central differences in mm).
 
     Args:
@@ -73,8 +75,13 @@ def JacobianFolding(warp: Image, mask: Image | None = None) -> tuple[float, floa
     return stats.percent_folded, stats.log_det_std, out
 
 
-@python.define(outputs=["mean_mm", "p95_mm"])
-def InverseConsistency(forward_warp: Image, inverse_warp: Image, mask: Image | None = None) -> tuple[float, float]:
+JacobianFolding = python.define(jacobian_folding, outputs=["folding_percent", "log_jacobian_std", "jacobian"],
+                                name="JacobianFolding")
+"""Pydra task of :func:`jacobian_folding`."""
+
+
+def warp_inverse_consistency(forward_warp: Image, inverse_warp: Image,
+                             mask: Image | None = None) -> tuple[float, float]:
     """Inverse consistency ``|x' - x|`` with ``x' = y + v(y)``, ``y = x + u(x)`` (u forward, v inverse; RAS mm).
 
     Args:
@@ -96,8 +103,11 @@ def InverseConsistency(forward_warp: Image, inverse_warp: Image, mask: Image | N
     return result.mean_mm, result.p95_mm
 
 
-@python.define(outputs=["table"])
-def LabelVolumes(labels: Image) -> Tsv:
+InverseConsistency = python.define(warp_inverse_consistency, outputs=["mean_mm", "p95_mm"], name="InverseConsistency")
+"""Pydra task of :func:`warp_inverse_consistency`."""
+
+
+def label_volumes(labels: Image) -> Tsv:
     """Volume of each label of a label map (voxel counts times the voxel volume, ``|det|`` of the affine's 3 x 3).
 
     Args:
@@ -115,3 +125,7 @@ def LabelVolumes(labels: Image) -> Tsv:
     table = Path.cwd() / "volumes.tsv"
     table.write_text("\n".join(lines) + "\n")
     return table
+
+
+LabelVolumes = python.define(label_volumes, outputs=["table"], name="LabelVolumes")
+"""Pydra task of :func:`label_volumes`."""

@@ -34,11 +34,8 @@ def prepare_for_model(t1w, out_dir, model=None, mask=None, labels=None, skull_st
                            subject_id=subject_id or None)
 
 
-@python.define(outputs=["prepared"],
-               inputs={"skull_strip": python.arg(type=str, default="none", allowed_values=SKULL_STRIP_METHODS,
-                                                 help="skull stripping when there is no mask: " + ", ".join(SKULL_STRIP_METHODS))})
-def PrepareSubject(t1w: Image, mask: Image | None = None, labels: Image | None = None, subject_id: str = "",
-                   model: Directory | None = None, skull_strip: str = "none") -> Directory:
+def prepare_subject_files(t1w: Image, mask: Image | None = None, labels: Image | None = None, subject_id: str = "",
+                          model: Directory | None = None, skull_strip: str = "none") -> Directory:
     """Prepare a subject for registration and training: brain mask, intensities in [0, 1], the model's
     network grid (RAS-aligned, centred on the brain) and the image, mask and labels resampled onto it.
 
@@ -58,8 +55,15 @@ def PrepareSubject(t1w: Image, mask: Image | None = None, labels: Image | None =
     return out
 
 
+PrepareSubject = python.define(prepare_subject_files, outputs=["prepared"], name="PrepareSubject", inputs={
+    "skull_strip": python.arg(type=str, default="none", allowed_values=SKULL_STRIP_METHODS,
+                              help="skull stripping when there is no mask: " + ", ".join(SKULL_STRIP_METHODS))})
+"""Pydra task of :func:`prepare_subject_files`."""
+
+
 @python.define(outputs=["prepared_dir", "error"])
-def PrepareCohortSubject(subject: dict, prepared_root: str, config_json: str, skull_strip: str = "none") -> tuple[str, str]:
+def PrepareCohortSubject(subject: dict, prepared_root: str, config_json: str,
+                         skull_strip: str = "none") -> tuple[str, str]:
     """Prepare one subject into ``prepared_root/<subject>`` (reused when complete); errors are returned, not raised.
 
     subject: ``{"subject": id, "t1w": path, "mask": path|None, "labels": path|None}`` (NIfTI or

@@ -93,7 +93,6 @@ def _documented(extra: str):
     return wrap
 
 
-@python.define(outputs=OUTPUTS)
 @_documented("""
         model: SM-GICNet model folder (default: the packaged model).
         refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: the network alone).
@@ -101,39 +100,50 @@ def _documented(extra: str):
         options: further smgicnet options (registry keys, e.g. refine_factor).
         device: cpu, cuda or cuda:N.
         num_threads: torch threads.""")
-def SMGICNetRegistration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
-                         moving_mask: Image | None = None, model: Directory | None = None, refine: int | None = None,
-                         affine: bool = True, options: dict | None = None, device: str = "cpu",
-                         num_threads: int = 1) -> PairOutputs:
+def smgicnet_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
+                          moving_mask: Image | None = None, model: Directory | None = None, refine: int | None = None,
+                          affine: bool = True, options: dict | None = None, device: str = "cpu",
+                          num_threads: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with SM-GICNet (symmetric affine, the network, refinement)."""
     stages = {"affine": affine} | ({} if refine is None else {"refine": refine})
     return register_files("smgicnet", fixed_image, moving_image, fixed_mask, moving_mask, model=model,
                           options={**(options or {}), **stages}, device=device, num_threads=num_threads)
 
 
-@python.define(outputs=OUTPUTS, inputs={"preset": python.arg(type=str, default="synquick", allowed_values=ANTS_PRESETS,
-                                                              help="ANTs preset: " + ", ".join(ANTS_PRESETS))})
+SMGICNetRegistration = python.define(smgicnet_registration, outputs=OUTPUTS, name="SMGICNetRegistration")
+"""Pydra task of :func:`smgicnet_registration`."""
+
+
 @_documented("""
         preset: syn (antsRegistrationSyN.sh -t s), synquick (antsRegistrationSyNQuick.sh -t s) or affine (-t a).
         num_threads: ITK threads.
         random_seed: seed of ANTs' metric sampling (>= 1).""")
-def ANTsRegistration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
-                     moving_mask: Image | None = None, preset: str = "synquick", num_threads: int = 1,
-                     random_seed: int = 1) -> PairOutputs:
+def ants_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
+                      moving_mask: Image | None = None, preset: str = "synquick", num_threads: int = 1,
+                      random_seed: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with ANTs 2.5 (antspyx), the preset's stages and defaults."""
     return register_files(preset, fixed_image, moving_image, fixed_mask, moving_mask, num_threads=num_threads,
                           random_seed=random_seed)
 
 
-@python.define(outputs=OUTPUTS)
+ANTsRegistration = python.define(ants_registration, outputs=OUTPUTS, name="ANTsRegistration", inputs={
+    "preset": python.arg(type=str, default="synquick", allowed_values=ANTS_PRESETS,
+                         help="ANTs preset: " + ", ".join(ANTS_PRESETS))})
+"""Pydra task of :func:`ants_registration`."""
+
+
 @_documented("""
         options: FireANTs options over the registry's (scales, affine_iterations, greedy_iterations, ...).
         device: cpu, cuda or cuda:N.
         num_threads: torch threads.
         random_seed: torch seed (>= 1).""")
-def FireANTsRegistration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
-                         moving_mask: Image | None = None, options: dict | None = None, device: str = "cpu",
-                         num_threads: int = 1, random_seed: int = 1) -> PairOutputs:
+def fireants_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
+                          moving_mask: Image | None = None, options: dict | None = None, device: str = "cpu",
+                          num_threads: int = 1, random_seed: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with FireANTs (moments -> affine -> greedy diffeomorphic)."""
     return register_files("fireants", fixed_image, moving_image, fixed_mask, moving_mask, options=options,
                           device=device, num_threads=num_threads, random_seed=random_seed)
+
+
+FireANTsRegistration = python.define(fireants_registration, outputs=OUTPUTS, name="FireANTsRegistration")
+"""Pydra task of :func:`fireants_registration`."""

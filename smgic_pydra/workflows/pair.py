@@ -10,6 +10,8 @@ tiles run the same methods and metric functions and give the same warps and metr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydra.compose import workflow
 
 from ..tasks import (ANTsRegistration, ApplyWarp, FireANTsRegistration, InverseConsistency, JacobianFolding, LabelDice,
@@ -24,7 +26,9 @@ PAIR_METHODS = ("smgicnet", *ANTS_PRESETS, "fireants")
 def registration_task(method: str, model=None, options: dict | None = None, device: str = "cpu",
                       num_threads: int = 1, random_seed: int = 1):
     """``make(fixed_image, moving_image, fixed_mask, moving_mask) -> registration task`` for a registry method
-    (smgicnet, the ANTs presets, fireants); its options over the registry's defaults."""
+    (smgicnet, the ANTs presets, fireants); its options over the registry's defaults. model: a model folder (made
+    absolute now: the tasks run in their own folders) or None (the packaged model)."""
+    model = None if model is None else Path(model).absolute()
     if method not in PAIR_METHODS:
         raise ValueError(f"no per-step registration task for method {method!r}; choose from {list(PAIR_METHODS)}")
     if method == "smgicnet":
