@@ -44,9 +44,13 @@ class RefineSettings:
 
 @dataclass(frozen=True)
 class PipelineSettings:
-    """affine: run the symmetric affine stage first. refine: :class:`RefineSettings`."""
+    """affine: run the symmetric affine stage first. precision: the network forward's, ``auto`` (bfloat16
+    autocast on a CPU with AMX / AVX-512 BF16 units, float32 elsewhere), ``bf16`` or ``fp32``
+    (:mod:`smgic_pydra.network.precision`; same Dice on the held-out pairs, see the README).
+    refine: :class:`RefineSettings`."""
 
     affine: bool = True
+    precision: str = _bounded("auto", choices=("auto", "bf16", "fp32"))
     refine: RefineSettings = field(default_factory=RefineSettings)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ import torch
 from ..affine import HalfwayPair, halfway_pair, register_affine
 from ..io.images import load_image
 from ..preparation import PreparedSubject
+from ..network.precision import forward_context, precision_record
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
 from ..worldspace import PairOutputPaths
@@ -75,12 +76,14 @@ def _image_tensor(subject: PreparedSubject, device: torch.device) -> torch.Tenso
     return torch.from_numpy(np.ascontiguousarray(subject.image, dtype=np.float32))[None, None].to(device)
 
 
-def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Tensor) -> torch.Tensor:
+def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Tensor,
+                      precision: str = "fp32") -> torch.Tensor:
     """The network's total velocity ``(1, 3, D, H, W)`` (float32, a normal tensor on the bundle's device).
 
+    precision: ``bf16`` (autocast) or ``fp32`` (:func:`smgic_pydra.network.precision.network_precision`).
     On CUDA the first call per bundle is preceded by an untimed warm-up (kernel selection).
     """
-    with torch.inference_mode():
+    with torch.inference_mode(), forward_context(precision, bundle.device.type):
         if not bundle.warmed_up and bundle.device.type == "cuda":
             bundle.model.register(moving, fixed)
             bundle.warmed_up = True
@@ -113,7 +116,8 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     fix, mov = _image_tensor(pair.fixed, device), _image_tensor(pair.moving, device)
     _synchronize(device)
     network_start = time.perf_counter()
-    velocity = _network_velocity(bundle, fix, mov)
+    precision = precision_record(settings.precision, device.type)
+    velocity = _network_velocity(bundle, fix, mov, precision["network"])
     _synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
@@ -130,6 +134,7 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     record = {
         "computed_as": "inverse of moving -> fixed" if swapped else "fixed <- moving",
         "settings": settings.to_dict(),
+        "precision": precision,
         "affine": None if affine is None else affine.to_sidecar(),
         "refine": refine_record,
         "affine_seconds": 0.0 if affine is None else affine.seconds,
@@ -171,6 +176,7 @@ def smgicnet_pair(
         "model": {"path": str(bundle.path), "weights_sha256": bundle.weights_sha256, "config": bundle.cfg.to_dict()},
         "device": str(bundle.device),
         "pipeline": record["settings"],
+        "precision": record["precision"],
         "affine": record["affine"],
         "refinement": record["refine"],
         "computed_as": record["computed_as"],
