@@ -2,31 +2,36 @@
 
 Bytes are estimated from each image's voxel count (NIfTI headers only) and the on-disk bytes per
 voxel of each output after compression (:data:`BYTES_PER_VOXEL`, measured on real outputs: see
-its note), plus the sidecar, figures and the tile tables. Times are the registry's ``cpu_seconds``
-of a 1 mm pair, scaled by the fixed image's voxel count: a guide, not a promise.
+its note), plus the sidecar, figures and the tile tables. Times (:func:`pair_seconds`) model each
+method's cost in two parts from the registry: ``grid_seconds``, which does not grow with the images
+(SM-GICNet's stages on the model grid, scaled by that grid's voxels), and the rest of a 1 mm pair's
+``cpu_seconds``, scaled by the fixed image's voxel count; pairs a resumed run would reuse
+(:func:`finished_pairs`) are counted apart and cost nothing. A guide, not a promise.
 """
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..methods import get_method
 from ..output_policy import output_policy
 
-BYTES_PER_VOXEL = {"warp": 11.5, "inverse_warp": 11.5, "warp_h5": 24.0, "warped": 0.8, "warped_labels": 0.1,
+BYTES_PER_VOXEL = {"warp": 11.5, "inverse_warp": 11.5, "warp_h5": 10.0, "warped": 0.8, "warped_labels": 0.1,
                    "jacobian": 3.5}
 """Output role -> bytes per voxel of its grid on disk: measured on a 2 mm pair of the example dataset
 (``smgic-bids ... participant --method smgicnet``, the default pipeline; a dense field hardly compresses,
-the ``.h5`` composite holds float64 uncompressed, labels compress ~40x), rounded up. ``inverse_warp`` is
-on the moving grid, the others on the fixed grid."""
+labels compress ~40x) and, for the ``.h5`` composite (float32, gzip + shuffle: 9.6), on a 3 mm held-out
+pair (``benchmarks/output_bytes.py``), rounded up. ``inverse_warp`` is on the moving grid, the others on
+the fixed grid."""
 BYTES_PER_PAIR = {"sidecar": 8_000, "affine": 200, "figures": 1_500_000}
 """Files whose size does not grow with the grid (figures: a pair's three reportlets and its share of the
 subject figures, measured: 1.8 MB for one 2 mm pair with both subject figures)."""
-COMPACT_BYTES_PER_NETWORK_VOXEL = 9.0
+COMPACT_BYTES_PER_NETWORK_VOXEL = 9.4
 """The compact mapping (``--outputs compact``) per voxel of the network grid (velocity float32 x 3, gzip +
-shuffle), one file per unordered pair: measured on held-out pairs (see its note in the README)."""
+shuffle: 19.5 MB at 128^3), one file per unordered pair: measured on a held-out pair
+(``benchmarks/output_bytes.py``), rounded up."""
 NETWORK_VOXELS = 128 ** 3
 """The packaged model's grid (the compact file's size does not depend on the images)."""
 TABLE_BYTES = {"pair": 160, "label": 12}
@@ -39,7 +44,8 @@ REFERENCE_VOXELS = 182 * 218 * 182
 class PlanSummary:
     """subjects, pairs, methods, tiles (per method), tile_side (B), jobs (preparation + tile jobs),
     bytes (estimated, written into OUTPUT_DIR), free_bytes (free in OUTPUT_DIR now),
-    cpu_seconds (one CPU job at a time; the registry's guide)."""
+    cpu_seconds (the pairs left to do, one job with one thread at a time: :func:`pair_seconds`),
+    method_seconds (the same per method), done (pair x method results a resumed run reuses)."""
 
     subjects: int
     pairs: int
@@ -50,6 +56,8 @@ class PlanSummary:
     bytes: int
     free_bytes: int
     cpu_seconds: float
+    method_seconds: dict = field(default_factory=dict)
+    done: int = 0
 
     def lines(self, outputs: str) -> list[str]:
         gib = 1024 ** 3
@@ -57,8 +65,10 @@ class PlanSummary:
                 f"jobs {self.jobs}: {self.subjects} preparations + {self.tiles} tiles of up to {self.tile_side} x "
                 f"{self.tile_side} pairs per method",
                 f"--outputs {outputs}: about {self.bytes / gib:.3g} GiB into OUTPUT_DIR ({self.free_bytes / gib:.3g} GiB free)",
-                f"time guide: {self.cpu_seconds / 3600:.3g} CPU job-hours (registry cpu_seconds of a 1 mm pair, "
-                f"scaled by voxels; divide by the jobs that run at once)"]
+                f"already done: {self.done} of {self.pairs * len(self.methods)} pair results (reused when resumed)",
+                f"time guide: {self.cpu_seconds / 3600:.3g} CPU job-hours for the rest ("
+                + ", ".join(f"{m} {s / 3600:.3g}" for m, s in self.method_seconds.items())
+                + "; registration and outputs, one job and thread at a time; divide by the jobs that run at once)"]
 
 
 def image_voxels(subjects) -> dict[str, int]:
@@ -117,10 +127,81 @@ def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None =
         size = pair_bytes(float(fixed.sum()), float(moving.sum()), plan.outputs, plan.reportlets, n_labels, method, share)
         constant = pair_bytes(0, 0, plan.outputs, plan.reportlets, n_labels, method, share)
         total += size + constant * (len(plan.pairs) - 1)
-    seconds = sum(get_method(m).cpu_seconds for m in plan.methods) * float(fixed.sum()) / REFERENCE_VOXELS
+    finished = finished_pairs(plan)
+    grid = network_voxels(plan) if any(get_method(m).uses_model for m in plan.methods) else NETWORK_VOXELS
+    method_seconds = {}
+    for method in plan.methods:
+        todo = np.array([p not in finished[method] for p in plan.pairs], dtype=bool)
+        # pair_seconds is linear in the fixed image's voxels: the sum over pairs is one call
+        method_seconds[method] = (pair_seconds(method, float(fixed[todo].sum()), grid, int(todo.sum()))
+                                  if todo.any() else 0.0)
     out = Path(plan.output_dir)
     existing = next((p for p in [out, *out.parents] if p.exists()), Path("/"))
     tiles = len(plan.tiles())
     return PlanSummary(subjects=len(plan.subjects), pairs=len(plan.pairs), methods=list(plan.methods), tiles=tiles,
                        tile_side=tile_side(plan.pairs_per_job), jobs=len(plan.subjects) + tiles * len(plan.methods),
-                       bytes=int(total), free_bytes=int(shutil.disk_usage(existing).free), cpu_seconds=seconds)
+                       bytes=int(total), free_bytes=int(shutil.disk_usage(existing).free),
+                       cpu_seconds=sum(method_seconds.values()), method_seconds=method_seconds,
+                       done=sum(len(v) for v in finished.values()))
+
+
+def pair_seconds(method: str, fixed_voxels: float, grid_voxels: float = NETWORK_VOXELS, n_pairs: int = 1) -> float:
+    """Guide seconds of ``n_pairs`` pairs of ``method`` whose fixed images have ``fixed_voxels`` voxels in all:
+    what the tile tables' ``seconds`` measure (inputs read, registration, outputs written), one job with
+    one thread (``--omp-nthreads 1``).
+
+    The registry's ``grid_seconds`` per pair (for methods that read the model, scaled by ``grid_voxels``,
+    the model grid's voxels, against the 128^3 grid it was measured on), plus the rest of its
+    ``cpu_seconds`` scaled by the voxels against :data:`REFERENCE_VOXELS`.
+    """
+    entry = get_method(method)
+    grid = entry.grid_seconds * (grid_voxels / NETWORK_VOXELS if entry.uses_model else 1.0)
+    return n_pairs * grid + (entry.cpu_seconds - entry.grid_seconds) * fixed_voxels / REFERENCE_VOXELS
+
+
+def network_voxels(plan) -> int:
+    """Voxels of the network grid of the plan's model (its config)."""
+    import math
+
+    from ..config import SMGICNetConfig
+
+    return math.prod(int(n) for n in SMGICNetConfig.from_json(plan.config_json()).grid_shape)
+
+
+def finished_pairs(plan) -> dict[str, set]:
+    """Method -> the ``(fixed, moving)`` pairs of the plan that its tile jobs would reuse without registering
+    (the rule of :mod:`smgic_pydra.tasks.tile`): this run's journal holds the pair with its content key and
+    no error and, where the output policy writes the method's files, the pair's sidecar records that key,
+    its files match their records and were written under a policy that covers this one. Reads nothing
+    (no model, no input hashes) when the run has no journal yet."""
+    from ..output_policy import output_policy
+    from ..tasks.rows import complete_sidecar
+    from ..tasks.tile import pair_key, read_journal
+    from .cohort import stamp_subjects
+
+    finished: dict[str, set] = {m: set() for m in plan.methods}
+    journals = {m: sorted(Path(plan.progress_dir).glob(f"{m}__*.jsonl")) for m in plan.methods}
+    if not any(journals.values()):
+        return finished
+    _, inputs = stamp_subjects(plan, plan.config_json())
+    policy = output_policy(plan.outputs)
+    for method, files in journals.items():
+        entries = {}
+        for path in files:
+            entries.update(read_journal(path))
+        settings = plan.method_settings(method)
+        writes = policy.writes_for(method)
+        for fixed, moving in plan.pairs:
+            entry = entries.get((fixed, moving))
+            if entry is None or entry["row"]["error"]:
+                continue
+            key = pair_key(inputs, fixed, moving, settings)
+            if entry["row"]["content_sha256"] != key:
+                continue
+            if writes:
+                sidecar = plan.pair_paths(fixed, moving, method).sidecar
+                meta = complete_sidecar({"sidecar": sidecar}, key, plan.verify_outputs)
+                if meta is None or policy.coverage_problem(meta, sidecar):
+                    continue
+            finished[method].add((fixed, moving))
+    return finished
