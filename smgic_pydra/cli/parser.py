@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..methods import METHODS, selectable_methods
-from ..output_policy import OUTPUT_POLICIES
+from ..output_policy import DEFAULT_POLICY, OUTPUT_POLICIES, policies_help
 from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings
@@ -65,10 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairs per job, P: the pairs are cut into tiles of the subjects x subjects pair matrix, "
                         "B = floor(sqrt(P)) subjects a side (up to B x B pairs), each one job that loads the model "
                         "and each subject once (default: 8)")
-    g.add_argument("--outputs", default="all", choices=tuple(OUTPUT_POLICIES),
-                   help="files per pair: all (warps, .h5, warped image and labels, Jacobian, figures), warps "
-                        "(forward + inverse warp and sidecar) or metrics (none: only the report rows; for big "
-                        "cohorts). Metrics are the same for each (default: all)")
+    g.add_argument("--outputs", default=DEFAULT_POLICY, choices=tuple(OUTPUT_POLICIES),
+                   help=f"files per pair ({policies_help()}); identity writes none. Metrics are the same for "
+                        f"each (default: {DEFAULT_POLICY})"),
     g.add_argument("--plan-only", action="store_true",
                    help="print the jobs, pairs, estimated bytes and time of the participant level, and exit")
     g.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N, for registration and "
