@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .defaults import CHECKPOINT_EVERY, PAIRS_PER_JOB, RANDOM_SEED, VALIDATE_EVERY
+
 
 @dataclass(kw_only=True)
 class BidsAppSettings:
@@ -31,7 +33,7 @@ class BidsAppSettings:
     method_options: dict[str, dict] = field(default_factory=dict)
     """method -> its options (``--method-option``), checked against the method registry."""
     pairs: str = "all"
-    pairs_per_job: int = 8
+    pairs_per_job: int = PAIRS_PER_JOB
     """pairs per job: tiles of ``floor(sqrt(pairs_per_job))`` subjects a side."""
     outputs: str = "all"
     """``all`` | ``warps`` | ``metrics``: the files written per pair (``smgic_pydra.output_policy.OUTPUT_POLICIES``)."""
@@ -50,12 +52,12 @@ class BidsAppSettings:
     validation_fraction: float = 0.2
     validation_participants: list[str] | None = None
     precision: str = "fp32"
-    checkpoint_every: int = 500
-    validate_every: int = 1000
+    checkpoint_every: int = CHECKPOINT_EVERY
+    validate_every: int = VALIDATE_EVERY
     # execution
     nprocs: int | None = None
     omp_nthreads: int = 1
-    random_seed: int = 1
+    random_seed: int = RANDOM_SEED
     worker: str = "cf"
     slurm_args: str = ""
     verify_outputs: bool = False

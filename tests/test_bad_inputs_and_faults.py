@@ -153,12 +153,12 @@ def labels_table_malformed(run: Run, capsys):
 
 
 def labels_table_matches_nothing(run: Run, capsys):
-    """A table none of whose labels is in the data gives failed pairs naming it, not NaN Dice."""
+    """A table none of whose labels is in the data is refused before any work (one line naming it), not NaN Dice."""
     table = run.root / "other.tsv"
     table.write_text("index\tname\n9001\tnowhere\n")
-    assert run.participant("--labels", str(table), out=run.root / "fresh-out") == 1
-    err = capsys.readouterr().err
-    assert "other.tsv" in err and "no label of the table occurs" in err
+    assert run.participant("--labels", str(table), out=run.root / "fresh-out") == 2
+    one_line(capsys, str(table), "no label of the table occurs in the labels of sub-01")
+    assert not (run.root / "fresh-out").exists()
 
 
 def labels_table_with_bom(run: Run, capsys):
@@ -310,6 +310,30 @@ def labels_tile_table_deleted(run: Run, capsys):
     assert summary.loc["smgicnet", "n_failed"] == len(pairs)
 
 
+def output_dir_locked_by_another_run(run: Run, capsys):
+    """Another participant run (another process, another work folder) registering sub-01 into the same
+    OUTPUT_DIR: a run that needs sub-01 stops in one line naming it and the holder, before any pair;
+    a run of another participant goes on."""
+    import subprocess
+    import sys
+
+    lock = run.out / "reports/locks/sub-01.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom smgic_pydra.io.locks import held_locks\n"
+                               f"with held_locks([{str(lock)!r}]):\n    print('held', flush=True)\n    time.sleep(600)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = sorted((run.out / TILES).glob("*"))
+        assert run.participant(work=run.root / "other-work") == 1
+        one_line(capsys, "sub-01: another participant run", f"pid {holder.pid}", str(run.out))
+        assert sorted((run.out / TILES).glob("*")) == before and not (run.root / "other-work" / "runs").exists()
+        assert run.participant("--participant-label", "02", work=run.root / "other-work") == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.participant(work=run.root / "other-work") == 0  # released when its holder died
+
+
 def status_after_kill(run: Run, capsys):
     """A status.json left "running" by a killed run is recorded as killed at the next start."""
     fresh = run.root / "fresh-work"
@@ -437,7 +461,7 @@ CASES: dict[str, Callable] = {f.__name__: f for f in (
     labels_table_missing, labels_table_malformed, labels_table_matches_nothing, labels_table_with_bom,
     changed_input_is_redone, changed_setting_is_redone, deleted_prepared_subject, truncated_warp_participant,
     truncated_warp_group, same_size_damage_needs_verify, tile_table_damaged, tile_table_deleted, tile_table_edited,
-    labels_tile_table_deleted, status_after_kill,
+    labels_tile_table_deleted, output_dir_locked_by_another_run, status_after_kill,
     heads_without_masks, runs_in_unused_subject, run_filter_keeps_subjects_without_runs, pairs_tsv_with_bom,
     pairs_tsv_extra_field, work_dir_is_output_dir, output_dir_not_writable, work_dir_not_writable,
 )}

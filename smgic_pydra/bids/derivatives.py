@@ -71,6 +71,11 @@ def report_paths(output_dir) -> ReportPaths:
                        folder / "dice_matrix.tsv", folder / "dice_per_structure.tsv")
 
 
+def locks_dir(output_dir) -> Path:
+    """``OUTPUT_DIR/reports/locks``: one lock file per subject a participant run is registering."""
+    return Path(output_dir) / REPORTS_DIR / "locks"
+
+
 def participant_records_dir(output_dir) -> Path:
     """``OUTPUT_DIR/reports/participant_runs``: one JSON per participant run listing the tiles it owes
     (methods, output policy, each tile's subjects and pairs), so the group level knows what to expect."""

@@ -20,6 +20,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..defaults import GPU_GRES
+
 from ..methods import gpu_resources
 from .parser import PROG, UsageError, parse_settings
 
@@ -76,7 +78,7 @@ def make_worker(worker: str, device: str = "cpu", slurm_args: str = ""):
 
     gpu = gpu_resources(device)
     if gpu:
-        gpu["train"] = "--gres=gpu:1"
+        gpu["train"] = GPU_GRES
     return SlurmArrayWorker(sbatch_args=slurm_args, resources=gpu)
 
 

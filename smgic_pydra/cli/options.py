@@ -9,8 +9,6 @@ from ..config import N_LEVELS
 from ..devices import DEVICE_NAME
 from ..training.errors import TrainingError
 
-CHECKPOINT_EVERY = 500
-"""Default steps between training checkpoints (both CLIs)."""
 
 
 def positive_int(text: str) -> int:
@@ -36,8 +34,8 @@ def device_name(text: str) -> str:
     return text
 
 
-class _DeprecatedAlias(argparse._StoreAction):
-    """Stores like ``store``; given by a name in ``deprecated``, issues a :class:`DeprecationWarning` first
+class _DeprecatedAlias(argparse.Action):
+    """Stores its value; given by a name in ``deprecated``, issues a :class:`DeprecationWarning` first
     (Python's convention: shown by ``python -W default`` and in test reports, not on every run's stderr)."""
 
     def __init__(self, option_strings, dest, deprecated=(), **kwargs):
@@ -48,7 +46,7 @@ class _DeprecatedAlias(argparse._StoreAction):
         if option_string in self.deprecated:
             warnings.warn(f"{parser.prog}: {option_string} is deprecated; use {self.option_strings[0]}",
                           DeprecationWarning, stacklevel=2)
-        super().__call__(parser, namespace, values, option_string)
+        setattr(namespace, self.dest, values)
 
 
 def add_renamed(parser, name: str, *old_names: str, **kwargs) -> argparse.Action:

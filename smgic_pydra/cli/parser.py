@@ -12,7 +12,8 @@ from ..output_policy import DEFAULT_POLICY, OUTPUT_POLICIES, policies_help
 from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings
-from .options import CHECKPOINT_EVERY, device_name, non_negative_int, parse_iterations, parse_stages, positive_int
+from ..defaults import CHECKPOINT_EVERY, PAIRS_PER_JOB, RANDOM_SEED, VALIDATE_EVERY
+from .options import device_name, non_negative_int, parse_iterations, parse_stages, positive_int
 
 PROG = "smgic-bids"
 METHOD_CHOICES = selectable_methods()
@@ -61,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
-    g.add_argument("--pairs-per-job", type=positive_int, default=8,
+    g.add_argument("--pairs-per-job", type=positive_int, default=PAIRS_PER_JOB,
                    help="pairs per job, P: the pairs are cut into tiles of the subjects x subjects pair matrix, "
                         "B = floor(sqrt(P)) subjects a side (up to B x B pairs), each one job that loads the model "
-                        "and each subject once (default: 8)")
+                        f"and each subject once (default: {PAIRS_PER_JOB})")
     g.add_argument("--outputs", default=DEFAULT_POLICY, choices=tuple(OUTPUT_POLICIES),
                    help=f"files per pair ({policies_help()}); identity writes none. Metrics are the same for "
-                        f"each (default: {DEFAULT_POLICY})"),
+                        f"each (default: {DEFAULT_POLICY})")
     g.add_argument("--plan-only", action="store_true",
                    help="print the jobs, pairs, estimated bytes and time of the participant level, and exit")
     g.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N, for registration and "
@@ -99,15 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="autocast precision on CUDA (default: fp32)")
     g.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
                    help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
-    g.add_argument("--validate-every", type=non_negative_int, default=1000,
-                   help="steps between validations; 0: only before training and at each stage end (default: 1000)")
+    g.add_argument("--validate-every", type=non_negative_int, default=VALIDATE_EVERY,
+                   help="steps between validations; 0: only before training and at each stage end "
+                   f"(default: {VALIDATE_EVERY})")
     g = p.add_argument_group("execution")
     g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
     g.add_argument("--nprocs", type=positive_int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
     g.add_argument("--omp-nthreads", type=non_negative_int, default=1,
                    help="threads per job, 0 for torch's default (default: 1)")
-    g.add_argument("--random-seed", type=positive_int, default=1,
-                   help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' (default: 1)")
+    g.add_argument("--random-seed", type=positive_int, default=RANDOM_SEED,
+                   help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' "
+                   f"(default: {RANDOM_SEED})")
     g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
     g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
     g.add_argument("--verify-outputs", action="store_true",

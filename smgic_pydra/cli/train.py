@@ -18,7 +18,8 @@ import torch
 from ..config import N_LEVELS, SMGICNetConfig
 from ..io import InputError, load_image
 from ..training import RunOptions, Trainer, TrainingError, TrainPlan, load_checkpoint
-from .options import CHECKPOINT_EVERY, add_renamed, parse_iterations, parse_stages, positive_int
+from ..defaults import CHECKPOINT_EVERY, RANDOM_SEED
+from .options import add_renamed, parse_iterations, parse_stages, positive_int
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz")
 
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                         help="autocast precision on CUDA (default: fp32)")
-    add_renamed(parser, "--random-seed", "--seed", dest="seed", type=int, default=None,
-                help="random seed (default: 0; --seed: deprecated alias)")
+    add_renamed(parser, "--random-seed", "--seed", dest="seed", type=positive_int, default=None,
+                help=f"random seed, >= 1 as in smgic-bids (default: {RANDOM_SEED}; --seed: deprecated alias)")
     parser.add_argument("--stages", default=None,
                         help="stage or range of stages to train, e.g. 4 or 1-4 (default: 1-4)")
     parser.add_argument("--iterations", default=None,
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> Path:
             cfg = network_config(args.config, shape, voxel)
         first, last = parse_stages(args.stages) if args.stages else (1, N_LEVELS)
         plan = TrainPlan(
-            seed=0 if args.seed is None else args.seed,
+            seed=RANDOM_SEED if args.seed is None else args.seed,
             first_stage=first,
             last_stage=last,
             iterations=parse_iterations(args.iterations) if args.iterations else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +18,17 @@ from pathlib import Path
 import numpy as np
 
 
+TEMP_PREFIX = re.compile(r"^(\.tmp-[0-9a-f]{12}-)+")
+
+
 def _temp_name(path: Path) -> Path:
-    return path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
+    """A fresh temporary name beside ``path`` (a temporary name itself is not prefixed twice)."""
+    return path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{final_name(path)}"
+
+
+def final_name(path) -> str:
+    """The file name ``path`` will have once its atomic write is done (the name without temporary prefixes)."""
+    return TEMP_PREFIX.sub("", Path(path).name)
 
 
 def _unlink_quietly(path: Path) -> None:
@@ -57,11 +67,15 @@ def atomic_paths(paths) -> Iterator[list[Path]]:
         for tmp, final in zip(temps, finals):
             os.replace(tmp, final)
             moved.append(final)
-    except BaseException:
+    except BaseException as exc:
         for tmp in temps:
             _unlink_quietly(tmp)
         for final in moved:
             _unlink_quietly(final)
+        if isinstance(exc, OSError) and exc.filename and TEMP_PREFIX.match(Path(exc.filename).name):
+            # name the file being written, not its temporary name (e.g. an unwritable folder)
+            shown = Path(exc.filename).with_name(final_name(exc.filename))
+            raise OSError(exc.errno, exc.strerror, str(shown)) from None
         raise
 
 

@@ -17,10 +17,13 @@ KINDS = ("image", "mask", "labels")
 GRID_ATOL_MM = 1e-3
 
 
-def read_image_data(path: Path):
-    """``(image, data array)`` of an existing, readable image file; :class:`InputError` otherwise."""
+def read_header(path, volume: bool = True):
+    """The nibabel image of an existing image file whose header is readable, with a finite, non-singular affine
+    and, when ``volume``, 3-D (singleton axes after the third allowed); no voxel data is read.
+    :class:`InputError` otherwise."""
     import nibabel as nib
 
+    path = Path(path)
     shown = display_path(path)
     if not path.exists():
         raise InputError(shown, "file not found")
@@ -34,6 +37,22 @@ def read_image_data(path: Path):
         raise InputError(shown, f"not a readable NIfTI/MGZ image ({exc})") from exc
     if not isinstance(img, nib.spatialimages.SpatialImage):
         raise InputError(shown, f"not a spatial image ({type(img).__name__})")
+    shape = tuple(img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if volume and len(shape) != 3:
+        raise InputError(shown, f"expected a 3-D volume, got shape {tuple(img.shape)}")
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputError(shown, "the voxel-to-world affine is singular or not finite")
+    return img
+
+
+def read_image_data(path: Path, volume: bool = False):
+    """``(image, data array)`` of an existing image file with a valid header (:func:`read_header`; 3-D when
+    ``volume``) and readable data; :class:`InputError` otherwise."""
+    shown = display_path(path)
+    img = read_header(path, volume)
     try:
         data = np.asanyarray(img.dataobj)
     except Exception as exc:
@@ -41,11 +60,10 @@ def read_image_data(path: Path):
     return img, data
 
 
-def _squeeze_to_3d(data: np.ndarray, shown: str) -> np.ndarray:
+def _squeeze_to_3d(data: np.ndarray) -> np.ndarray:
+    """The 3-D volume of data whose header :func:`read_header` accepted (singleton 4th axes dropped)."""
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(shown, f"expected a 3-D volume, got shape {tuple(data.shape)}")
     return data
 
 
@@ -61,17 +79,15 @@ def load_image(path, kind: str = "image"):
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     path = Path(path)
     shown = display_path(path)
-    img, data = read_image_data(path)
-    data = _squeeze_to_3d(data, shown)
+    img, data = read_image_data(path, volume=True)
+    data = _squeeze_to_3d(data)
     if not np.issubdtype(data.dtype, np.number) or np.iscomplexobj(data):
         raise InputError(shown, f"unsupported voxel type {data.dtype}")
     if np.issubdtype(data.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(data)))
         if bad:
             raise InputError(shown, f"{bad} voxels are NaN or infinite")
-    affine = np.asarray(img.affine, dtype=np.float64)
-    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise InputError(shown, "the voxel-to-world affine is singular or not finite")
+    affine = np.asarray(img.affine, dtype=np.float64)  # finite and non-singular (read_header)
     if kind == "image" and not np.any(data):
         raise InputError(shown, "image is all zero")
     if kind == "mask" and not np.any(data > 0):

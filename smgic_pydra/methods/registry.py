@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Callable, Mapping
 
 from ..pipeline_settings import PipelineSettings
+from ..defaults import GPU_GRES
 from .options import Option
 
 
@@ -62,7 +63,12 @@ class RegistrationMethod:
     for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: measured for smgicnet and synquick (``results/pair_accuracy_timing*_1mm.json``),
-    scaled from the 3 mm peers benchmark for the others. extra: the pip extra that installs it (None: core).
+    scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of ``cpu_seconds`` that does not
+    grow with the images' voxels (``--plan-only`` scales only the rest by the fixed image's voxels): SM-GICNet's
+    affine, network and refinement run on the model's grid (measured on the packaged model's 128^3 grid with one
+    thread, ``benchmarks/time_guide.py``; scaled by the grid's voxels for another model), ANTs' per-pair overhead
+    and coarse levels (the two-point fit of its 3 mm and 1 mm pair benchmarks). extra: the pip extra that installs
+    it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``). writes_outputs: False for
@@ -79,6 +85,7 @@ class RegistrationMethod:
     threads: bool = True
     memory_gib: float = 1.0
     cpu_seconds: float = 60.0
+    grid_seconds: float = 0.0
     extra: str | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
     check: Callable[[dict], object] | None = None
@@ -184,7 +191,7 @@ def report_label(name: str) -> str:
     return METHODS[name].label if name in METHODS else name
 
 
-def gpu_resources(device: str, gres: str = "--gres=gpu:1") -> dict[str, str]:
+def gpu_resources(device: str, gres: str = GPU_GRES) -> dict[str, str]:
     """SLURM resources by workflow node: ``gres`` for every node running a GPU method when ``device`` is CUDA."""
     if not device.startswith("cuda"):
         return {}

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..io.errors import InputError, display_path
 from ..io.hashing import sha256_file
-from ..io.images import check_same_grid, load_image
+from ..io.images import check_mask_overlaps, check_same_grid, load_image, read_header
 from ..worldspace.sampling import resample
 from .grid import mask_centre_ras, network_affine
 from .intensity import CLIP_PERCENTILES, normalize_intensity
@@ -58,6 +58,31 @@ def prepared_fingerprint(subject: dict, cfg, skull_strip: str) -> str:
                         subject["subject"])[1]
 
 
+def check_input_headers(t1_path, mask_path=None, labels_path=None) -> None:
+    """The headers of a subject's input files (:func:`~smgic_pydra.io.images.read_header`: readable, 3-D, a
+    valid affine) and the mask and labels on the T1w's grid, reading no voxel data; the first problem
+    is a one-line :class:`InputError` naming its file."""
+    t1_img = read_header(t1_path)
+    for path in (mask_path, labels_path):
+        if path is not None:
+            check_same_grid(t1_img, t1_path, read_header(path), path)
+
+
+def load_inputs(t1_path, mask_path=None, labels_path=None) -> tuple:
+    """``(t1, mask or None, labels or None)`` nibabel images, each validated (:func:`~smgic_pydra.io.images.load_image`),
+    the mask and labels on the T1w's grid and the mask overlapping its nonzero voxels; the first
+    problem is a one-line :class:`InputError` naming its file."""
+    check_input_headers(t1_path, mask_path, labels_path)
+    t1_img = load_image(t1_path, "image")
+    mask_img = labels_img = None
+    if mask_path is not None:
+        mask_img = load_image(mask_path, "mask")
+        check_mask_overlaps(t1_img, t1_path, mask_img, mask_path)
+    if labels_path is not None:
+        labels_img = load_image(labels_path, "labels")
+    return t1_img, mask_img, labels_img
+
+
 def _subject_id_from(path: Path) -> str:
     name = path.name
     for suffix in (".nii.gz", ".nii", ".mgz"):
@@ -93,14 +118,7 @@ def prepare_subject(
     if mask_path is not None and skull_strip != "none":
         raise ValueError("give either a brain mask (mask_path) or a skull-stripping tool, not both")
     t1_path, out_dir = Path(t1_path), Path(out_dir)
-    t1_img = load_image(t1_path, "image")
-    mask_img = labels_img = None
-    if mask_path is not None:
-        mask_img = load_image(mask_path, "mask")
-        check_same_grid(t1_img, t1_path, mask_img, mask_path)
-    if labels_path is not None:
-        labels_img = load_image(labels_path, "labels")
-        check_same_grid(t1_img, t1_path, labels_img, labels_path)
+    t1_img, mask_img, labels_img = load_inputs(t1_path, mask_path, labels_path)
 
     subject_id = subject_id or _subject_id_from(t1_path)
     sources, fingerprint = _fingerprint(t1_path, cfg, mask_path, labels_path, skull_strip, subject_id)

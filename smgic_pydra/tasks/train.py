@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydra.compose import python
 
+from ..defaults import CHECKPOINT_EVERY, VALIDATE_EVERY
+
 PROCESS_LOG = "processes.jsonl"
 """One JSON line per process that trained in a run folder: where it started and on which device."""
 
@@ -17,7 +19,7 @@ PROCESS_LOG = "processes.jsonl"
 @python.define(outputs=["checkpoint"])
 def TrainModel(subjects: list, prepared_dirs: list, preparation_errors: list, train_ids: list, validation_ids: list,
                run_dir: str, config_json: str, plan_json: str, init_weights: str = "", device: str = "cpu",
-               precision: str = "fp32", checkpoint_every: int = 500, validate_every: int = 0,
+               precision: str = "fp32", checkpoint_every: int = CHECKPOINT_EVERY, validate_every: int = VALIDATE_EVERY,
                label_values: list | None = None) -> str:
     """Train (or continue training in ``run_dir``) and return the final checkpoint folder.
 

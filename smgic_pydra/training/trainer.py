@@ -34,6 +34,7 @@ from ..io import atomic_path
 from ..losses import TERMS, stage_loss
 from ..network import SMGICNet
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ..defaults import CHECKPOINT_EVERY, VALIDATE_EVERY
 from ..devices import device_problem
 from .errors import TrainingError
 from .sampler import PairSampler
@@ -84,8 +85,8 @@ class RunOptions:
     device: str = "cpu"
     precision: str = "fp32"
     """``fp32``, or ``bf16`` / ``fp16`` autocast (CUDA only; fp16 with a gradient scaler)."""
-    checkpoint_every: int = 1000
-    validate_every: int = 0
+    checkpoint_every: int = CHECKPOINT_EVERY
+    validate_every: int = VALIDATE_EVERY
     """Steps between validations (0: only before training and at each stage end)."""
     keep_last: int = 3
     """Mid-stage checkpoints kept (older ones are deleted); stage-end checkpoints are always kept."""

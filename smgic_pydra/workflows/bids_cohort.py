@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..bids import derivatives
+from ..defaults import PAIRS_PER_JOB
 from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
 from ..methods import get_method
@@ -25,6 +27,7 @@ from ..reports.tiles import tile_files, tiles_dir
 from ..tasks.rows import failed_lines
 from ..settings import BidsAppSettings
 from .cohort import CohortPlan, run_cohort
+from .submit import CohortRunError
 
 logger = logging.getLogger("smgic_pydra.bids")
 
@@ -52,7 +55,7 @@ def default_labels_table(subjects) -> str:
 
 
 def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", participant_label=None, session_label=None,
-              bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = 8, labels=None,
+              bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = PAIRS_PER_JOB, labels=None,
               skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
               verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True,
               outputs: str = "all"):
@@ -157,11 +160,30 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     # the model is loaded and checked before anything is written, so a bad one locks nothing
     uses_model = any(get_method(m).uses_model for m in plan.methods)
     sha = plan.model_sha256() if uses_model else None
-    derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
-    write_participant_record(plan, output_dir)
-    result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
-    write_warped_sidecars(plan, result.rows, subjects, bids_dir)
+    with subject_locks(plan, output_dir):
+        derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
+        write_participant_record(plan, output_dir)
+        result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
+        write_warped_sidecars(plan, result.rows, subjects, bids_dir)
     return result
+
+
+@contextmanager
+def subject_locks(plan: CohortPlan, output_dir):
+    """Hold ``OUTPUT_DIR/reports/locks/<subject>.lock`` of every moving subject of the plan for the run, so two
+    participant runs into one OUTPUT_DIR, whatever their work folders, never compute the same pairs at
+    once (a pair belongs to its moving subject's run); runs of other participants go on in parallel.
+    A subject another run holds is :class:`CohortRunError` (exit 1), naming it and the holder."""
+    from ..io.locks import LockedError, held_locks
+
+    folder = derivatives.locks_dir(output_dir)
+    try:
+        with held_locks([folder / f"{key}.lock" for key in {m for _, m in plan.pairs}]):
+            yield
+    except LockedError as err:
+        raise CohortRunError(f"{err.path.stem}: another participant run ({err.holder or 'another process'}) is "
+                             f"registering it into {display_path(output_dir)}; wait for it to finish or select "
+                             "other participants") from None
 
 
 def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
@@ -187,14 +209,62 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
+    check_inputs(plan, data=False)
     check_space(plan, output_dir)
     if s.plan_only:
         return []
+    check_inputs(plan)
     result = run_bids_plan(plan, subjects, bids_dir, output_dir, worker, s.nprocs, s.random_seed, s.progress)
     n_pairs = len(plan.pairs) * len(plan.methods)
     print(f"smgic-bids: {n_pairs - len(result.failed)}/{n_pairs} registrations done; outputs in {output_dir}; "
           f"status: {result.status_file}")
     return result.failed
+
+
+def check_inputs(plan: CohortPlan, data: bool = True) -> None:
+    """Every input image of the plan's subjects valid before anything is written; one line per bad subject
+    (:class:`InputErrors`). data False: the headers and grids only, reading no voxel
+    (:func:`~smgic_pydra.preparation.prepare.check_input_headers`; ``--plan-only`` and the space
+    estimate). data True: every voxel too (:func:`~smgic_pydra.preparation.prepare.load_inputs`),
+    except for subjects whose prepared folder matches their inputs' SHA-256 (they passed the same
+    checks when prepared), then the label table (:func:`check_label_table`)."""
+    from ..io.errors import InputErrors
+    from ..preparation.prepare import check_input_headers, load_inputs
+
+    if data:
+        from .cohort import DONE, stamp_subjects
+
+        subjects = [s for s in stamp_subjects(plan, plan.config_json())[0] if s["state"] != DONE]
+    else:
+        subjects = plan.subjects
+    errors = []
+    for s in subjects:
+        try:
+            (load_inputs if data else check_input_headers)(s["t1w"], s.get("mask"), s.get("labels"))
+        except InputError as err:
+            errors.append(err)
+    if errors:
+        raise InputErrors(errors)
+    if data:
+        check_label_table(plan)
+
+
+def check_label_table(plan: CohortPlan) -> None:
+    """The plan's label table (``--labels`` or the dataset's ``dseg.tsv``) shares at least one label with the
+    first subject that has labels, else a one-line :class:`InputError` naming the table, before any work."""
+    import numpy as np
+
+    from ..io.images import load_image
+    from ..metrics.labels import load_label_table
+
+    first = next((s for s in plan.subjects if s.get("labels")), None)
+    if not plan.labels_table or first is None:
+        return
+    table = load_label_table(plan.labels_table)
+    present = np.unique(np.asarray(load_image(first["labels"], "labels").dataobj))
+    if not set(table) & set(int(v) for v in present):
+        raise InputError(display_path(plan.labels_table), f"no label of the table occurs in the labels of "
+                         f"{first['subject']} ({display_path(first['labels'])}): is it the table of these labels?")
 
 
 def check_space(plan: CohortPlan, output_dir):

@@ -49,6 +49,7 @@ from pathlib import Path
 
 from pydra.compose import workflow
 
+from ..defaults import PAIRS_PER_JOB
 from ..methods import METHODS, get_method
 from ..tasks import Gather, PrepareCohortSubject, RegisterTile, WriteReports
 from ..tasks.rows import flatten_rows
@@ -116,7 +117,7 @@ class CohortPlan:
     output_dir: Path
     model: str = ""
     device: str = "cpu"
-    pairs_per_job: int = 4
+    pairs_per_job: int = PAIRS_PER_JOB
     labels_table: str = ""
     skull_strip: str = "none"
     omp_nthreads: int = 1

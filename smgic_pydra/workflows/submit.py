@@ -1,16 +1,17 @@
 """Running a workflow task in its own run folder: one run at a time, stale locks removed, crashes summarized.
 
 ``run_dir/cache`` is pydra's cache root, so the same workflow with the same inputs resumes from
-the jobs that finished; ``run_dir/run.lock`` (a POSIX record lock, released when the process
-dies) keeps a second run of the same settings out.
+the jobs that finished; ``run_dir/run.lock`` (:func:`~smgic_pydra.io.locks.held_locks`, released
+when the process dies) keeps a second run of the same settings out.
 """
 
 from __future__ import annotations
 
-import fcntl
 import re
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from pathlib import Path
+
+from ..io.locks import LockedError, held_locks
 
 
 class CohortRunError(RuntimeError):
@@ -41,13 +42,12 @@ def submit_workflow(wf, run_dir: Path, worker="cf", n_procs: int | None = None,
         worker = SlurmArrayWorker()
     cache_root = Path(run_dir) / "cache"
     cache_root.mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir) / "run.lock", "w") as run_lock:
+    with ExitStack() as held:
         try:
-            # a POSIX record lock: released when this process dies, never held by forked worker processes
-            fcntl.lockf(run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise CohortRunError(f"{run_dir}: another run with the same settings is using this work "
-                                 "directory") from None
+            held.enter_context(held_locks([Path(run_dir) / "run.lock"]))
+        except LockedError as err:
+            raise CohortRunError(f"{run_dir}: another run with the same settings is using this work directory "
+                                 f"({err.holder or 'another process'})") from None
         remove_stale_locks(cache_root)  # a killed run's; we hold the run lock
         kwargs = {"n_procs": n_procs} if worker == "cf" and n_procs else {}
         with monitor or nullcontext():

@@ -28,6 +28,7 @@ from pathlib import Path
 from pydra.compose import workflow
 
 from ..config import SMGICNetConfig
+from ..defaults import CHECKPOINT_EVERY, VALIDATE_EVERY
 from ..tasks import PackageModel, TrainModel
 from ..training import TrainPlan
 from ..training.presets import TrainingPreset
@@ -66,8 +67,8 @@ class TrainingPlan:
     precision: str = "fp32"
     skull_strip: str = "none"
     labels_table: str = ""
-    checkpoint_every: int = 500
-    validate_every: int = 1000
+    checkpoint_every: int = CHECKPOINT_EVERY
+    validate_every: int = VALIDATE_EVERY
     dataset: dict = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
 
