@@ -13,8 +13,8 @@ import pytest
 
 from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
 from smgic_pydra.io.errors import InputError
-from smgic_pydra.tasks import (ANTsRegistration, ApplyWarp, BrainMask, InverseConsistency, JacobianFolding, LabelDice,
-                               PrepareSubject, SMGICNetRegistration)
+from smgic_pydra.tasks import (ANTsRegistration, ApplyWarp, BrainMask, FireANTsRegistration, InverseConsistency,
+                               JacobianFolding, LabelDice, PrepareSubject, SMGICNetRegistration)
 
 pytestmark = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 LPS = np.diag([-1.0, -1.0, 1.0])
@@ -234,3 +234,24 @@ def test_bad_inputs_are_one_error_naming_the_file(example, tmp_path):
     with pytest.raises(ValueError, match="interpolation"):
         ApplyWarp(input_image=moving["labels"], reference_image=fixed["t1w"], transforms=[fixed["t1w"]],
                   interpolation="cubic")
+
+
+@pytest.mark.slow
+def test_fireants_registration_task_options_and_warp(example, tmp_path):
+    """FireANTsRegistration with few iterations: the options reach the sidecar and ANTsPy's apply_transforms of the
+    forward warp gives the warped image."""
+    import ants
+
+    pytest.importorskip("fireants")
+    fixed, moving = example["fixed"], example["moving"]
+    options = {"scales": [4, 2], "affine_iterations": [30, 10], "greedy_iterations": [30, 10]}
+    reg = FireANTsRegistration(fixed_image=fixed["t1w"], moving_image=moving["t1w"], fixed_mask=fixed["mask"],
+                               moving_mask=moving["mask"], options=options)(cache_root=tmp_path / "cache")
+    sidecar = json.loads(Path(reg.sidecar).read_text())
+    assert sidecar["method"] == "fireants" and sidecar["parameters"]["greedy_iterations"] == [30, 10]
+    masked = ants.image_read(moving["t1w"]) * ants.image_read(moving["mask"])
+    by_ants = ants.apply_transforms(ants.image_read(fixed["t1w"]), masked, [str(reg.forward_warp)]).numpy()
+    ours = np.asarray(nib.load(reg.warped_image).dataobj)
+    assert np.mean(np.abs(ours - by_ants) > 1e-3 * np.abs(by_ants).max()) < 1e-3
+    with pytest.raises(ValueError, match="preset"):
+        ANTsRegistration(fixed_image=fixed["t1w"], moving_image=moving["t1w"], preset="smgicnet")
