@@ -93,13 +93,14 @@ def test_ants_apply_transforms_shell_task_reproduces_apply_warp_in_one_workflow(
     @workflow.define(outputs=["labels", "ants_labels", "image", "ants_image"])
     def Interop(fixed_image: Image, fixed_mask: Image, moving_image: Image, moving_mask: Image, moving_labels: Image,
                 model: Directory) -> tuple[NiftiGz, NiftiGz, NiftiGz, NiftiGz]:
-        reg = workflow.add(SMGICNetRegistration(fixed_image=fixed_image, moving_image=moving_image, fixed_mask=fixed_mask,
-                                                moving_mask=moving_mask, model=model, refine=2), name="register")
+        reg = workflow.add(SMGICNetRegistration(fixed_image=fixed_image, moving_image=moving_image,
+                                                fixed_mask=fixed_mask, moving_mask=moving_mask, model=model, refine=2),
+                           name="register")
         ours = workflow.add(ApplyWarp(input_image=moving_labels, reference_image=fixed_image,
                                       transforms=reg.forward_warp, interpolation="genericLabel"), name="labels")
-        theirs = workflow.add(AntsApplyTransforms(dimensionality=3, input_image=moving_labels, reference_image=fixed_image,
-                                                  transform=reg.forward_warp, interpolation="GenericLabel"),
-                              name="ants_labels")
+        theirs = workflow.add(AntsApplyTransforms(dimensionality=3, input_image=moving_labels,
+                                                  reference_image=fixed_image, transform=reg.forward_warp,
+                                                  interpolation="GenericLabel"), name="ants_labels")
         image = workflow.add(ApplyWarp(input_image=moving_image, reference_image=fixed_image,
                                        transforms=reg.forward_warp), name="image")
         ants_image = workflow.add(AntsApplyTransforms(dimensionality=3, input_image=moving_image,

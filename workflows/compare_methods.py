@@ -37,7 +37,9 @@ def main(argv=None) -> int:
     fixed, moving = found[args.fixed], found[args.moving]
     methods = [m for m in args.methods.split(",") if m]
     table = args.derivatives / "dseg.tsv"
-    names = {int(r["index"]): r["name"] for r in csv.DictReader(table.open(), delimiter="\t")} if table.is_file() else {}
+    names = {}
+    if table.is_file():
+        names = {int(r["index"]): r["name"] for r in csv.DictReader(table.open(), delimiter="\t")}
     pairs = {m: init_pair_wf(m, model=args.model, options={"refine": args.refine}
                              if m == "smgicnet" and args.refine is not None else None,
                              labels=list(names) or None) for m in methods}

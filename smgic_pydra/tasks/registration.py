@@ -60,7 +60,8 @@ def register_files(method: str, fixed_image, moving_image, fixed_mask=None, movi
     fixed = prepare_for_model(fixed_image, out / "prepared" / "fixed", model, fixed_mask, subject_id="")
     moving = prepare_for_model(moving_image, out / "prepared" / "moving", model, moving_mask, subject_id="")
     limit_threads(num_threads)
-    pair = entry.make_runner(context)(fixed, moving, {"fixed_image": str(fixed_image), "moving_image": str(moving_image)})
+    extra = {"fixed_image": str(fixed_image), "moving_image": str(moving_image)}
+    pair = entry.make_runner(context)(fixed, moving, extra)
     paths = PairOutputPaths(**{role: out / name for role, name in FILE_ROLES.values()})
     files = pair.write(paths, "full")  # every file: warps, .mat, .h5, warped image, Jacobian, sidecar
     values = [files.get(role) for role, _ in FILE_ROLES.values()]
@@ -95,7 +96,7 @@ def _documented(extra: str):
 
 @_documented("""
         model: SM-GICNet model folder (default: the packaged model).
-        refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: the network alone).
+        refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: none).
         affine: run the symmetric affine stage first.
         options: further smgicnet options (registry keys, e.g. refine_factor).
         device: cpu, cuda or cuda:N.
