@@ -64,12 +64,11 @@ class RegisteredPair:
 
     def write(self, paths: PairOutputPaths, policy, sidecar_extra: dict | None = None) -> dict[str, str]:
         """Write the files of ``policy`` (an :class:`~smgic_pydra.output_policy.OutputPolicy` or its name;
-        nothing for ``metrics`` or a method that writes no outputs), all or nothing; returns output role ->
-        path of the files written."""
-        from ..methods import get_method
-
+        nothing for ``metrics``), all or nothing; returns output role -> path of the files written. (The
+        cohort's tiles skip methods that write no outputs, ``identity``: :meth:`OutputPolicy.writes_for`;
+        a direct call writes what it is asked.)"""
         policy = output_policy(policy)
-        if not policy.writes_files or not get_method(self.method).writes_outputs:
+        if not policy.writes_files:
             return {}
         roles = policy.roles_for(self.compact is not None)
         sidecar = {**self.sidecar, **(sidecar_extra or {}), "output_policy": policy.name}
