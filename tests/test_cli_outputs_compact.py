@@ -24,6 +24,14 @@ def test_compact_then_export_equals_all_and_group_checks_it(tmp_path, write_smal
     sidecars = sorted(out["compact"].rglob("*_desc-smgicnet_mode-image_xfm.json"))
     assert len(sidecars) == 1 and not list(out["compact"].rglob("*.nii.gz"))  # identity: nothing
     assert main([str(bids), str(out["compact"]), "group", "--verify-outputs"]) == 0
+    # a participant record that owes --outputs all, against files written with compact: failed rows (issue 23)
+    (record,) = (out["compact"] / "reports" / "participant_runs").glob("*.json")
+    original = record.read_text()
+    record.write_text(json.dumps(json.loads(original) | {"outputs": "all"}))
+    capsys.readouterr()
+    assert main([str(bids), str(out["compact"]), "group"]) == 1
+    assert "written with --outputs compact, which lacks files of --outputs all" in capsys.readouterr().err
+    record.write_text(original)
     assert main([str(bids), str(out["compact"]), "export"]) == 0
     for warp in sorted(out["all"].rglob("*_xfm.nii.gz")) + sorted(out["all"].rglob("*_xfm.mat")):
         assert (out["compact"] / warp.relative_to(out["all"])).read_bytes() == warp.read_bytes(), warp.name
