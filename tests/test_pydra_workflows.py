@@ -72,6 +72,7 @@ def test_pair_workflow_gives_the_tile_paths_warps_and_metrics(example, tmp_path)
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a_affine, b_affine)
     assert out.mean_dice == row["dice_mean"] and 0 < out.mean_dice < 1
+    assert out.hd95_mm == row["hd95_mm"] and out.hd95_mm > 0
     assert out.folding_percent == row["folding_percent"]
     assert out.log_jacobian_std == row["log_jacobian_std"]
     assert out.inverse_consistency_mm == row["inverse_consistency_mm"]

@@ -1,11 +1,11 @@
 #!/usr/bin/env python
-"""One pair, every method side by side: Dice per label, folding and inverse consistency.
+"""One pair, every method side by side: Dice per label, HD95, folding and inverse consistency.
 
 Usage: python workflows/compare_methods.py DERIVATIVES_DIR OUTPUT_DIR --fixed sub-01 --moving sub-02
        [--methods smgicnet,synquick,affine] [--model DIR] [--refine N] [-w WORK_DIR] [--worker cf|debug]
 DERIVATIVES_DIR holds sMRIPrep-style subjects (``*_desc-preproc_T1w``, ``*_desc-brain_mask``, ``*_dseg``).
 Writes OUTPUT_DIR/dice.tsv (label, name, one Dice column per method) and OUTPUT_DIR/summary.tsv (per method:
-mean Dice, folding %, inverse consistency mm).
+mean Dice, mean HD95 mm, folding %, inverse consistency mm).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                              if m == "smgicnet" and args.refine is not None else None,
                              labels=list(names) or None) for m in methods}
 
-    metrics = ("dice_table", "mean_dice", "folding_percent", "inverse_consistency_mm")
+    metrics = ("dice_table", "mean_dice", "hd95_mm", "folding_percent", "inverse_consistency_mm")
 
     @workflow.define(outputs=[f"{m}_{k}" for m in methods for k in metrics])
     def Compare(fixed_image, fixed_mask, fixed_labels, moving_image, moving_mask, moving_labels):
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
         f.write("\t".join(["label", "name", *methods]) + "\n")
         for label, by_method in sorted(dice.items()):
             f.write("\t".join([str(label), names.get(label, ""), *(by_method.get(m, "") for m in methods)]) + "\n")
-    lines = ["method\tmean_dice\tfolding_percent\tinverse_consistency_mm"]
+    lines = ["\t".join(["method", *metrics[1:]])]
     lines += ["\t".join([m, *(f"{results[m][k]:.4f}" for k in metrics[1:])]) for m in methods]
     (args.output_dir / "summary.tsv").write_text("\n".join(lines) + "\n")
     print(f"{args.moving} -> {args.fixed}", *lines, sep="\n")

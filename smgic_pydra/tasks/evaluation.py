@@ -18,8 +18,9 @@ def _mask_on_warp(mask, warp_path, disp, affine):
     return mask_on_grid(load_image(mask, "mask"), mask, disp, affine, warp_path)
 
 
-def label_dice(reference_labels: Image, warped_labels: Image, labels: list[int] | None = None) -> tuple[float, Tsv]:
-    """Dice ``2 |A n B| / (|A| + |B|)`` per label of two label maps on one grid.
+def label_dice(reference_labels: Image, warped_labels: Image,
+               labels: list[int] | None = None) -> tuple[float, float, Tsv]:
+    """Dice ``2 |A n B| / (|A| + |B|)`` and HD95 (robust Hausdorff distance) per label of two label maps on one grid.
 
     Args:
         reference_labels: integer label map (e.g. the fixed subject's).
@@ -28,25 +29,28 @@ def label_dice(reference_labels: Image, warped_labels: Image, labels: list[int] 
 
     Returns:
         mean_dice: mean Dice over the labels present in reference_labels (NaN: none).
-        table: TSV with columns label, dice, reference_voxels, warped_voxels (NaN Dice: absent from both).
+        mean_hd95_mm: mean HD95 (mm, voxel sizes of the reference's affine) over the labels present in both maps.
+        table: TSV with columns label, dice, hd95_mm, reference_voxels, warped_voxels (NaN: absent).
     """
     from ..io.images import check_same_grid, load_image
     from ..metrics.dice import dice_per_label
+    from ..metrics.hausdorff import hd95_per_label, voxel_sizes
 
     reference, warped = load_image(reference_labels, "labels"), load_image(warped_labels, "labels")
     check_same_grid(reference, reference_labels, warped, warped_labels)
     ref, wrp = np.asarray(reference.dataobj), np.asarray(warped.dataobj)
     wanted = [int(v) for v in (np.unique(ref[ref != 0]) if labels is None else labels)]
-    result = dice_per_label(wrp, ref, wanted)
-    lines = ["label\tdice\treference_voxels\twarped_voxels"]
-    lines += [f"{v}\t{result.per_label[v]:.6f}\t{np.count_nonzero(ref == v)}\t{np.count_nonzero(wrp == v)}"
-              for v in wanted]
+    dice = dice_per_label(wrp, ref, wanted)
+    hd95 = hd95_per_label(wrp, ref, voxel_sizes(reference.affine), wanted)
+    lines = ["label\tdice\thd95_mm\treference_voxels\twarped_voxels"]
+    lines += [f"{v}\t{dice.per_label[v]:.6f}\t{hd95.per_label[v]:.4f}\t{np.count_nonzero(ref == v)}\t"
+              f"{np.count_nonzero(wrp == v)}" for v in wanted]
     table = Path.cwd() / "dice.tsv"
     table.write_text("\n".join(lines) + "\n")
-    return float(result.mean), table
+    return float(dice.mean), float(hd95.mean), table
 
 
-LabelDice = python.define(label_dice, outputs=["mean_dice", "table"], name="LabelDice")
+LabelDice = python.define(label_dice, outputs=["mean_dice", "mean_hd95_mm", "table"], name="LabelDice")
 """Pydra task of :func:`label_dice`."""
 
 

@@ -50,18 +50,20 @@ def init_pair_wf(method: str = "smgicnet", *, model=None, options: dict | None =
     masks on their images' grids), ``fixed_labels``, ``moving_labels`` (integer label maps on their
     grids). labels: the label values Dice scores (default: every label of the fixed labels).
     Outputs: ``forward_warp`` (fixed -> moving, fixed grid), ``inverse_warp`` (moving grid), ``sidecar``,
-    ``warped_image``, ``warped_labels`` (on the fixed grid), ``mean_dice``, ``dice_table`` (TSV),
+    ``warped_image``, ``warped_labels`` (on the fixed grid), ``mean_dice``, ``hd95_mm`` (mean HD95, mm),
+    ``dice_table`` (TSV per label: Dice, HD95),
     ``folding_percent`` (% of fixed-brain voxels with det J <= 0), ``log_jacobian_std``,
     ``inverse_consistency_mm`` (mean, fixed brain) and ``inverse_consistency_p95_mm``.
     """
     make = registration_task(method, model, options, device, num_threads, random_seed)
 
     @workflow.define(outputs=["forward_warp", "inverse_warp", "sidecar", "warped_image", "warped_labels", "mean_dice",
-                              "dice_table", "folding_percent", "log_jacobian_std", "inverse_consistency_mm",
+                              "hd95_mm", "dice_table", "folding_percent", "log_jacobian_std", "inverse_consistency_mm",
                               "inverse_consistency_p95_mm"])
     def PairWorkflow(fixed_image: Image, moving_image: Image, fixed_mask: Image, moving_mask: Image,
                      fixed_labels: Image, moving_labels: Image) -> tuple[NiftiGz, NiftiGz, Json, NiftiGz, NiftiGz,
-                                                                          float, Tsv, float, float, float, float]:
+                                                                          float, float, Tsv, float, float, float,
+                                                                          float]:
         reg = workflow.add(make(fixed_image=fixed_image, moving_image=moving_image, fixed_mask=fixed_mask,
                                 moving_mask=moving_mask), name="register")
         warped = workflow.add(ApplyWarp(input_image=moving_labels, reference_image=fixed_image,
@@ -73,7 +75,7 @@ def init_pair_wf(method: str = "smgicnet", *, model=None, options: dict | None =
         consistency = workflow.add(InverseConsistency(forward_warp=reg.forward_warp, inverse_warp=reg.inverse_warp,
                                                       mask=fixed_mask), name="inverse_consistency")
         return (reg.forward_warp, reg.inverse_warp, reg.sidecar, reg.warped_image, warped.output_image, dice.mean_dice,
-                dice.table, folding.folding_percent, folding.log_jacobian_std, consistency.mean_mm,
+                dice.mean_hd95_mm, dice.table, folding.folding_percent, folding.log_jacobian_std, consistency.mean_mm,
                 consistency.p95_mm)
 
     return PairWorkflow
