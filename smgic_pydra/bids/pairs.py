@@ -17,7 +17,7 @@ from pathlib import Path
 from ..io.errors import InputError, display_path
 from .layout import parse_key
 
-STRATEGIES = ("all", "ordered", "reference:LABEL", "FILE.tsv")
+STRATEGIES = ("all", "ordered", "reference:LABEL", "FILE.tsv", "template:NAME[:res-N]")
 
 
 @dataclass(frozen=True, order=True)

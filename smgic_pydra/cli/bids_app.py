@@ -102,15 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     _setup_logging(settings.verbose)
-    from ..workflows import CohortRunError, bids_cohort, bids_training
+    from ..workflows import CohortRunError, bids_cohort, bids_template, bids_training
 
     try:
         check_device(settings)
         check_locations(settings.bids_dir, settings.output_dir, settings.work_dir,
                         writes=settings.analysis_level != "group")
         if settings.analysis_level == "participant":
-            worker = make_worker(settings.worker, settings.device, settings.slurm_args)
-            failed = bids_cohort.run_participant(settings, worker)
+            if bids_template.is_template_run(settings.pairs):  # every subject to a TemplateFlow template
+                failed = bids_template.run_template_participant(settings)
+            else:
+                worker = make_worker(settings.worker, settings.device, settings.slurm_args)
+                failed = bids_cohort.run_participant(settings, worker)
         elif settings.analysis_level == "export":
             from ..worldspace.export import export_output_dir
 
@@ -119,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             bids_training.run_train(settings, make_worker(settings.worker, settings.device, settings.slurm_args))
             failed = []
         else:
-            failed = bids_cohort.run_group(settings.output_dir, settings.verify_outputs)
+            failed = (bids_template.run_template_group(settings.output_dir)
+                      if bids_template.template_runs(settings.output_dir)
+                      else bids_cohort.run_group(settings.output_dir, settings.verify_outputs))
     except InputErrors as err:  # one line per bad input
         for line in err.errors:
             print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)

@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                    f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
-    g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv (default: all)")
+    g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv | template:NAME[:res-N] (every "
+                   "selected subject to a TemplateFlow template under TEMPLATEFLOW_HOME, e.g. "
+                   "template:MNI152NLin2009cAsym:res-1; offline) (default: all)")
     g.add_argument("--pairs-per-job", type=positive_int, default=PAIRS_PER_JOB,
                    help="pairs per job, P: the pairs are cut into tiles of the subjects x subjects pair matrix, "
                         "B = floor(sqrt(P)) subjects a side (up to B x B pairs), each one job that loads the model "
