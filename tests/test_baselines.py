@@ -90,13 +90,13 @@ def output_paths(folder: Path, method: str):
 def run_method(pair, folder: Path, method: str, seed: int = 1):
     import nibabel as nib
 
-    from smgic_pydra.baselines import register_images
+    from smgic_pydra.baselines import baseline_pair
     from smgic_pydra.metrics import dice_from_files, load_label_table
 
     fixed, moving = pair
     paths = output_paths(folder, method)
-    row = register_images(method, nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels), paths,
-                          nthreads=1, seed=seed, work_dir=folder / f"ants_{method}")
+    row = baseline_pair(method, nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels), nthreads=1,
+                        seed=seed, work_dir=folder / f"ants_{method}").write_row(paths)
     dice = dice_from_files(paths.warped_labels, fixed.labels, list(load_label_table())).mean
     return paths, row, dice
 

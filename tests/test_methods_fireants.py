@@ -25,16 +25,16 @@ def pair(tmp_path_factory):
 def runs(pair, tmp_path_factory):
     import nibabel as nib
 
-    from smgic_pydra.baselines import register_images as ants_register
-    from smgic_pydra.methods.fireants import register_images
+    from smgic_pydra.baselines import baseline_pair
+    from smgic_pydra.methods.fireants import fireants_pair
 
     fixed, moving = pair
     folder = tmp_path_factory.mktemp("runs")
     images = (nib.load(fixed.t1w), nib.load(moving.t1w), nib.load(moving.labels))
     fire = output_paths(folder, "fireants")
-    row = register_images(*images, fire, device="cpu", options=QUICK, seed=1, work_dir=folder / "fireants_work")
+    row = fireants_pair(*images, device="cpu", options=QUICK, seed=1, work_dir=folder / "fireants_work").write_row(fire)
     identity = output_paths(folder, "identity")
-    ants_register("identity", *images, identity)
+    baseline_pair("identity", *images).write_row(identity)
     return {"fireants": (fire, row), "identity": (identity, None), "folder": folder}
 
 

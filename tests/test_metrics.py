@@ -12,7 +12,6 @@ from scipy import ndimage
 from smgic_pydra.io.errors import InputError
 from smgic_pydra.io.itk_warp import write_itk_displacement
 from smgic_pydra.metrics import (
-    Timer,
     dice_from_files,
     dice_per_label,
     folding_stats,
@@ -20,7 +19,7 @@ from smgic_pydra.metrics import (
     inverse_consistency,
     inverse_consistency_from_files,
     load_label_table,
-    time_forward,
+    synchronize,
 )
 
 ASEG36 = {2, 3, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18, 24, 26, 28, 30, 31,
@@ -235,24 +234,8 @@ def test_inverse_consistency_of_an_exact_affine_pair_is_zero_and_of_a_mismatched
 
 # ---------------------------------------------------------------- timing
 
-def test_timer_measures_wall_time_and_time_forward_warms_up_first():
-    with Timer() as timer:
-        time.sleep(0.05)
-    assert 0.05 <= timer.seconds < 0.5
-    calls = []
-
-    def step(value):
-        calls.append(time.perf_counter())
-        time.sleep(0.02 if len(calls) > 2 else 0.0)
-        return value * 2
-
-    result, seconds = time_forward(step, 21, warmup=2, repeats=3)
-    assert result == 42 and len(calls) == 5 and len(seconds) == 3
-    assert all(0.02 <= s < 0.5 for s in seconds)
-
-
 @pytest.mark.gpu
-def test_timer_waits_for_queued_cuda_work():
+def test_synchronize_waits_for_queued_cuda_work():
     """Against CUDA events: without synchronizing, the clock would stop at kernel launch."""
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
@@ -260,11 +243,14 @@ def test_timer_waits_for_queued_cuda_work():
     a = torch.randn(4096, 4096, device="cuda")
     (a @ a).sum().item()  # warm-up
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    with Timer("cuda") as timer:
-        start.record()
-        for _ in range(20):
-            a = torch.tanh(a @ a)
-        end.record()
+    synchronize("cuda")
+    clock = time.perf_counter()
+    start.record()
+    for _ in range(20):
+        a = torch.tanh(a @ a)
+    end.record()
+    synchronize("cuda")
+    seconds = time.perf_counter() - clock
     torch.cuda.synchronize()
     gpu_seconds = start.elapsed_time(end) / 1000.0
-    assert gpu_seconds > 0.005 and timer.seconds >= 0.95 * gpu_seconds
+    assert gpu_seconds > 0.005 and seconds >= 0.95 * gpu_seconds

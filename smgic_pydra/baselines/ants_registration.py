@@ -183,16 +183,6 @@ def baseline_pair(method: str, fixed_img, moving_img, moving_labels_img, nthread
     return register_native(method, fields, fixed_img, moving_img, moving_labels_img, sidecar)
 
 
-def register_images(method: str, fixed_img, moving_img, moving_labels_img, paths, nthreads: int = 1, seed: int = 1,
-                    work_dir=None, sidecar_extra: dict | None = None) -> dict:
-    """:func:`baseline_pair`, then every output written to ``paths``
-    (:class:`~smgic_pydra.worldspace.PairOutputPaths`). Returns a row: method, forward_seconds
-    (antsRegistration only), total_seconds (everything, including composing and writing), files.
-    """
-    pair = baseline_pair(method, fixed_img, moving_img, moving_labels_img, nthreads, seed, work_dir, sidecar_extra)
-    return pair.write_row(paths)
-
-
 def baseline_prepared_pair(method: str, fixed, moving, nthreads: int = 1, seed: int = 1, work_dir=None,
                            sidecar_extra: dict | None = None):
     """:func:`baseline_pair` for two prepared subjects (:class:`~smgic_pydra.preparation.PreparedSubject`),

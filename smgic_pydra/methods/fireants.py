@@ -150,14 +150,6 @@ def fireants_pair(fixed_img, moving_img, moving_labels_img, device: str = "cpu",
     return register_native("fireants", fields, fixed_img, moving_img, moving_labels_img, sidecar)
 
 
-def register_images(fixed_img, moving_img, moving_labels_img, paths, device: str = "cpu", options=None,
-                    seed: int = 1, sidecar_extra: dict | None = None, work_dir=None) -> dict:
-    """:func:`fireants_pair` with every output written to ``paths``; returns its row
-    (:meth:`~smgic_pydra.worldspace.registered.RegisteredPair.write_row`)."""
-    return fireants_pair(fixed_img, moving_img, moving_labels_img, device, options, seed, sidecar_extra,
-                         work_dir).write_row(paths)
-
-
 def make_runner(context: MethodContext, method: str = "fireants") -> Runner:
     """FireANTs on ``context.device`` with ``context.options``, ``context.threads`` torch threads."""
     from .native import prepared_inputs

@@ -5,7 +5,7 @@ from .folding import FoldingStats, folding_stats, folding_stats_from_det, foldin
 from .hausdorff import HausdorffResult, hd95_from_files, hd95_per_label
 from .inverse_consistency import InverseConsistency, inverse_consistency, inverse_consistency_from_files
 from .labels import DEFAULT_LABEL_TABLE, load_label_table
-from .timing import Timer, peak_cuda_mib, peak_rss_mib, synchronize, time_forward
+from .timing import peak_cuda_mib, peak_rss_mib, synchronize
 
 __all__ = [
     "DEFAULT_LABEL_TABLE",
@@ -13,7 +13,6 @@ __all__ = [
     "FoldingStats",
     "HausdorffResult",
     "InverseConsistency",
-    "Timer",
     "dice_from_files",
     "dice_per_label",
     "folding_stats",
@@ -27,5 +26,4 @@ __all__ = [
     "peak_cuda_mib",
     "peak_rss_mib",
     "synchronize",
-    "time_forward",
 ]
