@@ -62,13 +62,15 @@ class RegistrationMethod:
     pair (GiB; a guide for ``--mem``): measured by ``benchmarks/pair_accuracy.py`` (results/*_1mm.json)
     for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
-    ``--plan-only``: measured for smgicnet and synquick (``results/pair_accuracy_timing*_1mm.json``),
-    scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of ``cpu_seconds`` that does not
-    grow with the images' voxels (``--plan-only`` scales only the rest by the fixed image's voxels): SM-GICNet's
-    affine, network and refinement run on the model's grid (measured on the packaged model's 128^3 grid with one
-    thread, ``benchmarks/time_guide.py``; scaled by the grid's voxels for another model), ANTs' per-pair overhead
-    and coarse levels (the two-point fit of its 3 mm and 1 mm pair benchmarks). extra: the pip extra that installs
-    it (None: core).
+    ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pair of
+    ``results/pair_accuracy_timing-refine12_1mm.json`` (total - forward: 20.9 s); synquick measured
+    there; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
+    ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
+    the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
+    whatever the images (CPU seconds with one thread and the default options on the packaged model's 128^3 grid,
+    ``results/time_guide_3mm.json``; scaled by the grid's voxels for another model); affine: ANTs'
+    per-pair floor, the fit through its 3 mm pair there (28 CPU s) and its 1 mm ``cpu_seconds``; 0 (all
+    per voxel) for the others. extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``). writes_outputs: False for
@@ -154,14 +156,15 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=41.0,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=54.2,
+        grid_seconds=33.3,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
                        node="baseline", memory_gib=5.4, cpu_seconds=267.8, extra="ants"),
     RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=2.5, cpu_seconds=80.0, extra="ants"),
+                       node="baseline", memory_gib=2.5, cpu_seconds=80.0, grid_seconds=23.1, extra="ants"),
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
         "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=1500.0,

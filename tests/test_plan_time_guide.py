@@ -1,0 +1,72 @@
+"""The ``--plan-only`` time guide against a real run, and its count of the pairs a resumed run reuses."""
+
+import re
+import resource
+import time
+
+import pytest
+
+from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
+from smgic_pydra.cli.bids_app import main
+from smgic_pydra.methods import get_method
+from smgic_pydra.workflows.plan_summary import NETWORK_VOXELS, REFERENCE_VOXELS, pair_seconds
+
+needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
+
+
+def test_pair_seconds_split_into_a_fixed_grid_part_and_a_per_voxel_part():
+    net = get_method("smgicnet")
+    assert 0 < net.grid_seconds < net.cpu_seconds
+    # the network's grid does not depend on the images: a 3 mm pair costs at least the grid part
+    third = REFERENCE_VOXELS / 27
+    assert pair_seconds("smgicnet", third) == pytest.approx(
+        net.grid_seconds + (net.cpu_seconds - net.grid_seconds) / 27)
+    assert pair_seconds("smgicnet", REFERENCE_VOXELS) == pytest.approx(net.cpu_seconds)
+    # a model on a grid of 1/8 the voxels: 1/8 of the grid part; n pairs of a total voxel count: linear
+    assert pair_seconds("smgicnet", 0.0, NETWORK_VOXELS / 8) == pytest.approx(net.grid_seconds / 8)
+    assert pair_seconds("synquick", 3 * third, n_pairs=3) == pytest.approx(3 * pair_seconds("synquick", third))
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _guide_line(text: str) -> tuple[float, str]:
+    line = next(ln for ln in text.splitlines() if "time guide:" in ln)
+    return float(re.search(r"time guide: ([0-9.e+-]+) CPU job-hours", line).group(1)) * 3600, line
+
+
+@needs_example
+@pytest.mark.slow
+def test_time_guide_within_a_factor_of_two_of_a_real_run_and_done_pairs_counted(tmp_path, capsys):
+    """One 3 mm pair of the example dataset with the packaged model (the default pipeline, one job, one thread)."""
+    from smgic_pydra.reports.tiles import read_pairs_tables
+
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=2, seed=0, voxel_mm=3.0)
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = [str(bids), str(out), "participant", "-w", str(work), "--method", "smgicnet", "--worker", "debug",
+            "--omp-nthreads", "1", "--no-progress", "--skip-bids-validation", "--no-reportlets"]
+    assert main([*args, "--plan-only"]) == 0
+    planned = capsys.readouterr().out
+    guide, line = _guide_line(planned)
+    assert "already done: 0 of 2 pair results" in planned and "smgicnet" in line  # identity is always run
+    assert guide > get_method("smgicnet").grid_seconds  # a 3 mm pair costs at least the network's grid part
+
+    # the run in this process (debug worker): its CPU seconds over its wall seconds say how much of a core it had
+    wall, cpu = time.perf_counter(), _cpu_seconds()
+    assert main(args) == 0
+    share = (_cpu_seconds() - cpu) / (time.perf_counter() - wall)
+    capsys.readouterr()
+    tables = sorted((out / "reports" / "tiles" / "smgicnet").glob("*_pairs.parquet"))
+    pairs = read_pairs_tables([str(p) for p in tables])
+    assert (pairs["error"] == "").all() and len(pairs) == 1
+    # the guide is CPU seconds of one thread: the pair's wall seconds on the share of a core the run had
+    measured = float(pairs["seconds"].sum()) * min(share, 1.0)
+    assert 0.5 <= guide / measured <= 2.0, f"guide {guide:.1f} s, measured {measured:.1f} CPU s (share {share:.2f})"
+
+    # planned again: the pair is done (journal and files match), nothing left to time
+    assert main([*args, "--plan-only"]) == 0
+    again = capsys.readouterr().out
+    assert "already done: 2 of 2 pair results" in again and _guide_line(again)[0] == 0.0
