@@ -58,6 +58,7 @@ def test_compare_methods(example, tmp_path, capsys):
         present = dice[method].dropna()
         assert summary.loc[method, "mean_dice"] == pytest.approx(present.mean(), abs=1e-4)
         assert 0.3 < summary.loc[method, "mean_dice"] < 1
+    assert summary.loc["smgicnet", "mean_dice"] != summary.loc["affine", "mean_dice"]  # two methods, two results
     assert "affine" in capsys.readouterr().out
 
 

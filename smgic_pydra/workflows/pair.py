@@ -10,6 +10,7 @@ tiles run the same methods and metric functions and give the same warps and metr
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydra.compose import workflow
@@ -21,6 +22,13 @@ from ..tasks.registration import ANTS_PRESETS
 
 PAIR_METHODS = ("smgicnet", *ANTS_PRESETS, "fireants")
 """The registry methods with a per-step registration task."""
+
+
+def factory_parameters(method: str, **parameters) -> str:
+    """The factory's parameters as JSON: a workflow input, so that Pydra's cache key of the workflow depends on them
+    (two factories' workflows have the same code and would otherwise share cached results)."""
+    return json.dumps({"method": method, **{k: str(v) if isinstance(v, Path) else v for k, v in parameters.items()}},
+                      sort_keys=True)
 
 
 def registration_task(method: str, model=None, options: dict | None = None, device: str = "cpu",
@@ -48,7 +56,8 @@ def init_pair_wf(method: str = "smgicnet", *, model=None, options: dict | None =
 
     Inputs: ``fixed_image``, ``moving_image`` (T1w, .nii/.nii.gz), ``fixed_mask``, ``moving_mask`` (brain
     masks on their images' grids), ``fixed_labels``, ``moving_labels`` (integer label maps on their
-    grids). labels: the label values Dice scores (default: every label of the fixed labels).
+    grids). labels: the label values Dice scores (default: every label of the fixed labels). The input
+    ``parameters`` (JSON of the factory's arguments, set by the factory) makes them part of the cache key.
     Outputs: ``forward_warp`` (fixed -> moving, fixed grid), ``inverse_warp`` (moving grid), ``sidecar``,
     ``warped_image``, ``warped_labels`` (on the fixed grid), ``mean_dice``, ``hd95_mm`` (mean HD95, mm),
     ``dice_table`` (TSV per label: Dice, HD95),
@@ -56,14 +65,16 @@ def init_pair_wf(method: str = "smgicnet", *, model=None, options: dict | None =
     ``inverse_consistency_mm`` (mean, fixed brain) and ``inverse_consistency_p95_mm``.
     """
     make = registration_task(method, model, options, device, num_threads, random_seed)
+    config = factory_parameters(method, model=model and Path(model).absolute(), options=options, device=device,
+                                num_threads=num_threads, random_seed=random_seed, labels=labels)
 
     @workflow.define(outputs=["forward_warp", "inverse_warp", "sidecar", "warped_image", "warped_labels", "mean_dice",
                               "hd95_mm", "dice_table", "folding_percent", "log_jacobian_std", "inverse_consistency_mm",
                               "inverse_consistency_p95_mm"])
     def PairWorkflow(fixed_image: Image, moving_image: Image, fixed_mask: Image, moving_mask: Image,
-                     fixed_labels: Image, moving_labels: Image) -> tuple[NiftiGz, NiftiGz, Json, NiftiGz, NiftiGz,
-                                                                          float, float, Tsv, float, float, float,
-                                                                          float]:
+                     fixed_labels: Image, moving_labels: Image,
+                     parameters: str = config) -> tuple[NiftiGz, NiftiGz, Json, NiftiGz, NiftiGz, float, float, Tsv,
+                                                        float, float, float, float]:
         reg = workflow.add(make(fixed_image=fixed_image, moving_image=moving_image, fixed_mask=fixed_mask,
                                 moving_mask=moving_mask), name="register")
         warped = workflow.add(ApplyWarp(input_image=moving_labels, reference_image=fixed_image,
@@ -93,10 +104,12 @@ def init_to_reference_wf(method: str = "smgicnet", *, model=None, options: dict 
     voxels, volume_mm3 of each subject's labels).
     """
     make = registration_task(method, model, options, device, num_threads, random_seed)
+    config = factory_parameters(method, model=model and Path(model).absolute(), options=options, device=device,
+                                num_threads=num_threads, random_seed=random_seed)
 
     @workflow.define(outputs=["forward_warp", "inverse_warp", "subject_labels", "volumes"])
     def SubjectToReference(reference_image: Image, reference_mask: Image, reference_labels: Image, image: Image,
-                           mask: Image) -> tuple[NiftiGz, NiftiGz, NiftiGz, Tsv]:
+                           mask: Image, parameters: str = config) -> tuple[NiftiGz, NiftiGz, NiftiGz, Tsv]:
         reg = workflow.add(make(fixed_image=reference_image, moving_image=image, fixed_mask=reference_mask,
                                 moving_mask=mask), name="register")
         labels = workflow.add(ApplyWarp(input_image=reference_labels, reference_image=image,
@@ -107,10 +120,11 @@ def init_to_reference_wf(method: str = "smgicnet", *, model=None, options: dict 
 
     @workflow.define(outputs=["forward_warps", "inverse_warps", "subject_labels", "volumes"])
     def ToReferenceWorkflow(reference_image: Image, reference_mask: Image, reference_labels: Image, images: list[Image],
-                            masks: list[Image]) -> tuple[list[NiftiGz], list[NiftiGz], list[NiftiGz], list[Tsv]]:
+                            masks: list[Image], parameters: str = config) -> tuple[list[NiftiGz], list[NiftiGz],
+                                                                                     list[NiftiGz], list[Tsv]]:
         each = workflow.add(
             SubjectToReference(reference_image=reference_image, reference_mask=reference_mask,
-                               reference_labels=reference_labels)
+                               reference_labels=reference_labels, parameters=parameters)
             .split(("image", "mask"), image=images, mask=masks).combine(("image", "mask")),
             name="subject")
         return each.forward_warp, each.inverse_warp, each.subject_labels, each.volumes
