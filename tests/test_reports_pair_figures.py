@@ -55,7 +55,8 @@ def test_registration_reportlet_names_the_pair_dice_key_and_orientation(tmp_path
 
 def test_jacobian_and_displacement_over_the_anatomy_scaled_to_the_data(tmp_path):
     fixed, mask, _, _, (disp, affine) = _pair()
-    field, brain, anatomy = canonical(disp, affine), canonical(mask, affine).data, canonical(np.asarray(fixed.dataobj), affine)
+    field, brain = canonical(disp, affine), canonical(mask, affine).data
+    anatomy = canonical(np.asarray(fixed.dataobj), affine)
     # independent of the figure code: nibabel's RAS view of the fixed image, the brain's centre voxel
     ras = np.asarray(nib.as_closest_canonical(fixed).dataobj)
     ras_mask = np.asarray(nib.as_closest_canonical(nib.Nifti1Image(mask.astype(np.uint8), affine)).dataobj) > 0

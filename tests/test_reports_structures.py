@@ -70,8 +70,9 @@ def test_structures_sorted_by_median_lowest_and_highest_shown_all_in_the_table(p
     assert f"{N_STRUCTURES - 16} structures between" in svg
     assert "8 structures with the lowest and the 8 with the highest median Dice of SM-GICNet (of 116" in html
     # the table lists every structure in the same order, with numpy's median [Q1, Q3] of SM-GICNet
-    table = html[html.index('id="dice-per-structure-table"'):html.index("</table>", html.index('id="dice-per-structure-table"'))]
-    listed = re.findall(r"<tr><td>(Structure_\d{3})</td><td class=\"num\">(\d+)</td><td class=\"num\">([^<]+)</td>", table)
+    start = html.index('id="dice-per-structure-table"')
+    table = html[start:html.index("</table>", start)]
+    listed = re.findall(r'<tr><td>(Structure_\d{3})</td><td class="num">(\d+)</td><td class="num">([^<]+)</td>', table)
     assert [name for name, _, _ in listed] == order
     for name, n, cell in listed:
         median, q1, q3 = stats[name]

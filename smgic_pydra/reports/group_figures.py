@@ -58,7 +58,7 @@ def structure_methods(structures: pd.DataFrame, methods: list[str]) -> list[str]
     from ..methods import METHODS
 
     rank = {name: i for i, name in enumerate(METHODS)}
-    present = [m for m in methods if m in set(structures["method"])]
+    present = [m for m in methods if m in set(structures["method"])] or sorted(set(structures["method"]))
     return sorted(present, key=lambda m: rank.get(m, len(rank)))
 
 

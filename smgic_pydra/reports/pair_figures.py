@@ -214,8 +214,8 @@ def displacement_figure(disp: Canonical, brain: np.ndarray, title: str, anatomy:
         ax.contour(inside.astype(np.float32), levels=[0.5], colors="c", linewidths=0.8)
     saturated = any(bool(np.any(m[b] > vmax)) for m, b in zip(magnitudes, insides))
     fig.colorbar(image, ax=list(axes), shrink=0.8, extend="max" if saturated else "neither", label="|u| (mm)")
-    fig.supxlabel(f"colours up to the {DISPLACEMENT_PERCENTILE:g}th percentile of |u| in the fixed brain: {vmax:.1f} mm",
-                  fontsize=8, gid="displacement-range")
+    fig.supxlabel(f"colours up to the {DISPLACEMENT_PERCENTILE:g}th percentile of |u| in the fixed brain: "
+                  f"{vmax:.1f} mm", fontsize=8, gid="displacement-range")
     return fig
 
 
