@@ -4,6 +4,9 @@ missing files are one line naming the template, the file and the fetch command; 
 writes the NiPreps-named files, ANTsPy applying our from-T1w_to-NAME warp reproduces our
 space-NAME image, and the group level writes the mean T1w, log-Jacobian maps and label volumes."""
 
+import shutil
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -37,8 +40,8 @@ def test_template_found_offline_with_mask_and_tissue_labels(tf_home):
 
 
 @pytest.mark.parametrize("case", ["deleted", "placeholder", "unknown template", "no home"])
-def test_missing_template_file_is_one_line_naming_it_and_the_fetch(tmp_path, case):
-    home = make_nilearn_templateflow_home(tmp_path / "tf")
+def test_missing_template_file_is_one_line_naming_it_and_the_fetch(tf_home, tmp_path, case):
+    home = Path(shutil.copytree(tf_home, tmp_path / "tf"))
     mask = home / f"tpl-{NAME}" / f"tpl-{NAME}_res-1_desc-brain_mask.nii.gz"
     spec = NAME
     if case == "deleted":
