@@ -67,10 +67,12 @@ class RegistrationMethod:
     there; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
-    whatever the images (CPU seconds with one thread and the default options on the packaged model's 128^3 grid,
-    ``results/time_guide_3mm.json``; scaled by the grid's voxels for another model); affine: ANTs'
-    per-pair floor, the fit through its 3 mm pair there (28 CPU s) and its 1 mm ``cpu_seconds``; 0 (all
-    per voxel) for the others. extra: the pip extra that installs it (None: core).
+    whatever the images (CPU seconds with one thread and the default options, the network in bfloat16 on
+    this CPU, on the packaged model's 128^3 grid: ``results/time_guide_3mm.json``; 33.3 s with the
+    network in float32, ``results/time_guide_3mm_fp32.json``; scaled by the grid's voxels for another
+    model); affine: ANTs' per-pair floor, the fit through its 3 mm pair (28 CPU s, wall seconds times the
+    run's CPU share in ``time_guide_3mm_fp32.json``) and its 1 mm ``cpu_seconds``; 0 (all per voxel) for
+    the others. extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``). writes_outputs: False for
@@ -156,8 +158,8 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=54.2,
-        grid_seconds=33.3,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=48.5,
+        grid_seconds=27.6,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),
