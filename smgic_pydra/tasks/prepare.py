@@ -12,22 +12,18 @@ from pathlib import Path
 from pydra.compose import python
 
 from ..preparation.skullstrip import SKULL_STRIP_METHODS
-from .filetypes import Directory, Image
+from .filetypes import PACKAGED_MODEL, Directory, Image
 
 
 def prepare_for_model(t1w, out_dir, model=None, mask=None, labels=None, skull_strip: str = "none",
                       subject_id: str = ""):
     """:func:`~smgic_pydra.preparation.prepare_subject` on the network grid of ``model`` (a model folder,
-    None: the packaged one), after checking that ``mask`` overlaps the image; returns the PreparedSubject."""
+    None: the packaged one; the inputs are checked there, the mask's overlap with the image included);
+    returns the PreparedSubject."""
     from ..config import SMGICNetConfig
     from ..inference import resolve_model_files
-    from ..io.images import check_mask_overlaps, check_same_grid, load_image
     from ..preparation import prepare_subject
 
-    if mask is not None:
-        image, mask_img = load_image(t1w, "image"), load_image(mask, "mask")
-        check_same_grid(image, t1w, mask_img, mask)
-        check_mask_overlaps(image, t1w, mask_img, mask)
     cfg = SMGICNetConfig.from_json(resolve_model_files(None if model is None else str(model))[1].read_text())
     return prepare_subject(str(t1w), out_dir, cfg, mask_path=None if mask is None else str(mask),
                            labels_path=None if labels is None else str(labels), skull_strip=skull_strip,
@@ -35,7 +31,7 @@ def prepare_for_model(t1w, out_dir, model=None, mask=None, labels=None, skull_st
 
 
 def prepare_subject_files(t1w: Image, mask: Image | None = None, labels: Image | None = None, subject_id: str = "",
-                          model: Directory | None = None, skull_strip: str = "none") -> Directory:
+                          model: Directory = PACKAGED_MODEL, skull_strip: str = "none") -> Directory:
     """Prepare a subject for registration and training: brain mask, intensities in [0, 1], the model's
     network grid (RAS-aligned, centred on the brain) and the image, mask and labels resampled onto it.
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from pydra.compose import python
 
 from ..methods.registry import METHODS
-from .filetypes import Directory, File, Image, Json, NiftiGz
+from .filetypes import PACKAGED_MODEL, Directory, File, Image, Json, NiftiGz
 
 OUTPUTS = ("forward_warp", "inverse_warp", "affine_transform", "composite_transform", "warped_image", "jacobian",
            "sidecar", "forward_seconds")
@@ -102,7 +102,7 @@ def _documented(extra: str):
         device: cpu, cuda or cuda:N.
         num_threads: torch threads.""")
 def smgicnet_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
-                          moving_mask: Image | None = None, model: Directory | None = None, refine: int | None = None,
+                          moving_mask: Image | None = None, model: Directory = PACKAGED_MODEL, refine: int | None = None,
                           affine: bool = True, options: dict | None = None, device: str = "cpu",
                           num_threads: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with SM-GICNet (symmetric affine, the network, refinement)."""

@@ -17,7 +17,7 @@ from pydra.compose import workflow
 
 from ..tasks import (ANTsRegistration, ApplyWarp, FireANTsRegistration, InverseConsistency, JacobianFolding, LabelDice,
                      LabelVolumes, SMGICNetRegistration)
-from ..tasks.filetypes import Image, Json, NiftiGz, Tsv
+from ..tasks.filetypes import PACKAGED_MODEL, Image, Json, NiftiGz, Tsv
 from ..tasks.registration import ANTS_PRESETS
 
 PAIR_METHODS = ("smgicnet", *ANTS_PRESETS, "fireants")
@@ -35,8 +35,9 @@ def registration_task(method: str, model=None, options: dict | None = None, devi
                       num_threads: int = 1, random_seed: int = 1):
     """``make(fixed_image, moving_image, fixed_mask, moving_mask) -> registration task`` for a registry method
     (smgicnet, the ANTs presets, fireants); its options over the registry's defaults. model: a model folder (made
-    absolute now: the tasks run in their own folders) or None (the packaged model)."""
-    model = None if model is None else Path(model).absolute()
+    absolute now: the tasks run in their own folders) or None (the packaged model, a folder too: its content is in
+    the cache key)."""
+    model = PACKAGED_MODEL if model is None else Path(model).absolute()
     if method not in PAIR_METHODS:
         raise ValueError(f"no per-step registration task for method {method!r}; choose from {list(PAIR_METHODS)}")
     if method == "smgicnet":
