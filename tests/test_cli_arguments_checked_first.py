@@ -32,6 +32,9 @@ CASES = [
     ("device tpu", ["--device", "tpu"], "participant", ["--device", "cpu, cuda or cuda:N", "'tpu'"]),
     ("nprocs zero", ["--nprocs", "0"], "participant", ["--nprocs", ">= 1"]),
     ("omp threads negative", ["--omp-nthreads", "-1"], "participant", ["--omp-nthreads", ">= 0"]),
+    ("--precision fp16 for registration", ["--precision", "fp16"], "participant",
+     ["smgicnet.precision", "auto, bf16, fp32", "'fp16'"]),
+    ("--precision auto for training", ["--precision", "auto"], "train", ["--precision auto", "training"]),
     ("group --plan-only", ["--plan-only"], "group", ["--plan-only", "participant level"]),
     ("train --plan-only", ["--plan-only"], "train", ["--plan-only", "participant level"]),
 ]
@@ -78,6 +81,10 @@ def test_valid_values_pass_and_are_kept_exactly():
                                 "fireants": {"scales": [2, 1], "affine_iterations": [10, 5],
                                              "greedy_iterations": [4, 2]}}
     assert s.nprocs == 2 and s.device == "cpu"
+    assert parse_settings(["/b", "/o", "participant", "--precision", "fp32"]).method_options == {
+        "smgicnet": {"precision": "fp32"}}
+    train = parse_settings(["/b", "/o", "train", "--precision", "bf16"])
+    assert train.precision == "bf16" and train.method_options == {}
 
 
 def test_help_does_not_import_torch():

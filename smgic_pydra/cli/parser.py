@@ -98,8 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: 0.2, at least one)")
     g.add_argument("--validation-participants", nargs="+", default=None,
                    help="participants held out for validation (instead of --validation-fraction)")
-    g.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                   help="autocast precision on CUDA (default: fp32)")
     g.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
                    help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
     g.add_argument("--validate-every", type=non_negative_int, default=VALIDATE_EVERY,
@@ -113,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--random-seed", type=positive_int, default=RANDOM_SEED,
                    help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' "
                    f"(default: {RANDOM_SEED})")
+    g.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16", "fp16"),
+                   help="participant: the SM-GICNet network's forward, auto (bfloat16 on a CPU with AMX or AVX-512 "
+                   "BF16 units, else float32; the default), bf16 or fp32 (= --method-option smgicnet.precision=...); "
+                   "train: autocast on CUDA, fp32 (the default), bf16 or fp16")
     g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
     g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
     g.add_argument("--verify-outputs", action="store_true",
@@ -167,8 +169,11 @@ def parse_method_options(items: list[str], methods: list[str] | None = None) -> 
 
 
 def smgicnet_shortcuts(args) -> list[str]:
-    """``--refine`` and ``--no-affine`` as ``--method-option`` items (explicit items given later win)."""
+    """``--refine``, ``--no-affine`` and (outside train) ``--precision`` as ``--method-option`` items (explicit items
+    given later win)."""
     items = [] if args.refine is None else [f"smgicnet.refine={args.refine}"]
+    if args.precision is not None and args.analysis_level != "train":
+        items.append(f'smgicnet.precision="{args.precision}"')
     return items + (["smgicnet.affine=false"] if args.no_affine else [])
 
 
@@ -176,6 +181,8 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     """Parse and validate ``smgic-bids``' arguments (argparse exits 2 on malformed ones; :class:`UsageError`
     or :class:`~smgic_pydra.training.TrainingError`, one line, on bad values)."""
     args = build_parser().parse_args(argv)
+    if args.analysis_level == "train" and args.precision == "auto":
+        raise UsageError("--precision auto is for registration; training takes fp32, bf16 or fp16")
     if args.plan_only and args.analysis_level != "participant":
         raise UsageError(f"--plan-only applies to the participant level, not {args.analysis_level}")
     methods = parse_methods(args.method)
@@ -191,7 +198,7 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
         train_preset=args.train_preset, stages=parse_stages(args.stages),
         iterations=parse_iterations(args.iterations) if args.iterations else None, init_model=args.init_model,
         validation_fraction=args.validation_fraction, validation_participants=args.validation_participants,
-        precision=args.precision, checkpoint_every=args.checkpoint_every, validate_every=args.validate_every,
+        precision=args.precision or "fp32", checkpoint_every=args.checkpoint_every, validate_every=args.validate_every,
         nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, random_seed=args.random_seed, worker=args.worker,
         slurm_args=args.slurm_args, verify_outputs=args.verify_outputs, reportlets=not args.no_reportlets,
         progress=not args.no_progress, verbose=args.verbose, command=list(sys.argv[1:] if argv is None else argv),
