@@ -103,7 +103,7 @@ def _reference_worker(plan, pairs, threads: int) -> list[float]:
     from smgic_pydra.metrics.labels import load_label_table
     from smgic_pydra.pipeline_settings import PipelineSettings
     from smgic_pydra.preparation import PreparedSubject
-    from smgic_pydra.tasks.metrics_io import field_metrics
+    from smgic_pydra.metrics.pair_metrics import field_metrics
     from smgic_pydra.workflows.cohort import prepared_root
 
     torch.set_num_threads(threads)

@@ -3,7 +3,7 @@
 Pairs of different held-out anatomies (SynthSeg maps 13, 14, 15; subjects synthesized as in
 ``pair_accuracy.py`` at ``--voxel-mm``): each pair is registered twice with the default pipeline,
 ``smgicnet.precision=fp32`` and ``bf16`` (alternating which runs first), and scored the same way as
-the cohort's tiles (:func:`smgic_pydra.tasks.metrics_io.field_metrics`: Dice of the 36 aseg labels,
+the cohort's tiles (:func:`smgic_pydra.metrics.pair_metrics.field_metrics`: Dice of the 36 aseg labels,
 folding in the brain). Stage seconds are from the same process, so their ratio is meaningful even
 on a shared CPU (the absolute seconds are not).
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     from smgic_pydra.metrics.labels import load_label_table
     from smgic_pydra.network.precision import cpu_bf16_flags
     from smgic_pydra.preparation import prepare_subject
-    from smgic_pydra.tasks.metrics_io import field_metrics
+    from smgic_pydra.metrics.pair_metrics import field_metrics
 
     torch.set_num_threads(args.threads)
     table = load_label_table(None)

@@ -1,5 +1,5 @@
 """Device names (``cpu``, ``cuda``, ``cuda:N``): their form, checked without torch, and whether such a device
-exists on this machine (imports torch)."""
+exists on this machine (imports torch); the CPU threads a job uses."""
 
 from __future__ import annotations
 
@@ -23,3 +23,11 @@ def device_problem(name: str) -> str:
     if index >= torch.cuda.device_count():
         return f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
     return ""
+
+
+def limit_threads(omp_nthreads: int) -> None:
+    """torch's intra-op threads (0: leave torch's default)."""
+    if omp_nthreads > 0:
+        import torch
+
+        torch.set_num_threads(omp_nthreads)

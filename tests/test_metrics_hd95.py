@@ -13,7 +13,7 @@ from scipy import ndimage
 from scipy.spatial.distance import cdist
 
 from smgic_pydra.metrics import hd95_from_files, hd95_per_label
-from smgic_pydra.tasks.metrics_io import field_metrics
+from smgic_pydra.metrics.pair_metrics import field_metrics
 
 SPACING = (1.0, 1.2, 0.8)
 

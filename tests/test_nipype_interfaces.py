@@ -62,7 +62,7 @@ def test_nipype_mapnode_multiproc_gives_the_pydra_workflows_files_and_metrics(tm
     model = str(write_small_model(tmp_path / "models"))
     pairs = unordered_pairs([s["subject"] for s in subjects])
     plan = CohortPlan(subjects=subjects, pairs=pairs, methods=["smgicnet"], work_dir=tmp_path / "work", model=model,
-                      output_dir=tmp_path / "pydra", pairs_per_job=4, omp_nthreads=1)
+                      output_dir=tmp_path / "pydra", pairs_per_job=4, omp_nthreads=1, outputs="full")  # as Nipype writes
     pydra_rows = {(r["fixed"], r["moving"]): r for r in run_cohort(plan, worker="cf", n_procs=2,
                                                                      show_progress=False).rows}
 

@@ -1,4 +1,4 @@
-"""Nipype interface: the metrics of one registered pair (:func:`smgic_pydra.tasks.metrics_io.pair_metrics`)."""
+"""Nipype interface: the metrics of one registered pair (:func:`smgic_pydra.metrics.pair_metrics.pair_metrics`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 from nipype.interfaces.base import BaseInterfaceInputSpec, Directory, File, SimpleInterface, TraitedSpec, isdefined, traits
 
-from ..tasks.metrics_io import METRIC_DESCRIPTIONS
+from ..metrics.pair_metrics import METRIC_DESCRIPTIONS
 
 
 class _PairMetricsInputSpec(BaseInterfaceInputSpec):
@@ -38,7 +38,7 @@ class PairMetrics(SimpleInterface):
 
         from ..metrics.labels import load_label_table
         from ..preparation import PreparedSubject
-        from ..tasks.metrics_io import METRIC_VALUES, pair_metrics, write_metrics_file
+        from ..metrics.pair_metrics import METRIC_VALUES, pair_metrics, write_metrics_file
 
         table_path = self.inputs.labels_table if isdefined(self.inputs.labels_table) else None
         table = load_label_table(table_path)

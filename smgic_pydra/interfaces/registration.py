@@ -48,7 +48,7 @@ class RegisterPair(SimpleInterface):
     def _run_interface(self, runtime):
         from ..methods import MethodContext, get_method
         from ..preparation import PreparedSubject
-        from ..tasks.rows import limit_threads
+        from ..devices import limit_threads
         from ..worldspace import PairOutputPaths
 
         entry = get_method(self.inputs.method)

@@ -1,4 +1,5 @@
-"""Records of written files (size, modification time, SHA-256) and checks that they are unchanged.
+"""Records of written files (size, modification time, SHA-256) and checks that they are unchanged; the checks of
+a registered pair's outputs against its sidecar (its content key and its files' records).
 
 A record is ``{"size": bytes, "mtime_ns": int, "sha256": hex}``. The quick check compares the
 size, and the content hash only when the modification time differs from the record (a rename
@@ -7,6 +8,7 @@ keeps it, any write changes it); the full check always compares the hash.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,3 +44,40 @@ def first_problem(folder, records: dict, full: bool = False) -> str | None:
         if problem:
             return f"{Path(folder).absolute() / name}: {problem}"
     return None
+
+
+def read_sidecar(paths: dict) -> dict | None:
+    """The pair's sidecar as a dict, or None when it is missing or not readable JSON."""
+    try:
+        meta = json.loads(Path(paths["sidecar"]).read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def outputs_problem(paths: dict, meta: dict, full: bool = False) -> str | None:
+    """``"<file>: <problem>"`` for the first output that no longer matches the sidecar's records, else None.
+
+    full: compare every file's SHA-256 (otherwise only when its size or modification time changed).
+    """
+    files, records = meta.get("files") or {}, meta.get("outputs") or {}
+    if not files or set(files.values()) != set(records):
+        return f"{paths['sidecar']}: no record of the output files (written by an older version)"
+    return first_problem(Path(paths["sidecar"]).parent, records, full)
+
+
+def sidecar_problem(paths: dict, key: str | None = None, full: bool = False) -> tuple[dict | None, str]:
+    """``(sidecar, "")`` of a pair whose outputs are complete and unchanged, made from inputs and settings
+    of content hash ``key`` (None: not compared), else ``(sidecar or None, "<file>: <problem>")``."""
+    meta = read_sidecar(paths)
+    if meta is None:
+        return None, f"{paths['sidecar']}: sidecar missing or unreadable"
+    if key is not None and meta.get("content_sha256") != key:
+        return meta, f"{paths['sidecar']}: the outputs are not of this content key (inputs, model or settings differ)"
+    return meta, outputs_problem(paths, meta, full) or ""
+
+
+def complete_sidecar(paths: dict, key: str | None = None, full: bool = False) -> dict | None:
+    """The sidecar of :func:`sidecar_problem` when there is no problem, else None (the pair must be redone)."""
+    meta, problem = sidecar_problem(paths, key, full)
+    return None if problem else meta

@@ -34,7 +34,7 @@ def write_row_reportlets(row: dict, fixed, moving, forward=None) -> str:
     import nibabel as nib
 
     from ..bids.derivatives import PairFigurePaths
-    from ..tasks.rows import error_text
+    from .rows import error_text
     from .pair_figures import write_pair_figures
     from .subject_figures import write_subject_figure
 

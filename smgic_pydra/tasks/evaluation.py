@@ -1,5 +1,5 @@
 """Pydra tasks: the evaluation of a registered pair (label Dice, Jacobian folding, inverse consistency),
-with the metric functions the cohort engine's tiles use (:func:`~smgic_pydra.tasks.metrics_io.field_metrics`)."""
+with the metric functions the cohort engine's tiles use (:func:`~smgic_pydra.metrics.pair_metrics.field_metrics`)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,6 @@ from pydra.compose import python
 @python.define(outputs=["out"])
 def Gather(a: list, b: list) -> list:
     """Rows of ``a`` then ``b``, flattened from the nested lists that combined splits give."""
-    from smgic_pydra.tasks.rows import flatten_rows
+    from smgic_pydra.reports.rows import flatten_rows
 
     return flatten_rows(a) + flatten_rows(b)

@@ -69,7 +69,7 @@ def PrepareCohortSubject(subject: dict, prepared_root: str, config_json: str,
     """
     from smgic_pydra.config import SMGICNetConfig
     from smgic_pydra.preparation import prepare_subject
-    from smgic_pydra.tasks.rows import error_text
+    from smgic_pydra.reports.rows import error_text
 
     cfg = SMGICNetConfig.from_json(config_json)
     out_dir = str(Path(prepared_root) / subject["subject"])

@@ -45,7 +45,7 @@ def RegisterTile(
     from pathlib import Path
 
     from smgic_pydra.methods import MethodContext, get_method
-    from smgic_pydra.tasks.rows import limit_threads
+    from smgic_pydra.devices import limit_threads
     from smgic_pydra.tasks.tile import run_tile
 
     limit_threads(omp_nthreads)

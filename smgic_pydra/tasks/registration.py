@@ -51,7 +51,7 @@ def register_files(method: str, fixed_image, moving_image, fixed_mask=None, movi
     from ..methods import MethodContext, get_method
     from ..worldspace import PairOutputPaths
     from .prepare import prepare_for_model
-    from .rows import limit_threads
+    from ..devices import limit_threads
 
     entry = get_method(method)
     context = MethodContext(model="" if model is None else str(model), device=device, threads=num_threads,

@@ -14,7 +14,7 @@ def WriteReports(summaries: list, output_dir: str) -> tuple[dict, list]:
     """
     from smgic_pydra.reports import write_reports
     from smgic_pydra.reports.tiles import iter_label_tables, read_pairs_tables
-    from smgic_pydra.tasks.rows import flatten_rows
+    from smgic_pydra.reports.rows import flatten_rows
 
     summaries = flatten_rows(summaries)
     pairs = read_pairs_tables([s["pairs_file"] for s in summaries])

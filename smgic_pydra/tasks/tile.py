@@ -8,7 +8,7 @@ A *tile* (:func:`smgic_pydra.bids.pairs.tile_pairs`) is a plain dict::
 The job loads the method (the model) once and each prepared subject once, and for every pair of
 the tile: registers it in memory (:class:`~smgic_pydra.worldspace.registered.RegisteredPair`),
 writes the files of the output policy (:class:`~smgic_pydra.output_policy.OutputPolicy`) and computes
-the metrics from the arrays in memory (:func:`~smgic_pydra.tasks.metrics_io.field_metrics`); no
+the metrics from the arrays in memory (:func:`~smgic_pydra.metrics.pair_metrics.field_metrics`); no
 field is written and read back.
 
 Resume, per pair. Each pair's content key is the SHA-256 of its input files' hashes and the
@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 from ..output_policy import output_policy
-from .rows import complete_sidecar, error_text, failed_lines
+from ..io.integrity import complete_sidecar
+from ..reports.rows import error_text, failed_lines
 
 def pair_key(inputs: dict, fixed: str, moving: str, settings: dict) -> str:
     """The content key of a pair: SHA-256 of its subjects' input hashes and the method's settings."""
@@ -88,7 +89,7 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
     from ..metrics.labels import load_label_table
     from ..preparation import PreparedSubject
     from ..reports.tiles import tile_files, write_tile_tables
-    from .metrics_io import field_metrics, pair_metrics
+    from ..metrics.pair_metrics import field_metrics, pair_metrics
 
     dirs = dict(zip(subjects, prepared_dirs))
     prep_errors = dict(zip(subjects, preparation_errors))

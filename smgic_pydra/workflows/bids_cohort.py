@@ -24,7 +24,7 @@ from ..methods import get_method
 from ..output_policy import output_policy
 from ..reports import write_reports
 from ..reports.tiles import tile_files, tiles_dir
-from ..tasks.rows import failed_lines
+from ..reports.rows import failed_lines
 from ..settings import BidsAppSettings
 from .cohort import CohortPlan, run_cohort
 from .submit import CohortRunError
@@ -323,7 +323,7 @@ def _check_files(output_dir, row, verify_outputs: bool) -> str:
     """``""`` or the problem of a successful pair's files (policies and methods that write them): the sidecar
     must record the row's content key, every output must match its record and they must have been written
     under a policy that covers the row's (:meth:`~smgic_pydra.output_policy.OutputPolicy.coverage_problem`)."""
-    from ..tasks.rows import sidecar_problem
+    from ..io.integrity import sidecar_problem
 
     policy = output_policy(row.outputs)
     if not policy.writes_for(row.method):

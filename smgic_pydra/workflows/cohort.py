@@ -52,7 +52,7 @@ from pydra.compose import workflow
 from ..defaults import PAIRS_PER_JOB
 from ..methods import METHODS, get_method
 from ..tasks import Gather, PrepareCohortSubject, RegisterTile, WriteReports
-from ..tasks.rows import flatten_rows
+from ..reports.rows import flatten_rows
 from ..output_policy import OUTPUT_POLICIES
 from .progress import ProgressMonitor
 from .submit import CohortRunError, submit_workflow

@@ -175,7 +175,7 @@ def finished_pairs(plan) -> dict[str, set]:
     its files match their records and were written under a policy that covers this one. Reads nothing
     (no model, no input hashes) when the run has no journal yet."""
     from ..output_policy import output_policy
-    from ..tasks.rows import complete_sidecar
+    from ..io.integrity import complete_sidecar
     from ..tasks.tile import pair_key, read_journal
     from .cohort import stamp_subjects
 
