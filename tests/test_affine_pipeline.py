@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from smgic_pydra.inference import load_model, register_pair
+from smgic_pydra.inference import load_model, smgicnet_pair
 from smgic_pydra.io.itk_affine import write_itk_affine_mat
 from smgic_pydra.pipeline_settings import PipelineSettings, RefineSettings
 from smgic_pydra.preparation import prepare_subject
@@ -79,7 +79,7 @@ def test_known_affine_is_recovered_as_ants_applies_our_warps(anatomy):
     ants = pytest.importorskip("ants")
     root, known = anatomy["root"], anatomy["known"]
     paths = _paths(root / "out_known", "known")
-    register_pair(anatomy["bundle"], anatomy["prepared"]["s13"], anatomy["prepared"]["moved"], paths)
+    smgicnet_pair(anatomy["bundle"], anatomy["prepared"]["s13"], anatomy["prepared"]["moved"]).write_row(paths)
     fixed_img = nib.load(anatomy["subjects"][13].t1w)
     brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
     ijk = np.indices(fixed_img.shape).reshape(3, -1)
@@ -117,7 +117,7 @@ def both_ways(anatomy):
     for name, fixed, moving, settings in (("ab", "s13", "s14", PipelineSettings()), ("ba", "s14", "s13", PipelineSettings()),
                                           ("net", "s13", "s14", NETWORK_ONLY)):
         paths = _paths(root / "out_pairs", name)
-        out[name] = (paths, register_pair(bundle, prep[fixed], prep[moving], paths, settings=settings))
+        out[name] = (paths, smgicnet_pair(bundle, prep[fixed], prep[moving], settings=settings).write_row(paths))
     return out
 
 

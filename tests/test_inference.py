@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from smgic_pydra.config import small_config
-from smgic_pydra.inference import load_model, register_pair
+from smgic_pydra.inference import load_model, smgicnet_pair
 from smgic_pydra.network import SMGICNet
 from smgic_pydra.pipeline_settings import PipelineSettings, RefineSettings
 from smgic_pydra.preparation import prepare_subject
@@ -65,7 +65,7 @@ def test_identity_network_maps_to_centre_translation_and_ants_agrees(tmp_path):
         warped_labels=out / "labels.nii.gz", jacobian=out / "jac.nii.gz", sidecar=out / "pair.json",
     )
     # the network alone (no affine stage, no refinement): the closed form below holds exactly
-    row = register_pair(bundle, fixed, moving, paths, settings=PipelineSettings(affine=False, refine=RefineSettings(steps=0)))
+    row = smgicnet_pair(bundle, fixed, moving, settings=PipelineSettings(affine=False, refine=RefineSettings(steps=0))).write_row(paths)
     assert row["forward_seconds"] > 0 and row["total_seconds"] >= row["forward_seconds"]
 
     # closed form: zero network field = moving grid centre - fixed grid centre (both RAS-aligned grids),
@@ -99,7 +99,5 @@ def test_wrong_grid_is_refused(tmp_path):
     f = _write_subject(tmp_path, "fixed", np.diag([2.0, 2.0, 2.0, 1.0]), (40, 40, 40), 0)
     bundle = load_model(_zero_model(tmp_path / "model"))
     other = prepare_subject(f["t1"], tmp_path / "prep", small_config(grid_shape=(32, 32, 32)), subject_id="f")
-    out = tmp_path / "o"
-    paths = PairOutputPaths(warp=out / "w", inverse_warp=out / "i", warped=out / "x", jacobian=out / "j", sidecar=out / "s")
     with pytest.raises(ValueError, match="prepare it with the model's config"):
-        register_pair(bundle, other, other, paths)
+        smgicnet_pair(bundle, other, other)

@@ -1,4 +1,5 @@
-"""Register one prepared pair with SM-GICNet: fields in memory (:func:`smgicnet_pair`) or written (:func:`register_pair`)."""
+"""Register one prepared pair with SM-GICNet: the fields in memory (:func:`smgicnet_pair`, a RegisteredPair that the
+caller writes per output policy)."""
 
 from __future__ import annotations
 
@@ -13,22 +14,17 @@ import torch
 
 from ..affine import HalfwayPair, halfway_pair, register_affine
 from ..io.images import load_image
+from ..metrics.timing import synchronize
 from ..preparation import PreparedSubject
 from ..network.precision import forward_context, precision_record
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
-from ..worldspace import PairOutputPaths
 from ..worldspace.compact import CompactMapping
 from ..worldspace.registered import RegisteredPair
 from .model_io import ModelBundle
 
 
 STAGE_SECONDS = ("forward_seconds", "affine_seconds", "network_seconds", "refine_seconds")
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _check_geometry(bundle: ModelBundle, subject: PreparedSubject) -> None:
@@ -106,7 +102,7 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     synchronized before each clock reading.
     """
     device = bundle.device
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     swapped = _image_sha256(fixed) > _image_sha256(moving)
     if swapped:
@@ -114,11 +110,11 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     affine = register_affine(fixed, moving, device=device) if settings.affine else None
     pair = halfway_pair(fixed, moving, affine, device)
     fix, mov = _image_tensor(pair.fixed, device), _image_tensor(pair.moving, device)
-    _synchronize(device)
+    synchronize(device)
     network_start = time.perf_counter()
     precision = precision_record(settings.precision, device.type)
     velocity = _network_velocity(bundle, fix, mov, precision["network"])
-    _synchronize(device)
+    synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
     # the fields are integrated on the CPU in float32, as an export from the compact mapping integrates them
@@ -188,20 +184,3 @@ def smgicnet_pair(
     return RegisteredPair("smgicnet", fixed_img, moving_img, moving_labels, fwd, inv, sidecar,
                           {k: record[k] for k in STAGE_SECONDS}, affine_ras=affine_ras, started=start,
                           compact=fields_.mapping)
-
-
-def register_pair(
-    bundle: ModelBundle,
-    fixed: PreparedSubject,
-    moving: PreparedSubject,
-    paths: PairOutputPaths,
-    sidecar_extra: dict | None = None,
-    settings: PipelineSettings = PipelineSettings(),
-) -> dict:
-    """:func:`smgicnet_pair`, then every output written to ``paths`` (see :func:`write_pair_outputs`).
-
-    Returns a row: method, fixed, moving, forward_seconds and the per-stage seconds, total_seconds
-    (including loading the native images, mapping the fields to millimetres and writing) and the files.
-    """
-    row = smgicnet_pair(bundle, fixed, moving, sidecar_extra, settings).write_row(paths)
-    return {**row, "fixed": fixed.subject_id, "moving": moving.subject_id}
