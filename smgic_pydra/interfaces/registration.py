@@ -40,7 +40,10 @@ class _RegisterPairOutputSpec(TraitedSpec):
 
 
 class RegisterPair(SimpleInterface):
-    """Register the moving subject to the fixed one with ``method`` and write every output file."""
+    """Register the moving subject to the fixed one with ``method`` and write, into the node's folder, the
+    forward and inverse warps, the warped T1w, the warped labels (when the moving subject has labels),
+    the Jacobian map and the JSON sidecar (:data:`FILE_NAMES`); no ``.mat`` or ``.h5``: the warps hold
+    the whole mapping, affine included."""
 
     input_spec = _RegisterPairInputSpec
     output_spec = _RegisterPairOutputSpec
