@@ -44,6 +44,8 @@ def test_exact_names(tmp_path):
         "sidecar": a + "from-sub02_to-sub01_desc-smgicnet_mode-image_xfm.json",
         "warp_h5": a + "from-sub02_to-sub01_desc-smgicnet_mode-image_xfm.h5",
         "affine": a + "from-sub02_to-sub01_desc-smgicnetaffine_xfm.mat",
+        # --outputs compact: one file per unordered pair, under the first subject in sorted order
+        "compact": "sub-01/anat/sub-01_from-sub01_to-sub02_desc-smgicnet_mode-velocity_xfm.h5",
     }
     s = pair_output_paths(tmp_path, "sub-03_ses-1", "sub-03_ses-2", "syn", warp_h5=False, labels=False)
     assert s.warp.relative_to(tmp_path).as_posix() == (
@@ -85,7 +87,7 @@ def _write_outputs(out: Path, raw: Path, subjects, methods) -> None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     if role == "sidecar":
                         save_json({"moving": m.key, "fixed": f.key}, path)
-                    elif role == "warp_h5":
+                    elif role in ("warp_h5", "compact"):
                         path.write_bytes(b"\x89HDF")
                     elif role == "affine":
                         write_itk_affine_mat(path, np.eye(4))

@@ -13,7 +13,8 @@ from smgic_pydra.io.errors import InputError  # noqa: E402
 
 ARGS = {"InputError": ("/data/x.nii.gz", "empty file"), "NoPairsError": ("/data", "no pair"),
         "MissingToolError": ("deepbet", "pip install deepbet"),
-        "InputErrors": ([InputError("/data/a.nii.gz", "no mask"), InputError("/data/b.nii.gz", "no mask")],)}
+        "InputErrors": ([InputError("/data/a.nii.gz", "no mask"), InputError("/data/b.nii.gz", "no mask")],),
+        "LockedError": ("/out/reports/locks/sub-01.lock", "pid 7 on node1 since 2026-12-03T10:00:00+0000")}
 """Constructor arguments of the classes that take more than a message."""
 
 

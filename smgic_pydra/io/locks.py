@@ -17,9 +17,12 @@ from typing import Iterator
 class LockedError(RuntimeError):
     """A lock file is held by another process: ``path`` and ``holder`` (its record, or ``""``)."""
 
-    def __init__(self, path: Path, holder: str):
+    def __init__(self, path, holder: str = ""):
         self.path, self.holder = Path(path), holder
-        super().__init__(f"{path}: held by another process{f' ({holder})' if holder else ''}")
+        super().__init__(str(path), holder)  # the arguments, so that it pickles (workers send errors back)
+
+    def __str__(self) -> str:
+        return f"{self.path}: held by another process{f' ({self.holder})' if self.holder else ''}"
 
 
 def _holder(handle) -> str:
