@@ -7,20 +7,22 @@ are absolute; every choice is checked (one-line errors) before the object exists
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
 from .defaults import CHECKPOINT_EVERY, PAIRS_PER_JOB, RANDOM_SEED, VALIDATE_EVERY
+from .output_policy import DEFAULT_POLICY
 
 
 @dataclass(kw_only=True)
 class BidsAppSettings:
-    """The settings of one ``smgic-bids`` run (fields named after their options)."""
+    """The settings of one ``smgic-bids`` run (fields named after their options); the one place their
+    defaults live (the parser reads them with :func:`default`)."""
 
     bids_dir: Path
     output_dir: Path
     analysis_level: str
-    work_dir: Path
+    work_dir: Path = Path("work")
     # BIDS selection
     participant_label: list[str] | None = None
     session_label: list[str] | None = None
@@ -35,7 +37,7 @@ class BidsAppSettings:
     pairs: str = "all"
     pairs_per_job: int = PAIRS_PER_JOB
     """pairs per job: tiles of ``floor(sqrt(pairs_per_job))`` subjects a side."""
-    outputs: str = "all"
+    outputs: str = DEFAULT_POLICY
     """``all`` | ``warps`` | ``metrics``: the files written per pair (``smgic_pydra.output_policy.OUTPUT_POLICIES``)."""
     plan_only: bool = False
     device: str = "cpu"
@@ -52,6 +54,7 @@ class BidsAppSettings:
     validation_fraction: float = 0.2
     validation_participants: list[str] | None = None
     precision: str = "fp32"
+    """training's autocast (registration's precision travels in ``method_options``)."""
     checkpoint_every: int = CHECKPOINT_EVERY
     validate_every: int = VALIDATE_EVERY
     # execution
@@ -66,3 +69,16 @@ class BidsAppSettings:
     verbose: int = 0
     command: list[str] = field(default_factory=list)
     """the command line as given (recorded with trained models)."""
+
+
+def default(name: str):
+    """The default of the :class:`BidsAppSettings` field ``name`` (a fresh copy of a mutable one)."""
+    for f in fields(BidsAppSettings):
+        if f.name == name:
+            if f.default is not MISSING:
+                return f.default
+            if f.default_factory is not MISSING:
+                return f.default_factory()
+            raise KeyError(f"BidsAppSettings.{name} has no default")
+    raise KeyError(f"BidsAppSettings has no field {name!r}")
+

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from .. import __version__
 from ..methods import METHODS, selectable_methods
-from ..output_policy import DEFAULT_POLICY, OUTPUT_POLICIES, policies_help
+from ..output_policy import OUTPUT_POLICIES, policies_help
 from ..pipeline_settings import PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
-from ..settings import BidsAppSettings
-from ..defaults import CHECKPOINT_EVERY, PAIRS_PER_JOB, RANDOM_SEED, VALIDATE_EVERY
+from ..settings import BidsAppSettings, default
 from .options import device_name, non_negative_int, parse_iterations, parse_stages, positive_int
 
 PROG = "smgic-bids"
@@ -30,8 +30,15 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
+def selected_methods_text(methods: list[str]) -> str:
+    """``--method``'s text for ``methods`` (identity is implied)."""
+    return ",".join(m for m in methods if m != "identity")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options)."""
+    """The arguments of ``smgic-bids`` (BIDS-App conventions plus registration options); every default is
+    :class:`BidsAppSettings`' (:func:`~smgic_pydra.settings.default`)."""
+    methods = selected_methods_text(default("methods"))
     p = OneLineParser(prog=PROG, description="SM-GICNet and ANTs registration of every pair of a BIDS "
                                 "dataset, with Dice / folding / inverse-consistency reports; training of SM-GICNet "
                                 "on the dataset (analysis level 'train').")
@@ -44,16 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "of those moving subjects), exactly as --outputs all writes them")
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     g = p.add_argument_group("BIDS selection")
-    g.add_argument("--participant-label", "--participant_label", nargs="+", default=None,
+    g.add_argument("--participant-label", "--participant_label", nargs="+", default=default("participant_label"),
                    help="moving subjects to process (train: subjects to train and validate on), with or without "
                    "'sub-' (default: all)")
-    g.add_argument("--session-label", nargs="+", default=None, help="sessions to use, with or without 'ses-'")
-    g.add_argument("--bids-filter-file", type=Path, default=None, help="JSON file of BIDS entity filters")
-    g.add_argument("--skip-bids-validation", action="store_true", help="do not validate the input dataset")
+    g.add_argument("--session-label", nargs="+", default=default("session_label"),
+                   help="sessions to use, with or without 'ses-'")
+    g.add_argument("--bids-filter-file", type=Path, default=default("bids_filter_file"),
+                   help="JSON file of BIDS entity filters")
+    g.add_argument("--skip-bids-validation", action="store_true", default=default("skip_bids_validation"),
+                   help="do not validate the input dataset")
     g = p.add_argument_group("registration")
-    g.add_argument("--model", default=None, help="model folder (model.safetensors + config.json); default: packaged")
-    g.add_argument("--method", default="smgicnet", help="comma list of " + "; ".join(
-        f"{name}: {METHODS[name].help}" for name in METHOD_CHOICES) + " (identity is always reported; default: smgicnet)")
+    g.add_argument("--model", default=default("model"),
+                   help="model folder (model.safetensors + config.json); default: packaged")
+    g.add_argument("--method", default=methods, help="comma list of " + "; ".join(
+        f"{name}: {METHODS[name].help}" for name in METHOD_CHOICES) + f" (identity is always reported; default: "
+        f"{methods})")
     g.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option (VALUE as JSON, e.g. fireants.greedy_iterations=[100,50,25]); repeatable")
     g.add_argument("--refine", type=non_negative_int, default=None, metavar="N",
@@ -61,70 +73,76 @@ def build_parser() -> argparse.ArgumentParser:
                    f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
-    g.add_argument("--pairs", default="all", help="all | ordered | reference:LABEL | FILE.tsv | template:NAME[:res-N] (every "
-                   "selected subject to a TemplateFlow template under TEMPLATEFLOW_HOME, e.g. "
-                   "template:MNI152NLin2009cAsym:res-1; offline) (default: all)")
-    g.add_argument("--pairs-per-job", type=positive_int, default=PAIRS_PER_JOB,
+    g.add_argument("--pairs", default=default("pairs"), help="all | ordered | reference:LABEL | FILE.tsv | "
+                   "template:NAME[:res-N] (every selected subject to a TemplateFlow template under TEMPLATEFLOW_HOME, "
+                   f"e.g. template:MNI152NLin2009cAsym:res-1; offline) (default: {default('pairs')})")
+    g.add_argument("--pairs-per-job", type=positive_int, default=default("pairs_per_job"),
                    help="pairs per job, P: the pairs are cut into tiles of the subjects x subjects pair matrix, "
                         "B = floor(sqrt(P)) subjects a side (up to B x B pairs), each one job that loads the model "
-                        f"and each subject once (default: {PAIRS_PER_JOB})")
-    g.add_argument("--outputs", default=DEFAULT_POLICY, choices=tuple(OUTPUT_POLICIES),
+                        f"and each subject once (default: {default('pairs_per_job')})")
+    g.add_argument("--outputs", default=default("outputs"), choices=tuple(OUTPUT_POLICIES),
                    help=f"files per pair ({policies_help()}); identity writes none. Metrics are the same for "
-                        f"each (default: {DEFAULT_POLICY})")
-    g.add_argument("--plan-only", action="store_true",
+                        f"each (default: {default('outputs')})")
+    g.add_argument("--plan-only", action="store_true", default=default("plan_only"),
                    help="print the jobs, pairs, estimated bytes and time of the participant level, and exit")
-    g.add_argument("--device", type=device_name, default="cpu", help="cpu, cuda or cuda:N, for registration and "
-                   "training; checked on this machine before any work, except with --worker slurm, where the "
-                   "jobs' nodes have the GPUs (default: cpu)")
-    g.add_argument("--labels", type=Path, default=None, help="label table TSV (index, name) for Dice; wins over the "
-                   "default, which is the dseg.tsv at the root of the labels' derivatives dataset when it has one "
-                   "(e.g. the example dataset's 116 AAL labels), else 36 FreeSurfer aseg labels")
-    g.add_argument("--skull-strip", default=None, choices=tuple(SKULL_STRIPPERS),
+    g.add_argument("--device", type=device_name, default=default("device"), help="cpu, cuda or cuda:N, for "
+                   "registration and training; checked on this machine before any work, except with --worker slurm, "
+                   f"where the jobs' nodes have the GPUs (default: {default('device')})")
+    g.add_argument("--labels", type=Path, default=default("labels"), help="label table TSV (index, name) for "
+                   "Dice; wins over the default, which is the dseg.tsv at the root of the labels' derivatives dataset "
+                   "when it has one (e.g. the example dataset's 116 AAL labels), else 36 FreeSurfer aseg labels")
+    g.add_argument("--skull-strip", default=default("skull_strip"), choices=tuple(SKULL_STRIPPERS),
                    help="skull stripping when the dataset has no brain mask: " + "; ".join(
                        f"{s.name}: {s.help}" for s in SKULL_STRIPPERS.values()) + " (default: refuse subjects "
                    "without a brain mask; 'none' registers whole heads)")
     g = p.add_argument_group("training (analysis level train)")
-    g.add_argument("--train-preset", default="paper",
+    g.add_argument("--train-preset", default=default("train_preset"),
                    help="packaged preset (paper, default-model, cpu) or a preset JSON file: network grid, "
-                   "iterations per stage, learning rate, augmentation (default: paper, the paper's schedule)")
-    g.add_argument("--stages", default="1-4", help="progressive stages to train, e.g. 4 or 1-4 (default: 1-4)")
-    g.add_argument("--iterations", default=None,
+                   f"iterations per stage, learning rate, augmentation (default: {default('train_preset')}; paper is "
+                   "the paper's schedule)")
+    stages = "-".join(str(k) for k in dict.fromkeys(default("stages")))
+    g.add_argument("--stages", default=stages, help=f"progressive stages to train, e.g. 4 or 1-4 (default: {stages})")
+    g.add_argument("--iterations", default=default("iterations"),
                    help="steps per stage: one number or four comma-separated numbers (default: the preset's)")
-    g.add_argument("--init-model", default=None,
+    g.add_argument("--init-model", default=default("init_model"),
                    help="start from this model folder, or 'default' for the packaged model (fine-tuning: the "
                    "network comes from it, the schedule from the preset; default: random weights)")
-    g.add_argument("--validation-fraction", type=float, default=0.2,
+    g.add_argument("--validation-fraction", type=float, default=default("validation_fraction"),
                    help="fraction of participants held out for validation, drawn with --random-seed "
-                   "(default: 0.2, at least one)")
-    g.add_argument("--validation-participants", nargs="+", default=None,
+                   f"(default: {default('validation_fraction')}, at least one)")
+    g.add_argument("--validation-participants", nargs="+", default=default("validation_participants"),
                    help="participants held out for validation (instead of --validation-fraction)")
-    g.add_argument("--checkpoint-every", type=positive_int, default=CHECKPOINT_EVERY,
-                   help=f"steps between checkpoints (default: {CHECKPOINT_EVERY})")
-    g.add_argument("--validate-every", type=non_negative_int, default=VALIDATE_EVERY,
+    g.add_argument("--checkpoint-every", type=positive_int, default=default("checkpoint_every"),
+                   help=f"steps between checkpoints (default: {default('checkpoint_every')})")
+    g.add_argument("--validate-every", type=non_negative_int, default=default("validate_every"),
                    help="steps between validations; 0: only before training and at each stage end "
-                   f"(default: {VALIDATE_EVERY})")
+                   f"(default: {default('validate_every')})")
     g = p.add_argument_group("execution")
-    g.add_argument("-w", "--work-dir", type=Path, default=None, help="work directory (default: ./work)")
-    g.add_argument("--nprocs", type=positive_int, default=None, help="parallel jobs of the cf worker (default: all CPUs)")
-    g.add_argument("--omp-nthreads", type=non_negative_int, default=1,
-                   help="threads per job, 0 for torch's default (default: 1)")
-    g.add_argument("--random-seed", type=positive_int, default=RANDOM_SEED,
+    g.add_argument("-w", "--work-dir", type=Path, default=default("work_dir"),
+                   help=f"work directory (default: ./{default('work_dir')})")
+    g.add_argument("--nprocs", type=positive_int, default=default("nprocs"),
+                   help="parallel jobs of the cf worker (default: all CPUs)")
+    g.add_argument("--omp-nthreads", type=non_negative_int, default=default("omp_nthreads"),
+                   help=f"threads per job, 0 for torch's default (default: {default('omp_nthreads')})")
+    g.add_argument("--random-seed", type=positive_int, default=default("random_seed"),
                    help="seed (>= 1) recorded with the outputs and used by ANTs; ANTs' 0 means 'from the clock' "
-                   f"(default: {RANDOM_SEED})")
+                   f"(default: {default('random_seed')})")
     g.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16", "fp16"),
                    help="participant: the SM-GICNet network's forward, auto (bfloat16 on a CPU with AMX or AVX-512 "
                    "BF16 units, else float32; the default), bf16 or fp32 (= --method-option smgicnet.precision=...); "
-                   "train: autocast on CUDA, fp32 (the default), bf16 or fp16")
-    g.add_argument("--worker", default="cf", choices=("cf", "debug", "slurm"), help="pydra worker (default: cf)")
-    g.add_argument("--slurm-args", default="", help="sbatch arguments for every job (worker slurm)")
-    g.add_argument("--verify-outputs", action="store_true",
+                   f"train: autocast on CUDA, fp32, bf16 or fp16 (default: {default('precision')})")
+    g.add_argument("--worker", default=default("worker"), choices=("cf", "debug", "slurm"),
+                   help=f"pydra worker (default: {default('worker')})")
+    g.add_argument("--slurm-args", default=default("slurm_args"), help="sbatch arguments for every job (worker slurm)")
+    g.add_argument("--verify-outputs", action="store_true", default=default("verify_outputs"),
                    help="compare the SHA-256 of every finished output with its sidecar's record (participant: before "
                    "reusing it, group: before reporting it); sizes and modification times are always checked")
-    g.add_argument("--no-reportlets", action="store_true",
+    g.add_argument("--no-reportlets", dest="reportlets", action="store_false", default=default("reportlets"),
                    help="participant: do not draw the quality-control figures of each pair and subject "
                    "(OUTPUT_DIR/sub-*/figures; the group report then shows the tables and group figures only)")
-    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    g.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    g.add_argument("--no-progress", dest="progress", action="store_false", default=default("progress"),
+                   help="hide the progress bar")
+    g.add_argument("-v", "--verbose", action="count", default=default("verbose"), help="more log output (-vv: debug)")
     return p
 
 
@@ -186,20 +204,10 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     if args.plan_only and args.analysis_level != "participant":
         raise UsageError(f"--plan-only applies to the participant level, not {args.analysis_level}")
     methods = parse_methods(args.method)
-    return BidsAppSettings(
-        bids_dir=args.bids_dir.absolute(), output_dir=args.output_dir.absolute(), analysis_level=args.analysis_level,
-        work_dir=(args.work_dir or Path("work")).absolute(),
-        participant_label=args.participant_label, session_label=args.session_label,
-        bids_filter_file=args.bids_filter_file, skip_bids_validation=args.skip_bids_validation,
-        model=args.model, methods=methods,
-        method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option, methods),
-        pairs=args.pairs, pairs_per_job=args.pairs_per_job, outputs=args.outputs, plan_only=args.plan_only, device=args.device, labels=args.labels,
-        skull_strip=args.skull_strip,
-        train_preset=args.train_preset, stages=parse_stages(args.stages),
-        iterations=parse_iterations(args.iterations) if args.iterations else None, init_model=args.init_model,
-        validation_fraction=args.validation_fraction, validation_participants=args.validation_participants,
-        precision=args.precision or "fp32", checkpoint_every=args.checkpoint_every, validate_every=args.validate_every,
-        nprocs=args.nprocs, omp_nthreads=args.omp_nthreads, random_seed=args.random_seed, worker=args.worker,
-        slurm_args=args.slurm_args, verify_outputs=args.verify_outputs, reportlets=not args.no_reportlets,
-        progress=not args.no_progress, verbose=args.verbose, command=list(sys.argv[1:] if argv is None else argv),
-    )
+    given = {f.name: getattr(args, f.name) for f in fields(BidsAppSettings) if hasattr(args, f.name)}
+    return BidsAppSettings(**given | dict(
+        bids_dir=args.bids_dir.absolute(), output_dir=args.output_dir.absolute(), work_dir=args.work_dir.absolute(),
+        methods=methods, method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option, methods),
+        stages=parse_stages(args.stages), iterations=parse_iterations(args.iterations) if args.iterations else None,
+        precision=args.precision or default("precision"), command=list(sys.argv[1:] if argv is None else argv),
+    ))

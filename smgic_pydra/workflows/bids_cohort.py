@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..bids import derivatives
-from ..defaults import PAIRS_PER_JOB
 from ..io.atomic import save_json
 from ..io.errors import InputError, display_path
 from ..methods import get_method
@@ -54,31 +53,36 @@ def default_labels_table(subjects) -> str:
     return ""
 
 
-def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", participant_label=None, session_label=None,
-              bids_filters=None, model=None, device: str = "cpu", pairs_per_job: int = PAIRS_PER_JOB, labels=None,
-              skull_strip: str | None = None, omp_nthreads: int = 1, random_seed: int = 1, reports: bool = False,
-              verify_outputs: bool = False, method_options: dict | None = None, reportlets: bool = True,
-              outputs: str = "all"):
-    """``(CohortPlan, subjects by key)`` for the pairs of ``pairs`` whose moving subject is selected.
+def bids_plan(bids_dir, output_dir, work_dir, methods, *, reports: bool = False, **options):
+    """:func:`settings_plan` in keyword form (for scripts): ``options`` are :class:`BidsAppSettings` fields
+    (e.g. ``pairs``, ``model``, ``pairs_per_job``, ``outputs``, ``reportlets``), their defaults the settings'."""
+    settings = BidsAppSettings(bids_dir=Path(bids_dir), output_dir=Path(output_dir), work_dir=Path(work_dir),
+                               analysis_level="participant", methods=list(methods), **options)
+    return settings_plan(settings, reports=reports)
+
+
+def settings_plan(settings: BidsAppSettings, reports: bool = False):
+    """``(CohortPlan, subjects by key)`` for the pairs of ``settings.pairs`` whose moving subject is selected.
 
     Every subject of the dataset can be a fixed image; ``participant_label`` selects the moving
     ones. Only the subjects of the chosen pairs need to resolve (one T1w, see
     :func:`~smgic_pydra.bids.layout.collect_subjects`) and, unless ``skull_strip`` is given, to have
     a brain mask. reports: also write the reports at the end of the run (the group level does it
-    otherwise). verify_outputs: compare the SHA-256 of finished outputs before reusing them (see
-    :class:`CohortPlan`). method_options: method -> its options (see :class:`CohortPlan`).
-    reportlets: write each pair's and subject's figures under ``OUTPUT_DIR/sub-*/figures``
-    (``outputs`` all only). outputs: the output policy (see :class:`CohortPlan`).
+    otherwise). The other settings go to :class:`CohortPlan` as they are (``reportlets`` only where
+    the output policy draws figures; ``labels`` defaults to the dataset's table,
+    :func:`default_labels_table`).
     """
     from ..bids.layout import collect_subjects, require_brain_masks
     from ..bids.pairs import make_pairs
 
-    selected = collect_subjects(bids_dir, participant_label, session_label, bids_filters=bids_filters)
+    bids_dir, pairs, filters = settings.bids_dir, settings.pairs, settings.bids_filter_file
+    selected = collect_subjects(bids_dir, settings.participant_label, settings.session_label, bids_filters=filters)
     unresolved: dict[str, InputError] = {}
-    everyone = collect_subjects(bids_dir, session_label=session_label, bids_filters=bids_filters, errors=unresolved)
-    output_dir = Path(output_dir).absolute()
-    by_key = {s.key: s for s in everyone}
-    moving_keys = {s.key for s in selected}
+    everyone = collect_subjects(bids_dir, session_label=settings.session_label, bids_filters=filters,
+                                errors=unresolved)
+    output_dir = Path(settings.output_dir).absolute()
+    by_key = {sub.key: sub for sub in everyone}
+    moving_keys = {sub.key for sub in selected}
     keys = sorted(by_key) + [f"sub-{label}" for label in unresolved]  # stand-ins: an error if a chosen pair needs one
     chosen = [(p.fixed, p.moving) for p in make_pairs(pairs, keys) if p.moving in moving_keys]
     if not chosen:
@@ -87,15 +91,15 @@ def bids_plan(bids_dir, output_dir, work_dir, methods, *, pairs: str = "all", pa
     for key in used:
         if key not in by_key:
             raise unresolved[key[len("sub-"):]]
-    skull_strip = require_brain_masks([by_key[k] for k in used], skull_strip)
+    skull_strip = require_brain_masks([by_key[k] for k in used], settings.skull_strip)
     plan = CohortPlan(
         subjects=[subject_spec(by_key[k]) for k in used], pairs=chosen,
-        methods=list(methods), work_dir=Path(work_dir), output_dir=output_dir, reports=reports,
-        outputs=outputs, reportlets=reportlets and output_policy(outputs).figures,
-        model=str(model or ""), device=device, pairs_per_job=pairs_per_job,
-        labels_table=str(labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
-        omp_nthreads=omp_nthreads, random_seed=random_seed, verify_outputs=verify_outputs,
-        method_options=dict(method_options or {}),
+        methods=list(settings.methods), work_dir=Path(settings.work_dir), output_dir=output_dir, reports=reports,
+        outputs=settings.outputs, reportlets=settings.reportlets and output_policy(settings.outputs).figures,
+        model=str(settings.model or ""), device=settings.device, pairs_per_job=settings.pairs_per_job,
+        labels_table=str(settings.labels or default_labels_table([by_key[k] for k in used])), skull_strip=skull_strip,
+        omp_nthreads=settings.omp_nthreads, random_seed=settings.random_seed, verify_outputs=settings.verify_outputs,
+        method_options=dict(settings.method_options),
     )
     return plan, by_key
 
@@ -199,13 +203,7 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
 
         check_dataset(bids_dir)
     try:
-        plan, subjects = bids_plan(bids_dir, output_dir, s.work_dir, s.methods, pairs=s.pairs,
-                                   participant_label=s.participant_label, session_label=s.session_label,
-                                   bids_filters=s.bids_filter_file, model=s.model, device=s.device,
-                                   pairs_per_job=s.pairs_per_job, labels=s.labels, skull_strip=s.skull_strip,
-                                   omp_nthreads=s.omp_nthreads, random_seed=s.random_seed,
-                                   verify_outputs=s.verify_outputs, method_options=s.method_options,
-                                   reportlets=s.reportlets, outputs=s.outputs)
+        plan, subjects = settings_plan(s)
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
