@@ -2,16 +2,22 @@
 
 The CLI (:func:`smgic_pydra.cli.parser.parse_settings`) builds it; the BIDS-level workflows
 (:mod:`smgic_pydra.workflows.bids_cohort`, :mod:`smgic_pydra.workflows.bids_training`) read it. Paths
-are absolute; every choice is checked (one-line errors) before the object exists.
+are absolute; every choice is checked (one-line errors) before the object exists. Each run that writes
+records the settings it ran with in ``OUTPUT_DIR/logs/config-<UTC time>.json`` (:func:`write_run_config`,
+as fMRIPrep's ``logs/config-*.toml``).
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .defaults import CHECKPOINT_EVERY, PAIRS_PER_JOB, RANDOM_SEED, VALIDATE_EVERY
 from .output_policy import DEFAULT_POLICY
+
+LOGS_DIR = "logs"
+"""OUTPUT_DIR's folder of run records (BIDS derivatives allow it; a model folder ignores it)."""
 
 
 @dataclass(kw_only=True)
@@ -82,3 +88,25 @@ def default(name: str):
             raise KeyError(f"BidsAppSettings.{name} has no default")
     raise KeyError(f"BidsAppSettings has no field {name!r}")
 
+
+def settings_record(settings: BidsAppSettings, now: datetime) -> dict:
+    """The JSON content of a run's settings: ``version``, ``date`` (UTC, ISO 8601), ``command`` (argv as
+    given, after the program name) and ``settings`` (every field; paths as strings, tuples as lists)."""
+    import json
+
+    from . import __version__
+    from .io.atomic import json_text
+
+    return {"version": __version__, "date": now.isoformat(), "command": list(settings.command),
+            "settings": json.loads(json_text(asdict(settings)))}
+
+
+def write_run_config(settings: BidsAppSettings, now: datetime | None = None) -> Path:
+    """Write :func:`settings_record` to ``OUTPUT_DIR/logs/config-<UTC time, to the microsecond>.json``
+    (atomically); returns its path. The levels call it once their inputs are checked, when they start
+    writing (participant, train) or once they wrote (group, export); ``--plan-only`` writes none."""
+    from .io.atomic import save_json
+
+    now = now or datetime.now(timezone.utc)
+    path = Path(settings.output_dir) / LOGS_DIR / f"config-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+    return save_json(settings_record(settings, now), path)

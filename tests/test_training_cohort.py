@@ -193,10 +193,13 @@ def test_train_level_writes_a_model_folder_that_registers(example, tmp_path, cap
     assert record["plan"]["seed"] == 3 and record["dataset"]["split_rule"] == "participants 02"
     assert record["run"]["processes"] == 1
 
-    # the same command again: nothing is trained or rewritten
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    # the same command again: nothing is trained or rewritten; each run records its settings (logs/)
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "logs"}
     assert main(_train_args(bids, out, work, preset, "--validation-participants", "02")) == 0
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != "logs"} == before
+    configs = [json.loads(p.read_text()) for p in sorted((out / "logs").glob("config-*.json"))]
+    assert [c["settings"]["analysis_level"] for c in configs] == ["train", "train"]
+    assert configs[0]["settings"]["validation_participants"] == ["02"] and configs[0]["settings"]["random_seed"] == 3
     # other settings into the same folder are refused before any work, in one line
     capsys.readouterr()
     assert main(_train_args(bids, out, work, preset, "--iterations", "1")) == 2

@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     _setup_logging(settings.verbose)
+    from ..settings import write_run_config
     from ..workflows import CohortRunError, bids_cohort, bids_template, bids_training
 
     try:
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             from ..worldspace.export import export_output_dir
 
             failed = export_output_dir(settings.output_dir, settings.participant_label, verify=settings.verify_outputs)
+            write_run_config(settings)
         elif settings.analysis_level == "train":
             bids_training.run_train(settings, make_worker(settings.worker, settings.device, settings.slurm_args))
             failed = []
@@ -125,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = (bids_template.run_template_group(settings.output_dir)
                       if bids_template.template_runs(settings.output_dir)
                       else bids_cohort.run_group(settings.output_dir, settings.verify_outputs))
+            write_run_config(settings)
     except InputErrors as err:  # one line per bad input
         for line in err.errors:
             print(f"{PROG}: error: {' '.join(str(line).split())}", file=sys.stderr)

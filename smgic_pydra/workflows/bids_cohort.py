@@ -24,7 +24,7 @@ from ..output_policy import output_policy
 from ..reports import write_reports
 from ..reports.tiles import tile_files, tiles_dir
 from ..reports.rows import failed_lines
-from ..settings import BidsAppSettings
+from ..settings import LOGS_DIR, BidsAppSettings, write_run_config
 from .cohort import CohortPlan, run_cohort
 from .submit import CohortRunError
 
@@ -109,7 +109,7 @@ def output_folders(plan: CohortPlan, output_dir) -> list[Path]:
     O(subjects), whatever the number of pairs."""
     out = Path(output_dir)
     paths = [out / "dataset_description.json", out / ".bidsignore", derivatives.report_paths(out).pairs,
-             participant_record_path(plan, out), tiles_dir(out)]
+             participant_record_path(plan, out), tiles_dir(out), out / LOGS_DIR]
     policy = output_policy(plan.outputs)
     if policy.writes_files:  # compact files of an unordered pair go to the first subject's folder, fixed or not
         owners = sorted({m for _, m in plan.pairs} | ({k for pair in plan.pairs for k in pair} if policy.compact else set()))
@@ -154,10 +154,11 @@ def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
 
 
 def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker="cf", n_procs=None,
-                  random_seed: int = 1, show_progress: bool = True):
+                  random_seed: int = 1, show_progress: bool = True, settings: BidsAppSettings | None = None):
     """Check that every output stays inside ``output_dir`` and that the model loads, write
-    ``dataset_description.json`` (version, model weights hash, seed) and the participant record,
-    run the plan, then write the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
+    ``dataset_description.json`` (version, model weights hash, seed), the run's ``settings`` when given
+    (:func:`~smgic_pydra.settings.write_run_config`) and the participant record, run the plan, then write
+    the warped images' BIDS sidecars; returns the :class:`CohortResult`."""
     from .. import __version__
 
     derivatives.check_inside_output(output_dir, output_folders(plan, output_dir))
@@ -166,6 +167,8 @@ def run_bids_plan(plan: CohortPlan, subjects: dict, bids_dir, output_dir, worker
     sha = plan.model_sha256() if uses_model else None
     with subject_locks(plan, output_dir):
         derivatives.write_dataset_description(output_dir, __version__, sha, random_seed, bids_dir)
+        if settings is not None:
+            write_run_config(settings)
         write_participant_record(plan, output_dir)
         result = run_cohort(plan, worker=worker, n_procs=n_procs, show_progress=show_progress)
         write_warped_sidecars(plan, result.rows, subjects, bids_dir)
@@ -212,7 +215,7 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
     if s.plan_only:
         return []
     check_inputs(plan)
-    result = run_bids_plan(plan, subjects, bids_dir, output_dir, worker, s.nprocs, s.random_seed, s.progress)
+    result = run_bids_plan(plan, subjects, bids_dir, output_dir, worker, s.nprocs, s.random_seed, s.progress, s)
     n_pairs = len(plan.pairs) * len(plan.methods)
     print(f"smgic-bids: {n_pairs - len(result.failed)}/{n_pairs} registrations done; outputs in {output_dir}; "
           f"status: {result.status_file}")

@@ -59,6 +59,7 @@ def run_template_participant(settings) -> list[str]:
     from ..bids.layout import collect_subjects, require_brain_masks
     from ..io.atomic import save_json
     from ..methods import get_method
+    from ..settings import write_run_config
     from .to_template import register_to_template
 
     s = settings
@@ -86,6 +87,7 @@ def run_template_participant(settings) -> list[str]:
         print(f"smgic-bids: {len(subjects)} subject(s) to {template.name} (res-{template.resolution}) with {method}")
         return []
     derivatives.write_dataset_description(s.output_dir, __version__, model_sha, s.random_seed, s.bids_dir)
+    write_run_config(s)
     failed = []
     for subject in subjects:
         prefix = derivatives.file_prefix(subject)

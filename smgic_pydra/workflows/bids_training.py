@@ -12,15 +12,16 @@ import json
 from pathlib import Path
 
 from ..io.errors import InputError, display_path
-from ..settings import BidsAppSettings
+from ..settings import LOGS_DIR, BidsAppSettings, write_run_config
 from .bids_cohort import default_labels_table, subject_spec
 from .training import TrainingPlan, run_training
 
 
 def check_model_output(plan: TrainingPlan) -> None:
-    """Refuse an OUTPUT_DIR that holds anything but this run's model (e.g. another model, or registrations)."""
+    """Refuse an OUTPUT_DIR that holds anything but this run's model (e.g. another model, or registrations);
+    its run records (``logs/``) alone are no model."""
     out = plan.output_dir
-    if not out.is_dir() or not any(out.iterdir()):
+    if not out.is_dir() or all(path.name == LOGS_DIR for path in out.iterdir()):
         return
     record = out / "training.json"
     try:
@@ -67,6 +68,7 @@ def run_train(settings: BidsAppSettings, worker="cf") -> Path:
         check_dataset(settings.bids_dir)
     plan = training_plan(settings)
     check_model_output(plan)
+    write_run_config(settings)
     print(f"smgic-bids: training on {len(plan.split.train)} images ({len(plan.split.validation)} for validation), "
           f"preset {plan.preset.name}, stages {plan.first_stage}-{plan.last_stage}; progress: "
           f"{plan.run_dir / 'training_log.csv'}", flush=True)
