@@ -20,7 +20,7 @@ from smgic_pydra.reports.anatomy import canonical
 from smgic_pydra.reports.pair_figures import centre_jacobians
 from smgic_pydra.reports.subject_figures import field_of_view_slices
 
-pytest.importorskip("nireports")
+pytest.importorskip("lxml")
 pytest.importorskip("jinja2")
 needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 

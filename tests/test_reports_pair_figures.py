@@ -11,7 +11,7 @@ from smgic_pydra.bids.derivatives import PairFigurePaths
 from smgic_pydra.reports.anatomy import canonical
 from smgic_pydra.reports.pair_figures import displacement_figure, jacobian_figure, save_svg, write_pair_figures
 
-pytest.importorskip("nireports")
+pytest.importorskip("lxml")
 pytest.importorskip("matplotlib")
 
 ROW = {"method": "smgicnet", "fixed": "sub-01", "moving": "sub-02", "dice_mean": 0.71234, "folding_percent": 0.0}
@@ -83,3 +83,35 @@ def test_jacobian_and_displacement_over_the_anatomy_scaled_to_the_data(tmp_path)
     shown = np.ma.filled(det.get_array().astype(float), np.nan)
     assert np.isnan(shown[~inside]).all() and np.isfinite(shown[inside]).all() and 0 < det.get_alpha() < 1
     assert re.search(r"det\(J\) in the brain", save_svg(fig, tmp_path / "jac.svg").read_text())
+
+
+@pytest.mark.parametrize("flicker", [False, True])
+def test_composed_svg_is_the_document_nireports_compose_view_writes(tmp_path, flicker):
+    """Mosaics of two heights stacked, alone and with foreground panels over them: the same
+    document as nireports' compose_view (the reference; its SVG objects are built with its vendored
+    svgutils, which this library no longer imports), up to the random ids."""
+    nireports_utils = pytest.importorskip("nireports.reportlets.utils")
+    from nireports._vendored.svgutils.transform import fromstring
+
+    from smgic_pydra.reports.anatomy import PLANES, composed_svg, mosaic_svg
+
+    rng = np.random.default_rng(4)
+
+    def panels(shape, label):
+        images = {p: [rng.random(shape) * 100 for _ in range(3)] for p in PLANES}
+        masks = {p: [np.pad(np.ones((4, 4), bool), ((2, shape[0] - 6), (3, shape[1] - 7)))] * 3 for p in PLANES}
+        box = ((0, 0, 0), tuple(n - 1 for n in (*shape, shape[1])))
+        return mosaic_svg(images, [(masks, "r")], (1.0, 1.0, 1.0), box, label, label, key=[("r", "key")])
+
+    def same_ids(text):
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "ID", text)
+
+    from lxml import etree
+
+    background = [panels((20, 16), "a"), panels((12, 24), "b")]
+    foreground = [panels((20, 16), "c"), panels((12, 24), "d")] if flicker else []
+    copies = [fromstring(etree.tostring(e).decode()) for e in background + foreground]
+    reference = nireports_utils.compose_view(copies[:2], copies[2:], out_file=tmp_path / "reference.svg")
+    ours = composed_svg(background, foreground)
+    assert ("foreground-svg" in ours) == flicker and ours.count("translate(0, ") == 2 + 2 * flicker
+    assert same_ids(ours) == same_ids((tmp_path / "reference.svg").read_text()), reference

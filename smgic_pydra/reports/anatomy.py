@@ -4,8 +4,9 @@ Volumes are first put in RAS voxel order (:func:`canonical`; values unchanged), 
 drawn in the neurological convention: the subject's right on the panel's right, anterior / superior
 up. Only the drawn slices are ever resampled or thresholded, so a 1 mm image costs about as much as
 a 3 mm one. A mosaic has one row per plane (axial, sagittal, coronal), ``CUTS`` slices each, grey
-image and coloured outlines of binary masks; a mosaic is one nireports SVG figure, composed (and,
-for a before / after pair, made to flicker) by nireports' ``compose_view`` as in fMRIPrep's reports.
+image and coloured outlines of binary masks; a mosaic is one ``<svg>`` element (lxml), stacked with
+others (and, for a before / after pair, made to flicker) as nireports' ``compose_view`` does for
+fMRIPrep's reports (:func:`composed_svg`, the same document).
 """
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ from uuid import uuid4
 
 import numpy as np
 
+SVG_NAMESPACES = {None: "http://www.w3.org/2000/svg", "xlink": "http://www.w3.org/1999/xlink"}
+FLICKER_STYLE = """\
+<style type="text/css">
+@keyframes flickerAnimation{0} {{ 0% {{opacity: 1;}} 100% {{ opacity: 0; }}}}
+.foreground-svg {{ animation: 1s ease-in-out 0s alternate none infinite paused flickerAnimation{0};}}
+.foreground-svg:hover {{ animation-play-state: running;}}
+</style>"""
+"""The CSS of a before / after figure: the foreground panels fade in and out while the pointer is over them."""
 PLANES = ("z", "x", "y")
 """Rows of a mosaic: axial (z), sagittal (x), coronal (y)."""
 CUTS = 3
@@ -157,7 +166,7 @@ def mark_orientation(ax, plane: str, color: str = "w") -> None:
 
 def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str | None = None,
                vmax: float | None = None, key: list | None = None):
-    """One nireports SVG figure, one row per plane: the grey slices of ``images`` (``{plane: [2-D]}``)
+    """One ``<svg>`` element (lxml), one row per plane: the grey slices of ``images`` (``{plane: [2-D]}``)
     with the outlines of ``contours`` (``[({plane: [2-D bool]}, matplotlib colour)]``), cropped to
     ``box`` (:func:`bounding_box` of the brain, widened by ``MARGIN``), the orientation letters on the
     first panel of each row; ``label`` and ``key`` (``[(matplotlib colour, text)]``: what each outline
@@ -167,7 +176,7 @@ def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from nireports._vendored.svgutils.transform import fromstring
+    from lxml import etree
 
     if vmax is None:
         values = np.concatenate([s.ravel() for p in PLANES for s in images[p]])
@@ -200,19 +209,56 @@ def mosaic_svg(images: dict, contours: list, zooms, box, div_id: str, label: str
     for n, (color, text) in enumerate(key or []):
         fig.text(0.01 + n * 0.42, 1 - 0.24 / total, f"\u2014 {text}", color=color, fontsize=8, va="top",
                  fontweight="bold", gid=f"key:{n}")
-    return fromstring(_svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{uuid4()}"', 1))
+    text = _svg_text(fig).replace('id="figure_1"', f'id="{div_id}-{uuid4()}"', 1)
+    return etree.fromstring(text.encode(), parser=etree.XMLParser(huge_tree=True))
+
+
+def composed_svg(panels: list, after: list | None = None) -> str:
+    """One SVG document of ``panels`` (:func:`mosaic_svg` elements) stacked top to bottom, each scaled to
+    the first one's width (``viewBox`` units); ``after`` (as many panels) lie over them in a group
+    ``foreground-svg`` that flickers (:data:`FLICKER_STYLE`) over the group ``background-svg``: the
+    document nireports' ``compose_view`` writes. The panels' elements move into it."""
+    from lxml import etree
+
+    after = after or []
+    figures = panels + after
+    sizes = np.array([[int(float(v)) for v in f.get("viewBox").split(" ")[2:4]] for f in figures])
+    width = sizes[0, 0]
+    scales = width / sizes[:, 0]
+    heights = sizes[:, 1] * scales
+    root = etree.Element("{%s}svg" % SVG_NAMESPACES[None], nsmap=SVG_NAMESPACES)
+    root.set("version", "1.1")
+    root.set("viewBox", f"0 0 {float(width)} {float(heights[:len(panels)].sum())}")
+    root.set("preserveAspectRatio", "xMidYMid meet")
+    groups, y = [], 0
+    for i, figure in enumerate(figures):
+        group = etree.Element("{%s}g" % SVG_NAMESPACES[None], attrib=(
+            {"class": figure.get("class")} if "class" in figure.attrib else None))
+        group.extend(list(figure))
+        group.set("transform", f"translate(0, {y}) scale({scales[i]} {scales[i]}) ")
+        y = 0 if i == len(panels) - 1 else y + heights[i]
+        groups.append(group)
+    if after:
+        layers = []
+        for members, name in ((groups[:len(panels)], "background-svg"), (groups[len(panels):], "foreground-svg")):
+            layers.append(etree.Element("{%s}g" % SVG_NAMESPACES[None], attrib={"class": name}))
+            layers[-1].extend(members)
+        groups = layers
+    etree.SubElement(root, "{%s}g" % SVG_NAMESPACES[None]).extend(groups)
+    lines = etree.tostring(root, xml_declaration=True, standalone=True, pretty_print=True).decode().splitlines()[1:]
+    if after:
+        lines.insert(2, FLICKER_STYLE.format(uuid4()))
+    return "\n".join(lines)
 
 
 def write_composed_svg(path, panels: list, after: list | None = None) -> None:
-    """Write one SVG of the panels (nireports SVG figures) stacked vertically (nireports'
-    ``compose_view``), atomically.
+    """Write :func:`composed_svg` of the panels to ``path``, atomically.
 
     With ``after`` (as many panels), those lie over ``panels`` and flicker when the pointer is over
     the figure: the before / after view of fMRIPrep's registration reportlets.
     """
-    from nireports.reportlets.utils import compose_view
-
     from ..io.atomic import atomic_path
 
+    text = composed_svg(panels, after)
     with atomic_path(path) as tmp:
-        compose_view(panels, after or [], out_file=tmp)
+        tmp.write_text(text)
