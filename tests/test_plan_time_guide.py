@@ -70,3 +70,33 @@ def test_time_guide_within_a_factor_of_two_of_a_real_run_and_done_pairs_counted(
     assert main([*args, "--plan-only"]) == 0
     again = capsys.readouterr().out
     assert "already done: 2 of 2 pair results" in again and _guide_line(again)[0] == 0.0
+
+
+@needs_example
+@pytest.mark.slow
+def test_plan_counts_as_done_exactly_the_pairs_the_run_then_reuses(tmp_path, capsys, write_small_model):
+    """--plan-only's 'already done' against the next run's own ``resumed`` rows: after a --outputs warps run,
+    --outputs all reuses identity's rows but registers SM-GICNet again (its files do not cover all)."""
+    from smgic_pydra.reports.tiles import read_pairs_tables
+
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=2, seed=2, voxel_mm=3.0)
+    out, work = tmp_path / "out", tmp_path / "work"
+    args = [str(bids), str(out), "participant", "-w", str(work), "--model", str(write_small_model(tmp_path / "m")),
+            "--no-affine", "--refine", "0", "--pairs", "ordered", "--participant-label", "02", "--worker", "debug",
+            "--no-progress", "--skip-bids-validation", "--no-reportlets"]
+
+    def done(outputs: str) -> int:
+        assert main([*args, "--outputs", outputs, "--plan-only"]) == 0
+        return int(re.search(r"already done: (\d+) of 2 pair results", capsys.readouterr().out).group(1))
+
+    def resumed(outputs: str) -> dict:
+        assert main([*args, "--outputs", outputs]) == 0
+        capsys.readouterr()
+        tables = sorted((out / "reports" / "tiles").glob("*/*_pairs.parquet"), key=lambda p: p.stat().st_mtime_ns)
+        rows = read_pairs_tables([str(p) for p in tables]).drop_duplicates("method", keep="last")
+        return dict(zip(rows["method"], rows["resumed"]))
+
+    assert done("warps") == 0 and resumed("warps") == {"smgicnet": False, "identity": False}
+    assert done("warps") == 2
+    assert done("all") == 1 and resumed("all") == {"smgicnet": False, "identity": True}
+    assert done("all") == 2 and done("warps") == 2  # files of all cover warps

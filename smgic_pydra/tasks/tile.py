@@ -36,6 +36,7 @@ from ..output_policy import output_policy
 from ..io.integrity import complete_sidecar
 from ..reports.rows import error_text, failed_lines
 
+
 def pair_key(inputs: dict, fixed: str, moving: str, settings: dict) -> str:
     """The content key of a pair: SHA-256 of its subjects' input hashes and the method's settings."""
     from ..io.hashing import sha256_json
@@ -63,6 +64,26 @@ def read_journal(path) -> dict[tuple[str, str], dict]:
         except (ValueError, KeyError, TypeError):
             continue
     return done
+
+
+def written_files(paths, key: str, policy, verify_outputs: bool = False) -> dict | None:
+    """The sidecar of a pair's complete, unchanged files (``paths``: its
+    :class:`~smgic_pydra.worldspace.PairOutputPaths`, None when the method writes none) of content key ``key``
+    written under a policy that covers ``policy`` (an :class:`~smgic_pydra.output_policy.OutputPolicy`), else None."""
+    meta = None if paths is None else complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs)
+    if meta is None or policy.coverage_problem(meta, paths.sidecar):
+        return None
+    return meta
+
+
+def reusable(entry: dict | None, key: str, paths, policy, verify_outputs: bool = False) -> bool:
+    """The reuse rule of a tile job (see the module docstring): the pair's journal ``entry`` (of
+    :func:`read_journal`) holds content key ``key`` and no error and, where the method writes files
+    (``paths`` not None), they are :func:`written_files` of that key. Also what ``--plan-only`` counts
+    as done (:func:`smgic_pydra.workflows.plan_summary.finished_pairs`)."""
+    if entry is None or entry["row"]["error"] or entry["row"]["content_sha256"] != key:
+        return False
+    return paths is None or written_files(paths, key, policy, verify_outputs) is not None
 
 
 def _row(method: str, fixed: str, moving: str, **values) -> dict:
@@ -108,18 +129,10 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
             loaded[key] = PreparedSubject.load(dirs[key])
         return loaded[key]
 
-    def written(paths, key: str) -> dict | None:
-        """The sidecar of the pair's complete, unchanged files of content key ``key`` written under a policy
-        that covers this one, else None."""
-        meta = None if paths is None else complete_sidecar({"sidecar": paths.sidecar}, key, verify_outputs)
-        if meta is None or policy.coverage_problem(meta, paths.sidecar):
-            return None
-        return meta
-
     def evaluate(row: dict, fixed: str, moving: str, paths) -> tuple[dict, dict, tuple | None]:
         """One pair: ``(row with metrics, Dice per label, forward field (disp, affine) or None)``."""
         key = row["content_sha256"]
-        meta = written(paths, key)
+        meta = written_files(paths, key, policy, verify_outputs)
         if meta is not None:  # complete files of this key from an earlier run: evaluate them
             files = {r: str(Path(paths.sidecar).parent / n) for r, n in meta["files"].items()}
             metrics, per_label = pair_metrics(files, subject(fixed), table, labels_table or None, subject(moving))
@@ -149,8 +162,7 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
             previous = done.get((fixed, moving))
             per_label: dict = {}
             forward = None
-            if (previous and previous["row"]["content_sha256"] == key and not previous["row"]["error"]
-                    and (paths is None or written(paths, key) is not None)):
+            if reusable(previous, key, paths, policy, verify_outputs):
                 row, per_label = previous["row"] | {"resumed": True}, previous["labels"]
                 per_label = {int(k): v for k, v in per_label.items()}
             else:

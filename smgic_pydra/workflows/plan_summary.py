@@ -170,13 +170,10 @@ def network_voxels(plan) -> int:
 
 def finished_pairs(plan) -> dict[str, set]:
     """Method -> the ``(fixed, moving)`` pairs of the plan that its tile jobs would reuse without registering
-    (the rule of :mod:`smgic_pydra.tasks.tile`): this run's journal holds the pair with its content key and
-    no error and, where the output policy writes the method's files, the pair's sidecar records that key,
-    its files match their records and were written under a policy that covers this one. Reads nothing
+    (:func:`smgic_pydra.tasks.tile.reusable`, the tiles' own rule, on this run's journals). Reads nothing
     (no model, no input hashes) when the run has no journal yet."""
     from ..output_policy import output_policy
-    from ..io.integrity import complete_sidecar
-    from ..tasks.tile import pair_key, read_journal
+    from ..tasks.tile import pair_key, read_journal, reusable
     from .cohort import stamp_subjects
 
     finished: dict[str, set] = {m: set() for m in plan.methods}
@@ -193,15 +190,9 @@ def finished_pairs(plan) -> dict[str, set]:
         writes = policy.writes_for(method)
         for fixed, moving in plan.pairs:
             entry = entries.get((fixed, moving))
-            if entry is None or entry["row"]["error"]:
+            if entry is None:  # most pairs of a fresh run: no key to compute
                 continue
-            key = pair_key(inputs, fixed, moving, settings)
-            if entry["row"]["content_sha256"] != key:
-                continue
-            if writes:
-                sidecar = plan.pair_paths(fixed, moving, method).sidecar
-                meta = complete_sidecar({"sidecar": sidecar}, key, plan.verify_outputs)
-                if meta is None or policy.coverage_problem(meta, sidecar):
-                    continue
-            finished[method].add((fixed, moving))
+            paths = plan.pair_paths(fixed, moving, method) if writes else None
+            if reusable(entry, pair_key(inputs, fixed, moving, settings), paths, policy, plan.verify_outputs):
+                finished[method].add((fixed, moving))
     return finished
