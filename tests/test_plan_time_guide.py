@@ -1,9 +1,11 @@
-"""The ``--plan-only`` time guide against a real run, and its count of the pairs a resumed run reuses."""
+"""The ``--plan-only`` time guide against a real run, its count of the pairs a resumed run reuses, and its
+one read of each input header."""
 
 import re
 import resource
 import time
 
+import numpy as np
 import pytest
 
 from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
@@ -100,3 +102,37 @@ def test_plan_counts_as_done_exactly_the_pairs_the_run_then_reuses(tmp_path, cap
     assert done("warps") == 2
     assert done("all") == 1 and resumed("all") == {"smgicnet": False, "identity": True}
     assert done("all") == 2 and done("warps") == 2  # files of all cover warps
+
+
+@needs_example
+def test_plan_reads_each_input_header_once_and_estimates_from_it(tmp_path, capsys, monkeypatch):
+    """--plan-only validates every header and estimates the bytes from the same read: one nibabel load per
+    T1w, mask and labels file, and the plan's lines are those of the headers read again (nibabel)."""
+    from collections import Counter
+    from pathlib import Path
+
+    import nibabel as nib
+
+    from smgic_pydra.workflows.bids_cohort import bids_plan
+    from smgic_pydra.workflows.plan_summary import summarize
+
+    bids = make_example_dataset(tmp_path / "bids", n_subjects=2, seed=0, voxel_mm=3.0)
+    out, work = tmp_path / "out", tmp_path / "work"
+    loads, load = Counter(), nib.load
+
+    def counted(path, *args, **kwargs):
+        loads[Path(path).name] += 1
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(nib, "load", counted)
+    assert main([str(bids), str(out), "participant", "-w", str(work), "--plan-only", "--skip-bids-validation"]) == 0
+    monkeypatch.undo()
+    def steady(lines):  # the free space of a shared disk moves between the two calls
+        return [re.sub(r"\([0-9.e+]+ GiB free\)", "(free)", line.removeprefix("smgic-bids: ")) for line in lines]
+
+    printed = steady(capsys.readouterr().out.splitlines())
+    plan, _ = bids_plan(bids, out, work, ["smgicnet", "identity"])
+    files = [Path(s[role]).name for s in plan.subjects for role in ("t1w", "mask", "labels")]
+    assert len(files) == 6 and {name: loads[name] for name in files} == dict.fromkeys(files, 1)
+    voxels = {s["subject"]: int(np.prod(load(s["t1w"]).shape[:3])) for s in plan.subjects}
+    assert printed == steady(summarize(plan, voxels).lines(plan.outputs)) and "(free)" in printed[2]

@@ -58,14 +58,15 @@ def prepared_fingerprint(subject: dict, cfg, skull_strip: str) -> str:
                         subject["subject"])[1]
 
 
-def check_input_headers(t1_path, mask_path=None, labels_path=None) -> None:
+def check_input_headers(t1_path, mask_path=None, labels_path=None):
     """The headers of a subject's input files (:func:`~smgic_pydra.io.images.read_header`: readable, 3-D, a
     valid affine) and the mask and labels on the T1w's grid, reading no voxel data; the first problem
-    is a one-line :class:`InputError` naming its file."""
+    is a one-line :class:`InputError` naming its file. Returns the T1w's image (its header read, no voxel)."""
     t1_img = read_header(t1_path)
     for path in (mask_path, labels_path):
         if path is not None:
             check_same_grid(t1_img, t1_path, read_header(path), path)
+    return t1_img
 
 
 def load_inputs(t1_path, mask_path=None, labels_path=None) -> tuple:

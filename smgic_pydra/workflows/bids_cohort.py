@@ -210,8 +210,7 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
     except NoPairsError as err:  # one job per participant: a participant without pairs has nothing to do
         print(f"smgic-bids: nothing to do: {err.problem}")
         return []
-    check_inputs(plan, data=False)
-    check_space(plan, output_dir)
+    check_space(plan, output_dir, check_headers(plan))
     if s.plan_only:
         return []
     check_inputs(plan)
@@ -222,32 +221,44 @@ def run_participant(settings: BidsAppSettings, worker="cf") -> list[str]:
     return result.failed
 
 
-def check_inputs(plan: CohortPlan, data: bool = True) -> None:
-    """Every input image of the plan's subjects valid before anything is written; one line per bad subject
-    (:class:`InputErrors`). data False: the headers and grids only, reading no voxel
-    (:func:`~smgic_pydra.preparation.prepare.check_input_headers`; ``--plan-only`` and the space
-    estimate). data True: every voxel too (:func:`~smgic_pydra.preparation.prepare.load_inputs`),
-    except for subjects whose prepared folder matches their inputs' SHA-256 (they passed the same
-    checks when prepared), then the label table (:func:`check_label_table`)."""
+def _each_subject(subjects: list[dict], check) -> list:
+    """``check(t1w, mask, labels)`` of every subject spec, in order; one line per bad subject (:class:`InputErrors`)."""
     from ..io.errors import InputErrors
-    from ..preparation.prepare import check_input_headers, load_inputs
 
-    if data:
-        from .cohort import DONE, stamp_subjects
-
-        subjects = [s for s in stamp_subjects(plan, plan.config_json())[0] if s["state"] != DONE]
-    else:
-        subjects = plan.subjects
-    errors = []
+    results, errors = [], []
     for s in subjects:
         try:
-            (load_inputs if data else check_input_headers)(s["t1w"], s.get("mask"), s.get("labels"))
+            results.append(check(s["t1w"], s.get("mask"), s.get("labels")))
         except InputError as err:
             errors.append(err)
     if errors:
         raise InputErrors(errors)
-    if data:
-        check_label_table(plan)
+    return results
+
+
+def check_headers(plan: CohortPlan) -> dict[str, int]:
+    """Every input image header and grid of the plan's subjects valid, reading no voxel
+    (:func:`~smgic_pydra.preparation.prepare.check_input_headers`; also ``--plan-only``), one line per bad
+    subject (:class:`InputErrors`); returns subject -> voxels of its T1w, from the same header read, for the
+    space estimate (:func:`check_space`)."""
+    import math
+
+    from ..preparation.prepare import check_input_headers
+
+    images = _each_subject(plan.subjects, check_input_headers)
+    return {s["subject"]: math.prod(int(n) for n in img.shape[:3]) for s, img in zip(plan.subjects, images)}
+
+
+def check_inputs(plan: CohortPlan) -> None:
+    """Every voxel of the plan's input images valid before anything is written
+    (:func:`~smgic_pydra.preparation.prepare.load_inputs`), one line per bad subject (:class:`InputErrors`),
+    except for subjects whose prepared folder matches their inputs' SHA-256 (they passed the same checks
+    when prepared), then the label table (:func:`check_label_table`)."""
+    from ..preparation.prepare import load_inputs
+    from .cohort import DONE, stamp_subjects
+
+    _each_subject([s for s in stamp_subjects(plan, plan.config_json())[0] if s["state"] != DONE], load_inputs)
+    check_label_table(plan)
 
 
 def check_label_table(plan: CohortPlan) -> None:
@@ -268,12 +279,13 @@ def check_label_table(plan: CohortPlan) -> None:
                          f"{first['subject']} ({display_path(first['labels'])}): is it the table of these labels?")
 
 
-def check_space(plan: CohortPlan, output_dir):
+def check_space(plan: CohortPlan, output_dir, voxels: dict[str, int] | None = None):
     """Print the plan (:mod:`.plan_summary`: jobs, pairs, bytes, time guide) and refuse, in one line naming
-    ``--outputs metrics``, a run whose estimated bytes exceed the free space of OUTPUT_DIR."""
+    ``--outputs metrics``, a run whose estimated bytes exceed the free space of OUTPUT_DIR; ``voxels``:
+    subject -> T1w voxels (:func:`check_headers`; default: read from the headers)."""
     from .plan_summary import summarize
 
-    summary = summarize(plan)
+    summary = summarize(plan, voxels)
     for line in summary.lines(plan.outputs):
         print(f"smgic-bids: {line}")
     if summary.bytes > summary.free_bytes:
