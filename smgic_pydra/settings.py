@@ -101,12 +101,12 @@ def settings_record(settings: BidsAppSettings, now: datetime) -> dict:
             "settings": json.loads(json_text(asdict(settings)))}
 
 
-def write_run_config(settings: BidsAppSettings, now: datetime | None = None) -> Path:
+def write_run_config(settings: BidsAppSettings) -> Path:
     """Write :func:`settings_record` to ``OUTPUT_DIR/logs/config-<UTC time, to the microsecond>.json``
     (atomically); returns its path. The levels call it once their inputs are checked, when they start
     writing (participant, train) or once they wrote (group, export); ``--plan-only`` writes none."""
     from .io.atomic import save_json
 
-    now = now or datetime.now(timezone.utc)
+    now = datetime.now(timezone.utc)
     path = Path(settings.output_dir) / LOGS_DIR / f"config-{now.strftime('%Y%m%dT%H%M%S%fZ')}.json"
     return save_json(settings_record(settings, now), path)
