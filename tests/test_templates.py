@@ -4,6 +4,7 @@ missing files are one line naming the template, the file and the fetch command; 
 writes the NiPreps-named files, ANTsPy applying our from-T1w_to-NAME warp reproduces our
 space-NAME image, and the group level writes the mean T1w, log-Jacobian maps and label volumes."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -132,3 +133,6 @@ def test_template_run_nipreps_files_antspy_applies_our_warp_and_group(tf_home, t
     voxel_mm3 = abs(np.linalg.det(subject.affine[:3, :3]))
     for index in TISSUES:
         assert volumes.loc[("sub-01", index), "volume_mm3"] == pytest.approx((labels == index).sum() * voxel_mm3)
+    # each run that wrote recorded its settings (the refused first run none)
+    levels = [json.loads(p.read_text())["settings"] for p in sorted((out / "logs").glob("config-*.json"))]
+    assert [(s["analysis_level"], s["pairs"]) for s in levels] == [("participant", spec)] * 2 + [("group", "all")]
