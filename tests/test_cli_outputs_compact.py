@@ -33,6 +33,9 @@ def test_compact_then_export_equals_all_and_group_checks_it(tmp_path, write_smal
     assert "written with --outputs compact, which lacks files of --outputs all" in capsys.readouterr().err
     record.write_text(original)
     assert main([str(bids), str(out["compact"]), "export"]) == 0
+    configs = sorted((out["compact"] / "logs").glob("config-*.json"))  # every run's settings; failed pairs too
+    assert [json.loads(c.read_text())["settings"]["analysis_level"] for c in configs] == [
+        "participant", "group", "group", "export"]
     for warp in sorted(out["all"].rglob("*_xfm.nii.gz")) + sorted(out["all"].rglob("*_xfm.mat")):
         assert (out["compact"] / warp.relative_to(out["all"])).read_bytes() == warp.read_bytes(), warp.name
     assert main([str(bids), str(out["compact"]), "group", "--verify-outputs"]) == 0
