@@ -19,9 +19,11 @@ from ..preparation import PreparedSubject
 from ..network.precision import forward_context, precision_record
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
+from ..transforms import upsample_field
 from ..worldspace.compact import CompactMapping
 from ..worldspace.registered import RegisteredPair
 from .model_io import ModelBundle
+from .network_grid import network_top_level
 
 
 STAGE_SECONDS = ("forward_seconds", "affine_seconds", "network_seconds", "refine_seconds")
@@ -73,17 +75,19 @@ def _image_tensor(subject: PreparedSubject, device: torch.device) -> torch.Tenso
 
 
 def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Tensor,
-                      precision: str = "fp32") -> torch.Tensor:
-    """The network's total velocity ``(1, 3, D, H, W)`` (float32, a normal tensor on the bundle's device).
+                      precision: str = "fp32", level: int = 4) -> torch.Tensor:
+    """The network's total velocity ``(1, 3, D, H, W)`` on the model grid (float32, a normal tensor on the
+    bundle's device): the cascade's level ``level`` (:mod:`.network_grid`), upsampled when it is coarser.
 
     precision: ``bf16`` (autocast) or ``fp32`` (:func:`smgic_pydra.network.precision.network_precision`).
     On CUDA the first call per bundle is preceded by an untimed warm-up (kernel selection).
     """
     with torch.inference_mode(), forward_context(precision, bundle.device.type):
         if not bundle.warmed_up and bundle.device.type == "cuda":
-            bundle.model.register(moving, fixed)
+            bundle.model.forward(moving, fixed, upto_level=level)
             bundle.warmed_up = True
-        velocity = bundle.model.register(moving, fixed).velocity.float()
+        velocity = bundle.model.forward(moving, fixed, upto_level=level)[-1].velocity.float()
+        velocity = upsample_field(velocity, moving.shape[-3:])
     return velocity.clone()  # outside inference mode: usable by autograd in the refinement
 
 
@@ -95,7 +99,9 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     their images' SHA-256, and the other order gets the exact inverse (the inverse affine, the
     views exchanged, ``v -> -v``), so registering B to A inverts registering A to B.
 
-    The record holds ``affine`` (:meth:`AffineResult.to_sidecar` or None), ``refine`` (the
+    The network runs up to the level that ``settings.network_grid`` picks for the pair
+    (:func:`.network_grid.network_top_level`; the same for both orders). The record holds ``network_level``,
+    ``network_grid_shape``, ``affine`` (:meth:`AffineResult.to_sidecar` or None), ``refine`` (the
     refinement's settings, loss before and after, seconds), ``affine_seconds``,
     ``network_seconds``, ``refine_seconds`` and ``forward_seconds`` (their sum plus the resampling
     into the halfway space and the field integration: the registration itself). CUDA work is
@@ -113,7 +119,9 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     synchronize(device)
     network_start = time.perf_counter()
     precision = precision_record(settings.precision, device.type)
-    velocity = _network_velocity(bundle, fix, mov, precision["network"])
+    level = network_top_level(settings.network_grid, bundle.cfg.voxel_size_mm,
+                              (fixed.native_affine, moving.native_affine))
+    velocity = _network_velocity(bundle, fix, mov, precision["network"], level)
     synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
@@ -131,6 +139,8 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
         "computed_as": "inverse of moving -> fixed" if swapped else "fixed <- moving",
         "settings": settings.to_dict(),
         "precision": precision,
+        "network_level": level,
+        "network_grid_shape": list(bundle.cfg.level_shape(level)),
         "affine": None if affine is None else affine.to_sidecar(),
         "refine": refine_record,
         "affine_seconds": 0.0 if affine is None else affine.seconds,
@@ -173,6 +183,8 @@ def smgicnet_pair(
         "device": str(bundle.device),
         "pipeline": record["settings"],
         "precision": record["precision"],
+        "network_level": record["network_level"],
+        "network_grid_shape": record["network_grid_shape"],
         "affine": record["affine"],
         "refinement": record["refine"],
         "computed_as": record["computed_as"],
