@@ -1,4 +1,4 @@
-"""Slices and SVG mosaics of anatomical images for the reportlets (matplotlib + nireports).
+"""Slices and SVG mosaics of anatomical images for the reportlets (matplotlib + lxml).
 
 Volumes are first put in RAS voxel order (:func:`canonical`; values unchanged), so every panel is
 drawn in the neurological convention: the subject's right on the panel's right, anterior / superior
