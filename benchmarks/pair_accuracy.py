@@ -61,13 +61,16 @@ import pair_report  # noqa: E402  (same folder)
 from pair_subjects import ordered_pairs, write_subject  # noqa: E402  (same folder)
 
 from smgic_pydra.methods import METHODS  # noqa: E402
+from smgic_pydra.pipeline_settings import QUALITY_PRESETS, quality_options  # noqa: E402
 
 LABEL_MAPS = REPO.parent / "shared" / "data" / "synthseg_label_maps"
 HELD_OUT_MAPS = ("13", "14", "15")
 """Maps held out of the packaged default model's training (scripts/train_default_model.py)."""
 VARIANTS = {"smgicnet-net": ("smgicnet", {"affine": False, "refine": 0}),
-            "smgicnet-affine": ("smgicnet", {"refine": 0})}
-"""Benchmark name -> (registry method, options): SM-GICNet's stages measured alone."""
+            "smgicnet-affine": ("smgicnet", {"refine": 0}),
+            **{f"smgicnet-{name}": ("smgicnet", quality_options(name)) for name in QUALITY_PRESETS if name != "default"}}
+"""Benchmark name -> (registry method, options): SM-GICNet's stages measured alone, and its ``--quality`` presets
+(``smgicnet`` is the default one)."""
 CHOICES = [*METHODS, *VARIANTS]
 EVALUATION_VERSION = "dice+hd95+folding+ic/1"
 """Changes when :func:`evaluate` changes what it measures (part of every result's key)."""

@@ -29,7 +29,8 @@ CSV_COLUMNS = ("moving", "fixed", "method", "dice_mean", "n_labels", "hd95_mm", 
                "percent_folded_all", "log_det_std", "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds",
                "affine_seconds", "network_seconds", "refine_seconds", "total_seconds", "cpu_seconds",
                "evaluation_seconds", "peak_rss_mib", "peak_cuda_mib", "error")
-METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "smgicnet-net", "smgicnet-affine", "smgicnet")
+METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "smgicnet-net", "smgicnet-affine", "smgicnet-fast",
+                "smgicnet", "smgicnet-best")
 
 
 def load_rows(folder: Path) -> list[dict]:

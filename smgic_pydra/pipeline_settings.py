@@ -108,3 +108,20 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
     """``prefix + field name -> Option`` of a settings dataclass, the object's values as defaults."""
     return {prefix + f.name: Option(getattr(settings, f.name), **f.metadata.get("option", {}))
             for f in fields(settings) if f.default is not MISSING or f.default_factory is not MISSING}
+
+
+QUALITY_PRESETS = {
+    "fast": {"network_grid": "auto", "refine": 0},
+    "default": {},
+    "best": {"refine": 24},
+}
+"""``--quality`` presets: smgicnet options beneath any given explicitly (:func:`quality_options`). ``fast``: the
+network alone after the affine, on half the grid for coarse (>= 3 mm) inputs; ``best``: twice the refinement
+steps. Their Dice and seconds: README ("Quality presets")."""
+
+
+def quality_options(quality: str) -> dict:
+    """The smgicnet options of preset ``quality`` (:data:`QUALITY_PRESETS`); an unknown name is a one-line ``ValueError``."""
+    if quality not in QUALITY_PRESETS:
+        raise ValueError(f"quality must be one of {', '.join(QUALITY_PRESETS)}, got {quality!r}")
+    return dict(QUALITY_PRESETS[quality])

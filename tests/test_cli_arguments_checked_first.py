@@ -29,6 +29,9 @@ CASES = [
      "participant", ["fireants.greedy_lr", "not selected"]),
     ("--refine without smgicnet", ["--method", "synquick", "--refine", "3"], "participant",
      ["smgicnet.refine", "not selected"]),
+    ("--quality unknown", ["--quality", "ultra"], "participant", ["--quality", "invalid choice", "'ultra'"]),
+    ("--quality without smgicnet", ["--method", "synquick", "--quality", "fast"], "participant",
+     ["--quality fast", "not selected"]),
     ("device tpu", ["--device", "tpu"], "participant", ["--device", "cpu, cuda or cuda:N", "'tpu'"]),
     ("nprocs zero", ["--nprocs", "0"], "participant", ["--nprocs", ">= 1"]),
     ("omp threads negative", ["--omp-nthreads", "-1"], "participant", ["--omp-nthreads", ">= 0"]),
@@ -83,6 +86,11 @@ def test_valid_values_pass_and_are_kept_exactly():
     assert s.nprocs == 2 and s.device == "cpu"
     assert parse_settings(["/b", "/o", "participant", "--precision", "fp32"]).method_options == {
         "smgicnet": {"precision": "fp32"}}
+    # a preset lies under the explicit options: --refine and --method-option win over --quality's values
+    fast = parse_settings(["/b", "/o", "participant", "--quality", "fast", "--refine", "3"])
+    assert fast.quality == "fast" and fast.method_options == {"smgicnet": {"network_grid": "auto", "refine": 3}}
+    best = parse_settings(["/b", "/o", "participant", "--quality", "best", "--method-option", "smgicnet.refine=5"])
+    assert best.method_options == {"smgicnet": {"refine": 5}}
     train = parse_settings(["/b", "/o", "train", "--precision", "bf16"])
     assert train.precision == "bf16" and train.method_options == {}
 

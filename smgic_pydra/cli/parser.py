@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 from .. import __version__
 from ..methods import METHODS, selectable_methods
 from ..output_policy import OUTPUT_POLICIES, policies_help
-from ..pipeline_settings import PipelineSettings
+from ..pipeline_settings import QUALITY_PRESETS, PipelineSettings, quality_options
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings, default
 from .options import device_name, non_negative_int, parse_iterations, parse_stages, positive_int
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--refine", type=non_negative_int, default=None, metavar="N",
                    help="smgicnet: Adam steps of test-time refinement of each pair's velocity field, 0 for the "
                    f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
+    g.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=default("quality"),
+                   help="smgicnet's preset, under --refine, --no-affine and --method-option: fast (the network alone "
+                   "after the affine, on half the grid for >= 3 mm inputs), default, best (twice the refinement "
+                   f"steps); see the README (default: {default('quality')})")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default=default("pairs"), help="all | ordered | reference:LABEL | FILE.tsv | "
@@ -159,8 +164,6 @@ def parse_method_options(items: list[str], methods: list[str] | None = None) -> 
     """``--method-option METHOD.KEY=VALUE`` items as method -> {key: value} (VALUE parsed as JSON, else text),
     each checked against its registry declaration (type, bounds); with ``methods``, an option of a
     method that is not selected is refused too."""
-    import json
-
     options: dict[str, dict] = {}
     for item in items:
         name, _, value = item.partition("=")
@@ -187,9 +190,10 @@ def parse_method_options(items: list[str], methods: list[str] | None = None) -> 
 
 
 def smgicnet_shortcuts(args) -> list[str]:
-    """``--refine``, ``--no-affine`` and (outside train) ``--precision`` as ``--method-option`` items (explicit items
-    given later win)."""
-    items = [] if args.refine is None else [f"smgicnet.refine={args.refine}"]
+    """``--quality``'s preset, then ``--refine``, ``--no-affine`` and (outside train) ``--precision``, as
+    ``--method-option`` items (items given later win: explicit ones come after these)."""
+    preset = [f"smgicnet.{key}={json.dumps(value)}" for key, value in quality_options(args.quality).items()]
+    items = preset + ([] if args.refine is None else [f"smgicnet.refine={args.refine}"])
     if args.precision is not None and args.analysis_level != "train":
         items.append(f'smgicnet.precision="{args.precision}"')
     return items + (["smgicnet.affine=false"] if args.no_affine else [])
@@ -204,6 +208,9 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     if args.plan_only and args.analysis_level != "participant":
         raise UsageError(f"--plan-only applies to the participant level, not {args.analysis_level}")
     methods = parse_methods(args.method)
+    if args.quality != default("quality") and "smgicnet" not in methods:
+        raise UsageError(f"--quality {args.quality} is smgicnet's preset, and smgicnet is not selected "
+                         f"(--method {args.method}); add it or drop the option")
     given = {f.name: getattr(args, f.name) for f in fields(BidsAppSettings) if hasattr(args, f.name)}
     return BidsAppSettings(**given | dict(
         bids_dir=args.bids_dir.absolute(), output_dir=args.output_dir.absolute(), work_dir=args.work_dir.absolute(),

@@ -26,6 +26,7 @@ from pathlib import Path
 from pydra.compose import python
 
 from ..methods.registry import METHODS
+from ..pipeline_settings import quality_options
 from .filetypes import PACKAGED_MODEL, Directory, File, Image, Json, NiftiGz
 
 OUTPUTS = ("forward_warp", "inverse_warp", "affine_transform", "composite_transform", "warped_image", "jacobian",
@@ -98,17 +99,20 @@ def _documented(extra: str):
         model: SM-GICNet model folder (default: the packaged model).
         refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: none).
         affine: run the symmetric affine stage first.
+        quality: the preset (fast, default, best; ``smgic_pydra.pipeline_settings.QUALITY_PRESETS``) under
+            refine, affine and options.
         options: further smgicnet options (registry keys, e.g. refine_factor).
         device: cpu, cuda or cuda:N.
         num_threads: torch threads.""")
 def smgicnet_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
                           moving_mask: Image | None = None, model: Directory = PACKAGED_MODEL, refine: int | None = None,
-                          affine: bool = True, options: dict | None = None, device: str = "cpu",
-                          num_threads: int = 1) -> PairOutputs:
+                          affine: bool = True, quality: str = "default", options: dict | None = None,
+                          device: str = "cpu", num_threads: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with SM-GICNet (symmetric affine, the network, refinement)."""
     stages = {"affine": affine} | ({} if refine is None else {"refine": refine})
     return register_files("smgicnet", fixed_image, moving_image, fixed_mask, moving_mask, model=model,
-                          options={**(options or {}), **stages}, device=device, num_threads=num_threads)
+                          options={**quality_options(quality), **(options or {}), **stages}, device=device,
+                          num_threads=num_threads)
 
 
 SMGICNetRegistration = python.define(smgicnet_registration, outputs=OUTPUTS, name="SMGICNetRegistration")
