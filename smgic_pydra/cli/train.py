@@ -19,6 +19,7 @@ from ..config import N_LEVELS, SMGICNetConfig
 from ..io import InputError, load_image
 from ..training import RunOptions, Trainer, TrainingError, TrainPlan, load_checkpoint
 from ..defaults import CHECKPOINT_EVERY, RANDOM_SEED
+from ..settings import default
 from .options import add_renamed, parse_iterations, parse_stages, positive_int
 
 IMAGE_SUFFIXES = (".nii", ".nii.gz")
@@ -33,9 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("images", nargs="+", type=Path, help="NIfTI images, or folders of *.nii / *.nii.gz")
     parser.add_argument("--out", required=True, type=Path, help="output folder (checkpoints/, training_log.csv)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
-                        help="autocast precision on CUDA (default: fp32)")
+    parser.add_argument("--device", default=default("device"), help=f"cpu, cuda or cuda:N (default: {default('device')})")
+    parser.add_argument("--precision", default=default("precision"), choices=("fp32", "bf16", "fp16"),
+                        help=f"autocast precision on CUDA (default: {default('precision')})")
     add_renamed(parser, "--random-seed", "--seed", dest="seed", type=positive_int, default=None,
                 help=f"random seed, >= 1 as in smgic-bids (default: {RANDOM_SEED}; --seed: deprecated alias)")
     parser.add_argument("--stages", default=None,
