@@ -14,13 +14,18 @@ from smgic_pydra.worldspace.compact import read_compact
 from smgic_pydra.worldspace.export import export_pair
 
 
-def test_compact_mapping_exports_the_warps_of_all_bit_for_bit(tmp_path, write_cohort, write_small_model):
+@pytest.mark.parametrize("settings, grid_divisor", [
+    (PipelineSettings(affine=True, refine=RefineSettings(steps=2)), 1),
+    # --quality fast on half the grid: the mapping lives on the cascade's level-3 grid
+    (PipelineSettings(affine=True, network_grid="half", refine=RefineSettings(steps=0)), 2),
+], ids=["refined", "half-grid"])
+def test_compact_mapping_exports_the_warps_of_all_bit_for_bit(tmp_path, write_cohort, write_small_model, settings,
+                                                               grid_divisor):
     ants = pytest.importorskip("ants")
     bundle = load_model(write_small_model(tmp_path / "model"))
     subjects = write_cohort(tmp_path / "bids", 2)
     prepared = {s["subject"]: prepare_subject(s["t1w"], tmp_path / "prep" / s["subject"], bundle.cfg,
                                               labels_path=s["labels"], subject_id=s["subject"]) for s in subjects}
-    settings = PipelineSettings(affine=True, refine=RefineSettings(steps=2))
     a, b = sorted(prepared)
     for fixed, moving in ((a, b), (b, a)):
         pair = smgicnet_pair(bundle, prepared[fixed], prepared[moving], {}, settings)
@@ -31,7 +36,7 @@ def test_compact_mapping_exports_the_warps_of_all_bit_for_bit(tmp_path, write_co
     assert [p.name for p in compact_files] == [f"{a}_from-{a.replace('-', '')}_to-{b.replace('-', '')}"
                                                "_desc-smgicnet_mode-velocity_xfm.h5"]
     mapping = read_compact(compact_files[0])
-    assert mapping.velocity.dtype == np.float32 and mapping.velocity.shape == (3, *bundle.cfg.grid_shape)
+    assert mapping.velocity.dtype == np.float32 and mapping.velocity.shape == (3, *(n // grid_divisor for n in bundle.cfg.grid_shape))
     for fixed, moving in ((a, b), (b, a)):
         dense = pair_output_paths(tmp_path / "all", moving, fixed, "smgicnet")
         compact = pair_output_paths(tmp_path / "compact", moving, fixed, "smgicnet")

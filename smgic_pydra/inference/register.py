@@ -19,7 +19,6 @@ from ..preparation import PreparedSubject
 from ..network.precision import forward_context, precision_record
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
-from ..transforms import upsample_field
 from ..worldspace.compact import CompactMapping
 from ..worldspace.registered import RegisteredPair
 from .model_io import ModelBundle
@@ -56,7 +55,7 @@ def _native_grid(subject: PreparedSubject) -> tuple[np.ndarray, tuple]:
 @dataclass
 class PairFields:
     """Result of :func:`pair_fields`: the halfway views, normalized fields ``(1, 3, D, H, W)`` on the
-    halfway grid (CPU, float32; forward = fixed -> moving pull-back, inverse = ``exp(-v)``), the
+    network level's halfway grid (CPU, float32; forward = fixed -> moving pull-back, inverse = ``exp(-v)``), the
     pair's :class:`~smgic_pydra.worldspace.compact.CompactMapping` (canonical order) and a record."""
 
     pair: HalfwayPair
@@ -76,8 +75,8 @@ def _image_tensor(subject: PreparedSubject, device: torch.device) -> torch.Tenso
 
 def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Tensor,
                       precision: str = "fp32", level: int = 4) -> torch.Tensor:
-    """The network's total velocity ``(1, 3, D, H, W)`` on the model grid (float32, a normal tensor on the
-    bundle's device): the cascade's level ``level`` (:mod:`.network_grid`), upsampled when it is coarser.
+    """The network's total velocity ``(1, 3, *cfg.level_shape(level))`` after the cascade's level ``level``
+    (:mod:`.network_grid`), float32, a normal tensor on the bundle's device.
 
     precision: ``bf16`` (autocast) or ``fp32`` (:func:`smgic_pydra.network.precision.network_precision`).
     On CUDA the first call per bundle is preceded by an untimed warm-up (kernel selection).
@@ -87,8 +86,15 @@ def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Te
             bundle.model.forward(moving, fixed, upto_level=level)
             bundle.warmed_up = True
         velocity = bundle.model.forward(moving, fixed, upto_level=level)[-1].velocity.float()
-        velocity = upsample_field(velocity, moving.shape[-3:])
     return velocity.clone()  # outside inference mode: usable by autograd in the refinement
+
+
+def level_affine(net_affine, grid_shape, level_shape) -> np.ndarray:
+    """Index -> RAS mm affine ``(4, 4)`` of a level grid on a network grid: the cascade upsamples with
+    ``align_corners=True``, so the corner voxels coincide (level index ``i`` = network index
+    ``i (N - 1) / (n - 1)`` per axis)."""
+    scale = [(int(n) - 1) / max(int(m) - 1, 1) for n, m in zip(grid_shape, level_shape)]
+    return np.asarray(net_affine, dtype=np.float64) @ np.diag([*scale, 1.0])
 
 
 def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSubject,
@@ -125,9 +131,11 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
-    # the fields are integrated on the CPU in float32, as an export from the compact mapping integrates them
+    # the mapping lives on the level's grid; its fields are integrated on the CPU in float32, as an export
+    # from the compact mapping integrates them
+    views = [level_affine(view.net_affine, bundle.cfg.grid_shape, velocity.shape[-3:]) for view in (pair.fixed, pair.moving)]
     mapping = CompactMapping(fixed.subject_id, moving.subject_id, velocity.detach().float().cpu().numpy(),
-                             bundle.cfg.ss_steps, pair.fixed.net_affine, pair.moving.net_affine,
+                             bundle.cfg.ss_steps, *views,
                              None if affine is None else affine.matrix,
                              {s.subject_id: _native_grid(s) for s in (fixed, moving)})
     disp, disp_inv = mapping.network_fields()

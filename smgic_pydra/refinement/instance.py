@@ -37,12 +37,13 @@ def _objective(v: torch.Tensor, fixed: torch.Tensor, moving: torch.Tensor, s: Re
 
 def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.Tensor,
                     settings: RefineSettings) -> tuple[torch.Tensor, dict]:
-    """Refined total velocity ``(1, 3, D, H, W)`` (same grid and device as ``velocity``) and a record.
+    """Refined total velocity ``(1, 3, D, H, W)`` on the images' grid (device of ``velocity``) and a record.
 
-    fixed, moving: ``(1, 1, D, H, W)`` images on the velocity's grid. The record holds the settings,
-    the objective before and after, and the seconds. With ``settings.steps == 0`` the velocity is
-    returned unchanged. No randomness: the result depends only on the inputs (and on the CPU, on the
-    thread count).
+    fixed, moving: ``(1, 1, D, H, W)`` images on the network grid; the velocity is on it or on a coarser
+    level's grid (upsampled first; the correction's grid is the images' pooled by ``settings.factor``). The
+    record holds the settings, the objective before and after, and the seconds. With ``settings.steps == 0``
+    the velocity is returned unchanged (on its own grid). No randomness: the result depends only on the
+    inputs (and on the CPU, on the thread count).
     """
     start = time.perf_counter()
     record = {"settings": asdict(settings), "loss_before": None, "loss_after": None}
@@ -50,8 +51,11 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         return velocity, {**record, "seconds": 0.0}
     velocity = velocity.detach().float()
     with torch.no_grad():
-        base = _pool(velocity, settings.factor)
         fixed_c, moving_c = _pool(fixed.float(), settings.factor), _pool(moving.float(), settings.factor)
+        # a coarser level's velocity goes to the images' grid, as the cascade upsamples it (the refined
+        # velocity lives there: integrating a refined field on the coarser grid lost Dice)
+        velocity = upsample_field(velocity, fixed.shape[-3:])
+        base = _pool(velocity, settings.factor)
     correction = torch.zeros_like(base, requires_grad=True)
     optimizer = torch.optim.Adam([correction], lr=settings.learning_rate)
     with torch.enable_grad():

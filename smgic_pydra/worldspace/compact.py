@@ -35,9 +35,9 @@ class CompactMapping:
     """Both directions of one pair's mapping.
 
     fixed / moving: subject keys of the canonical order (the stored ``v`` maps fixed -> moving).
-    velocity: ``(3, D, H, W)`` float32 on the halfway network grid. ss_steps: scaling-and-squaring
-    steps. fixed_view / moving_view: ``(4, 4)`` ``net_affine`` of the two halfway views (network
-    index -> RAS mm). affine: ``A`` ``(4, 4)`` RAS mm (canonical fixed -> moving) or None.
+    velocity: ``(3, D, H, W)`` float32 on the halfway grid of the network level that made it (the model's
+    grid, or half of it). ss_steps: scaling-and-squaring steps. fixed_view / moving_view: ``(4, 4)``
+    index -> RAS mm affines of that grid in the two halfway views. affine: ``A`` ``(4, 4)`` RAS mm (canonical fixed -> moving) or None.
     grids: subject key -> ``(native affine (4, 4), native shape)`` of its T1w.
     """
 
