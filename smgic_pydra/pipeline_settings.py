@@ -113,13 +113,13 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
 QUALITY_PRESETS = {
     "fast": {"network_grid": "auto", "refine": 0},
     "default": {},
-    "best": {"refine": 36},
 }
 """``--quality`` presets: smgicnet options beneath any given explicitly (:func:`quality_options`). ``fast``: the
-network alone after the affine, on half the grid for coarse (>= 3 mm) inputs; ``best``: three times the
-refinement steps. Chosen on 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread): 12 steps
-0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46; a window of 7 (0.712) and half the smoothness weight
-(more folding) did not help. Their Dice and seconds on held-out pairs: README ("Quality presets")."""
+network alone after the affine, on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
+steps did not generalise. On 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread) 12 steps
+gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a window of 7, 0.712, and half the smoothness
+weight, more folding, did not help); on the 12 held-out pairs of maps 13-15, 36 steps gave 0.708 against 12
+steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md``, row ``smgicnet-best``)."""
 
 
 def quality_options(quality: str) -> dict:

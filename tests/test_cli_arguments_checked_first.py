@@ -89,8 +89,8 @@ def test_valid_values_pass_and_are_kept_exactly():
     # a preset lies under the explicit options: --refine and --method-option win over --quality's values
     fast = parse_settings(["/b", "/o", "participant", "--quality", "fast", "--refine", "3"])
     assert fast.quality == "fast" and fast.method_options == {"smgicnet": {"network_grid": "auto", "refine": 3}}
-    best = parse_settings(["/b", "/o", "participant", "--quality", "best", "--method-option", "smgicnet.refine=5"])
-    assert best.method_options == {"smgicnet": {"refine": 5}}
+    fast = parse_settings(["/b", "/o", "participant", "--quality", "fast", "--method-option", "smgicnet.network_grid=\"full\""])
+    assert fast.method_options == {"smgicnet": {"network_grid": "full", "refine": 0}}
     train = parse_settings(["/b", "/o", "train", "--precision", "bf16"])
     assert train.precision == "bf16" and train.method_options == {}
 

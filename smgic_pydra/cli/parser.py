@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
     g.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=default("quality"),
                    help="smgicnet's preset, under --refine, --no-affine and --method-option: fast (the network alone "
-                   "after the affine, on half the grid for >= 3 mm inputs), default, best (three times the refinement "
-                   f"steps); see the README (default: {default('quality')})")
+                   "after the affine, on half the grid for >= 2.85 mm inputs) or default (with the refinement); "
+                   f"their Dice and seconds are in the README (default: {default('quality')})")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")
     g.add_argument("--pairs", default=default("pairs"), help="all | ordered | reference:LABEL | FILE.tsv | "
