@@ -259,3 +259,32 @@ def test_fireants_registration_task_options_and_warp(example, tmp_path):
     assert np.mean(np.abs(ours - by_ants) > 1e-3 * np.abs(by_ants).max()) < 1e-3
     with pytest.raises(ValueError, match="preset"):
         ANTsRegistration(fixed_image=fixed["t1w"], moving_image=moving["t1w"], preset="smgicnet")
+
+
+def test_quality_fast_is_the_network_alone_in_pydra_and_nipype(example, tmp_path):
+    """quality="fast" (the Pydra task and the Nipype interface): the sidecar records refine 0 and the auto grid,
+    and no refinement ran; the warps are real deformations (ANTs reads them: mean displacement > 1 mm)."""
+    import ants
+    from nipype.interfaces.base import isdefined
+
+    from smgic_pydra.interfaces import PrepareSubject as NipypePrepare
+    from smgic_pydra.interfaces import SMGICNetRegistration as NipypeSMGICNet
+
+    fixed, moving, model = example["fixed"], example["moving"], example["model"]
+    fast = SMGICNetRegistration(fixed_image=fixed["t1w"], moving_image=moving["t1w"], fixed_mask=fixed["mask"],
+                                moving_mask=moving["mask"], model=model, quality="fast")(cache_root=example["cache"])
+    prepared = {}
+    for name, files in (("fixed", fixed), ("moving", moving)):
+        (tmp_path / name).mkdir()
+        node = NipypePrepare(model=model, t1w=files["t1w"], mask=files["mask"], subject_id=f"sub-{name}")
+        prepared[name] = node.run(cwd=str(tmp_path / name)).outputs.prepared_dir
+    (tmp_path / "register").mkdir()
+    nipype = NipypeSMGICNet(fixed_dir=prepared["fixed"], moving_dir=prepared["moving"], model=model, quality="fast")
+    result = nipype.run(cwd=str(tmp_path / "register")).outputs
+    assert isdefined(result.warp)
+    for sidecar_path, warp in ((fast.sidecar, fast.forward_warp), (result.sidecar, result.warp)):
+        sidecar = json.loads(Path(sidecar_path).read_text())
+        assert sidecar["method_options"]["refine"] == 0 and sidecar["method_options"]["network_grid"] == "auto"
+        assert sidecar["refine_seconds"] == 0.0 and sidecar["refinement"]["loss_before"] is None
+        field = ants.image_read(str(warp)).numpy()
+        assert np.linalg.norm(field.reshape(-1, 3), axis=1).mean() > 1.0

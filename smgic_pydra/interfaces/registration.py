@@ -12,6 +12,7 @@ import os
 from nipype.interfaces.base import BaseInterfaceInputSpec, Directory, File, SimpleInterface, TraitedSpec, isdefined, traits
 
 from ..methods.registry import METHODS
+from ..pipeline_settings import QUALITY_PRESETS, quality_options
 
 FILE_NAMES = {"warp": "xfm.nii.gz", "inverse_warp": "inversexfm.nii.gz", "warped": "T1w.nii.gz",
               "warped_labels": "dseg.nii.gz", "jacobian": "jacobian.nii.gz", "sidecar": "xfm.json"}
@@ -55,7 +56,7 @@ class RegisterPair(SimpleInterface):
         from ..worldspace import PairOutputPaths
 
         entry = get_method(self.inputs.method)
-        options = self.inputs.options if isdefined(self.inputs.options) else None
+        options = {**self._preset_options(), **(self.inputs.options if isdefined(self.inputs.options) else {})}
         context = MethodContext(model=self.inputs.model if isdefined(self.inputs.model) else "",
                                 device=self.inputs.device, threads=self.inputs.num_threads,
                                 seed=self.inputs.random_seed, options=entry.merged_options(options))
@@ -68,15 +69,24 @@ class RegisterPair(SimpleInterface):
         self._results["forward_seconds"] = row["forward_seconds"]
         return runtime
 
+    def _preset_options(self) -> dict:
+        """Options under ``options`` (none here; SM-GICNet's ``quality`` preset)."""
+        return {}
+
 
 class _SMGICNetInputSpec(_RegisterPairInputSpec):
     method = traits.Enum("smgicnet", usedefault=True, desc="always smgicnet")
+    quality = traits.Enum("default", *(q for q in QUALITY_PRESETS if q != "default"), usedefault=True,  # 1st: default
+                          desc="preset under options: default, or fast (no refinement; half grid for >= 2.85 mm)")
 
 
 class SMGICNetRegistration(RegisterPair):
-    """:class:`RegisterPair` with SM-GICNet (symmetric diffeomorphic network; ``model``, ``device``)."""
+    """:class:`RegisterPair` with SM-GICNet (symmetric diffeomorphic network; ``model``, ``device``, ``quality``)."""
 
     input_spec = _SMGICNetInputSpec
+
+    def _preset_options(self) -> dict:
+        return quality_options(self.inputs.quality)
 
 
 class _ANTsBaselineInputSpec(_RegisterPairInputSpec):
