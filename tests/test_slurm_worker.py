@@ -170,7 +170,11 @@ def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), str(TESTS)]))
     argv = [sys.executable, str(driver), str(cache), str(gate), str(marks)]
 
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # output to a file, not a pipe: nobody reads a pipe while the run goes on, and a full one (64 KiB of
+    # log lines on a slow machine) would block the driver, which then never exits
+    log_path = tmp_path / "first.log"
+    log = log_path.open("w")
+    first = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         # inputs 0 and 1 finish; some gated input is running when the run is cancelled (Ctrl-C)
         _wait_for(
@@ -180,9 +184,14 @@ def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp
         )  # fmt: skip
         time.sleep(2)  # the finished tasks' results are saved
         first.send_signal(signal.SIGINT)
-        first.wait(timeout=300)  # ~20-33 s alone; over 180 s seen with both CI workers and two benchmarks busy
+        try:
+            first.wait(timeout=300)  # ~20-33 s alone
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the cancelled run did not exit in 300 s; its output ends with:\n"
+                                 + log_path.read_text()[-3000:]) from None
     finally:
         first.kill()
+        log.close()
     assert first.returncode != 0
     # the worker cancelled its remaining SLURM jobs on the way out
     _wait_for(
