@@ -111,10 +111,11 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
 
 
 QUALITY_PRESETS = {
-    "fast": {"network_grid": "auto", "refine": 0},
     "default": {},
+    "fast": {"network_grid": "auto", "refine": 0},
 }
-"""``--quality`` presets: smgicnet options beneath any given explicitly (:func:`quality_options`). ``fast``: the
+"""``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
+beneath any given explicitly (:func:`quality_options`). ``fast``: the
 network alone after the affine, on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
 steps did not generalise. On 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread) 12 steps
 gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a window of 7, 0.712, and half the smoothness

@@ -76,7 +76,7 @@ class RegisterPair(SimpleInterface):
 
 class _SMGICNetInputSpec(_RegisterPairInputSpec):
     method = traits.Enum("smgicnet", usedefault=True, desc="always smgicnet")
-    quality = traits.Enum("default", *(q for q in QUALITY_PRESETS if q != "default"), usedefault=True,  # 1st: default
+    quality = traits.Enum(*QUALITY_PRESETS, usedefault=True,  # its default is the first: "default"
                           desc="preset under options: default, or fast (no refinement; half grid for >= 2.85 mm)")
 
 
