@@ -1,4 +1,4 @@
-"""The network forward's precision: bf16 autocast only on a CPU with bf16 units (or when forced), the
+"""The network forward's precision: bf16 autocast by default only on a CPU with bf16 units (or when forced), the
 velocity close to float32's (reference: the float32 forward of the same weights and inputs)."""
 
 import pytest
@@ -12,7 +12,7 @@ from smgic_pydra.pipeline_settings import PipelineSettings
 
 def test_precision_choice_and_option():
     assert network_precision("fp32", "cpu") == "fp32" and network_precision("auto", "cuda") == "fp32"
-    assert network_precision("bf16", "cpu") == "bf16"
+    assert network_precision("bf16", "cpu") == "bf16" and network_precision("bf16", "cuda") == "bf16"
     assert network_precision("auto", "cpu") == ("bf16" if cpu_bf16_flags() else "fp32")
     assert PipelineSettings.from_options({"precision": "fp32"}).precision == "fp32"
     with pytest.raises(ValueError, match="smgicnet.precision must be one of auto, bf16, fp32"):

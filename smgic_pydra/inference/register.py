@@ -131,14 +131,15 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     synchronize(device)
     network_seconds = time.perf_counter() - network_start
     velocity, refine_record = refine_velocity(velocity, fix, mov, settings.refine)
-    # the mapping lives on the level's grid; its fields are integrated on the CPU in float32, as an export
-    # from the compact mapping integrates them
+    # the mapping lives on the level's grid; its fields are integrated in float32 on the model's device (an
+    # export from the compact mapping, on the CPU, gives the same fields: bit for bit from a CPU run, to
+    # float32 rounding from a GPU run)
     views = [level_affine(view.net_affine, bundle.cfg.grid_shape, velocity.shape[-3:]) for view in (pair.fixed, pair.moving)]
     mapping = CompactMapping(fixed.subject_id, moving.subject_id, velocity.detach().float().cpu().numpy(),
                              bundle.cfg.ss_steps, *views,
                              None if affine is None else affine.matrix,
                              {s.subject_id: _native_grid(s) for s in (fixed, moving)})
-    disp, disp_inv = mapping.network_fields()
+    disp, disp_inv = mapping.network_fields(device)
     if swapped:
         affine = None if affine is None else affine.inverse()
         pair = HalfwayPair(pair.moving, pair.fixed, affine)

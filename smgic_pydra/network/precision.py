@@ -3,8 +3,9 @@
 ``auto`` (the default of the ``smgicnet.precision`` option) runs the forward under
 ``torch.autocast("cpu", dtype=torch.bfloat16)`` when the CPU has AMX or AVX-512 BF16 units (Linux
 ``/proc/cpuinfo`` flags ``amx_bf16`` / ``avx512_bf16``: Intel Sapphire Rapids and later, AMD Zen 4
-and later), and in float32 on other CPUs and on CUDA. ``bf16`` forces autocast on a CPU (slow
-without the units), ``fp32`` turns it off. The velocity leaves the network in float32 either way;
+and later), and in float32 on other CPUs and on CUDA. ``bf16`` forces autocast on any device (slow
+on a CPU without the units; on CUDA see ``benchmarks/results/gpu_pipeline_cuda.json``), ``fp32``
+turns it off. The velocity leaves the network in float32 either way;
 the affine stage, the refinement and the field integration run in float32.
 """
 
@@ -34,13 +35,13 @@ def network_precision(setting: str, device_type: str) -> str:
     """``"bf16"`` or ``"fp32"``: what the forward runs in for ``setting`` (:data:`PRECISIONS`) on ``device_type``."""
     if setting not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {setting!r}")
-    if device_type != "cpu" or setting == "fp32":
-        return "fp32"
-    return "bf16" if setting == "bf16" or cpu_bf16_flags() else "fp32"
+    if setting != "auto":
+        return setting
+    return "bf16" if device_type == "cpu" and cpu_bf16_flags() else "fp32"
 
 
 def forward_context(precision: str, device_type: str):
-    """The autocast context of ``precision`` (``bf16``: CPU autocast to bfloat16; ``fp32``: none)."""
+    """The autocast context of ``precision`` (``bf16``: autocast to bfloat16 on ``device_type``; ``fp32``: none)."""
     if precision != "bf16":
         return nullcontext()
     import torch

@@ -53,13 +53,13 @@ class CompactMapping:
     def __post_init__(self) -> None:
         self.velocity = np.ascontiguousarray(np.asarray(self.velocity, dtype=np.float32).reshape((3, *np.shape(self.velocity)[-3:])))
 
-    def network_fields(self):
-        """``(exp(v), exp(-v))`` displacements ``(1, 3, D, H, W)`` float32 torch tensors (CPU), canonical order."""
+    def network_fields(self, device="cpu"):
+        """``(exp(v), exp(-v))`` displacements ``(1, 3, D, H, W)`` float32 torch tensors on ``device``, canonical order."""
         import torch
 
         from ..transforms import integrate_velocity
 
-        v = torch.from_numpy(self.velocity)[None]
+        v = torch.from_numpy(self.velocity)[None].to(device)
         with torch.no_grad():
             return integrate_velocity(v, self.ss_steps), integrate_velocity(-v, self.ss_steps)
 
@@ -78,7 +78,8 @@ class CompactMapping:
     def dense_fields(self, fixed: str, network=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """``(forward, inverse, A)`` of the order with ``fixed`` as the fixed subject: forward
         ``(X, Y, Z, 3)`` float32 RAS mm on the fixed native grid (fixed -> moving), inverse on the
-        moving native grid, ``A`` as :meth:`affine_for`. network: :meth:`network_fields`, when already computed."""
+        moving native grid, ``A`` as :meth:`affine_for`. network: :meth:`network_fields`, when already
+        computed (on a GPU, the native fields are computed there too); else integrated on the CPU."""
         moving = self.other(fixed)
         disp, disp_inv = self.network_fields() if network is None else network
         shape = self.velocity.shape[1:]

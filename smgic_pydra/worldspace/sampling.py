@@ -93,19 +93,27 @@ def sample_field(field: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Trilinear values ``(..., C)`` of a vector field ``(C, X, Y, Z)`` at continuous voxel indices
     ``idx (..., 3)``, with edge values outside (scipy's ``mode="nearest"``); float64.
 
-    Runs :func:`torch.nn.functional.grid_sample` in float64 (multi-threaded; equal to
-    ``scipy.ndimage.map_coordinates(order=1, mode="nearest")`` per component to rounding).
+    :func:`sample_field_tensor` on the CPU (equal to ``scipy.ndimage.map_coordinates(order=1,
+    mode="nearest")`` per component to rounding).
     """
+    import torch
+
+    field = torch.as_tensor(np.asarray(field, dtype=np.float64))
+    return sample_field_tensor(field, torch.from_numpy(np.asarray(idx, dtype=np.float64))).numpy()
+
+
+def sample_field_tensor(field, idx):
+    """:func:`sample_field` on torch tensors (float64, on the device of ``field``): ``(C, X, Y, Z)`` at
+    ``idx (..., 3)`` -> ``(..., C)``, by :func:`torch.nn.functional.grid_sample` (multi-threaded on a CPU)."""
     import torch
     import torch.nn.functional as F
 
-    field = torch.as_tensor(np.asarray(field, dtype=np.float64))
-    extent = np.asarray(field.shape[1:], dtype=np.float64) - 1.0
-    flat = np.asarray(idx, dtype=np.float64).reshape(-1, 3)
-    grid = (2.0 * flat / np.maximum(extent, 1.0) - 1.0)[:, ::-1]  # grid_sample wants (z, y, x) = (k, j, i) order
-    grid = torch.from_numpy(np.ascontiguousarray(grid)).view(1, -1, 1, 1, 3)
-    out = F.grid_sample(field[None], grid, mode="bilinear", padding_mode="border", align_corners=True)
-    return out[0, :, :, 0, 0].T.numpy().reshape(*np.shape(idx)[:-1], field.shape[0])
+    extent = torch.tensor(field.shape[1:], dtype=torch.float64, device=field.device) - 1.0
+    flat = idx.reshape(-1, 3)
+    grid = (2.0 * flat / extent.clamp(min=1.0) - 1.0).flip(-1)  # grid_sample wants (z, y, x) = (k, j, i) order
+    out = F.grid_sample(field[None], grid.reshape(1, -1, 1, 1, 3), mode="bilinear", padding_mode="border",
+                        align_corners=True)
+    return out[0, :, :, 0, 0].T.reshape(*idx.shape[:-1], field.shape[0])
 
 
 def resample(data, data_affine, ref_affine, ref_shape, order, disp_ras_mm=None) -> np.ndarray:
