@@ -270,6 +270,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="label maps of the subjects (default: 13-15, held out of the default model's training)")
     parser.add_argument("--versions", type=int, default=2, help="subjects synthesized per label map (default: 2)")
     parser.add_argument("--max-pairs", type=int, default=None, help="only the first N ordered pairs")
+    parser.add_argument("--pairs", nargs="+", default=None, metavar="MOVING_to_FIXED",
+                        help="run only these of the ordered pairs (e.g. 15b_to_14a; a second process can take some "
+                             "pairs of a long run, in its own --work-dir); the report covers every stored result")
     parser.add_argument("--name", default="heldout", help="result file name part (default: heldout)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="ITK threads for ANTs")
     parser.add_argument("--seed", type=int, default=1, help="synthesis and ANTs random seed (positive)")
@@ -308,6 +311,10 @@ def main(argv=None) -> int:
         work = Path(work)
         subjects = make_subjects(work, args.label_maps, args.versions, args.voxel_mm, args.seed)
         pairs = ordered_pairs(args.label_maps, args.versions)[: args.max_pairs]
+        names = [f"{moving}_to_{fixed}" for moving, fixed in pairs]
+        unknown = sorted(set(args.pairs or ()) - set(names))
+        if unknown:
+            raise SystemExit(f"--pairs: {', '.join(unknown)} not among the benchmark's pairs ({', '.join(names)})")
         save_json({"benchmark": "pair_accuracy", "held_out_maps_only": held_out,
                    "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
                    "label_maps": [str(m) for m in args.label_maps], "versions": args.versions,
@@ -316,7 +323,7 @@ def main(argv=None) -> int:
                    "subjects": {k: {**s.spec, "content_sha256": s.content_sha256} for k, s in subjects.items()}},
                   folder / "benchmark.json")
         failed = 0
-        for moving, fixed in pairs:
+        for moving, fixed in [p for p, name in zip(pairs, names) if args.pairs is None or name in args.pairs]:
             (work / "outputs" / f"{moving}_to_{fixed}").mkdir(parents=True, exist_ok=True)
             for method in args.methods:
                 from smgic_pydra.io.hashing import sha256_json
