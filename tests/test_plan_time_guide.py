@@ -11,6 +11,7 @@ import pytest
 from smgic_pydra.bids.examples import TEMPLATE_DIR, make_example_dataset
 from smgic_pydra.cli.bids_app import main
 from smgic_pydra.methods import get_method
+from smgic_pydra.pipeline_settings import STAGE_CPU_SECONDS, quality_options
 from smgic_pydra.workflows.plan_summary import NETWORK_VOXELS, REFERENCE_VOXELS, pair_seconds
 
 needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
@@ -40,21 +41,44 @@ def _guide_line(text: str) -> tuple[float, str]:
     return float(re.search(r"time guide: ([0-9.e+-]+) CPU job-hours", line).group(1)) * 3600, line
 
 
+def test_pair_seconds_follow_the_options_and_the_half_grid():
+    """The grid part scales with the stages the options run (the registry's stage table, closed form)."""
+    net, c = get_method("smgicnet"), STAGE_CPU_SECONDS
+
+    def cost(affine, level, steps):  # the half grid without refinement integrates its fields there: its own rest
+        rest = c["rest"]["half" if (level, steps) == (3, 0) else "full"]
+        return rest + c["network"][level] + affine * c["affine"] + steps * c["refine_step"]
+
+    default = cost(True, 4, 12)
+    fast = quality_options("fast")
+    assert net.grid_seconds == pytest.approx(default)
+    assert pair_seconds("smgicnet", 0.0, options={"refine": 12}) == pytest.approx(net.grid_seconds)
+    assert pair_seconds("smgicnet", 0.0, options=fast) == pytest.approx(net.grid_seconds * cost(True, 4, 0) / default)
+    assert pair_seconds("smgicnet", 0.0, n_pairs=3, options=fast, half_grid_pairs=2) == pytest.approx(
+        net.grid_seconds * (cost(True, 4, 0) + 2 * cost(True, 3, 0)) / default)
+    assert pair_seconds("smgicnet", 0.0, options={"affine": False, "refine": 0}) == pytest.approx(
+        net.grid_seconds * cost(False, 4, 0) / default)
+    assert pair_seconds("synquick", 0.0, options=None, half_grid_pairs=1) == pytest.approx(get_method("synquick").grid_seconds)
+
+
 @needs_example
 @pytest.mark.slow
-def test_time_guide_within_a_factor_of_two_of_a_real_run_and_done_pairs_counted(tmp_path, capsys):
-    """One 3 mm pair of the example dataset with the packaged model (the default pipeline, one job, one thread)."""
+@pytest.mark.parametrize("quality", ["default", "fast"])
+def test_time_guide_within_a_factor_of_two_of_a_real_run_and_done_pairs_counted(tmp_path, capsys, quality):
+    """One 3 mm pair of the example dataset with the packaged model (one job, one thread), with the default
+    pipeline and with ``--quality fast`` (no refinement, the network on half the grid for 3 mm inputs)."""
     from smgic_pydra.reports.tiles import read_pairs_tables
 
     bids = make_example_dataset(tmp_path / "bids", n_subjects=2, seed=0, voxel_mm=3.0)
     out, work = tmp_path / "out", tmp_path / "work"
     args = [str(bids), str(out), "participant", "-w", str(work), "--method", "smgicnet", "--worker", "debug",
-            "--omp-nthreads", "1", "--no-progress", "--skip-bids-validation", "--no-reportlets"]
+            "--omp-nthreads", "1", "--no-progress", "--skip-bids-validation", "--no-reportlets", "--quality", quality]
     assert main([*args, "--plan-only"]) == 0
     planned = capsys.readouterr().out
     guide, line = _guide_line(planned)
     assert "already done: 0 of 2 pair results" in planned and "smgicnet" in line  # identity is always run
-    assert guide > get_method("smgicnet").grid_seconds  # a 3 mm pair costs at least the network's grid part
+    # a 3 mm pair costs at least its settings' grid part (fast: on half the grid, 3 mm inputs)
+    assert guide > pair_seconds("smgicnet", 0.0, options=quality_options(quality), half_grid_pairs=int(quality == "fast"))
 
     # the run in this process (debug worker): its CPU seconds over its wall seconds say how much of a core it had
     wall, cpu = time.perf_counter(), _cpu_seconds()
@@ -134,5 +158,6 @@ def test_plan_reads_each_input_header_once_and_estimates_from_it(tmp_path, capsy
     plan, _ = bids_plan(bids, out, work, ["smgicnet", "identity"])
     files = [Path(s[role]).name for s in plan.subjects for role in ("t1w", "mask", "labels")]
     assert len(files) == 6 and {name: loads[name] for name in files} == dict.fromkeys(files, 1)
-    voxels = {s["subject"]: int(np.prod(load(s["t1w"]).shape[:3])) for s in plan.subjects}
-    assert printed == steady(summarize(plan, voxels).lines(plan.outputs)) and "(free)" in printed[2]
+    grids = {s["subject"]: (int(np.prod(load(s["t1w"]).shape[:3])), float(min(load(s["t1w"]).header.get_zooms()[:3])))
+             for s in plan.subjects}
+    assert printed == steady(summarize(plan, grids).lines(plan.outputs)) and "(free)" in printed[2]

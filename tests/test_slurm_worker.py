@@ -141,11 +141,14 @@ def test_time_limit_fails_once_with_a_clear_message(slurm_cluster, tmp_path):
 
 
 _DRIVER = """
+import faulthandler
+import signal
 import sys
 from pydra.engine.submitter import Submitter
 from smgic_pydra.hpc import SlurmArrayWorker
 from test_slurm_worker import GatedAdd
 
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for the stacks of a run that hangs
 cache, gate, marks = sys.argv[1:4]
 worker = SlurmArrayWorker(poll_interval=1, batch_window=0.3, file_grace=5, sbatch_args="-c 1 --mem=200M --time=5")
 with Submitter(worker=worker, cache_root=cache) as sub:
@@ -187,8 +190,10 @@ def test_cancelled_run_resumes_without_redoing_finished_tasks(slurm_cluster, tmp
         try:
             first.wait(timeout=300)  # ~20-33 s alone
         except subprocess.TimeoutExpired:
+            first.send_signal(signal.SIGUSR1)  # its threads' stacks go to its output
+            time.sleep(3)
             raise AssertionError("the cancelled run did not exit in 300 s; its output ends with:\n"
-                                 + log_path.read_text()[-3000:]) from None
+                                 + log_path.read_text()[-6000:]) from None
     finally:
         first.kill()
         log.close()

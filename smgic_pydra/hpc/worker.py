@@ -40,6 +40,8 @@ ARRAY_DIR = "slurm_array"
 SBATCH_LOG = "sbatch_commands.txt"
 _MIN_POLL_INTERVAL = 1.0
 _SQUEUE_RETRIES = 5
+#: seconds close() waits for scancel (a controller that does not answer must not hold up a Ctrl-C)
+_SCANCEL_TIMEOUT = 30.0
 
 
 class SlurmJobError(RuntimeError):
@@ -319,7 +321,11 @@ class SlurmArrayWorker(Worker):
         rt = self._runtime
         ids = sorted({tracked.slurm_id for tracked in rt.active.values()})
         if ids:
-            subprocess.run(["scancel", *ids], capture_output=True, check=False)
+            try:
+                subprocess.run(["scancel", *ids], capture_output=True, check=False, timeout=_SCANCEL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                logger.warning("scancel %s did not return in %.0f s: cancel these jobs yourself",
+                               " ".join(ids), _SCANCEL_TIMEOUT)
         rt.active.clear()
         for task in (rt.flusher, rt.poller):
             if task is not None and not task.done():

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from ..pipeline_settings import PipelineSettings
+from ..pipeline_settings import PipelineSettings, grid_cost_share, grid_cpu_seconds
 from ..defaults import GPU_GRES
 from .options import Option
 
@@ -62,17 +62,19 @@ class RegistrationMethod:
     pair (GiB; a guide for ``--mem``): measured by ``benchmarks/pair_accuracy.py`` (results/*_1mm.json)
     for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
-    ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pair of
-    ``results/pair_accuracy_timing-refine12_1mm.json`` (total - forward: 20.9 s); synquick measured
-    there; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
+    ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
+    ``results/pair_accuracy_idle_1mm.md`` (CPU seconds minus registration seconds: 40.2 - 20.1); synquick
+    measured in ``results/pair_accuracy_timing-refine12_1mm.json``; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
     whatever the images (CPU seconds with one thread and the default options, the network in bfloat16 on
-    this CPU, on the packaged model's 128^3 grid: ``results/time_guide_3mm.json``; 33.3 s with the
-    network in float32, ``results/time_guide_3mm_fp32.json``; scaled by the grid's voxels for another
-    model); affine: ANTs' per-pair floor, the fit through its 3 mm pair (28 CPU s, wall seconds times the
+    this CPU, on the packaged model's 128^3 grid: :func:`smgic_pydra.pipeline_settings.grid_cpu_seconds`,
+    from its stage table; scaled by the grid's voxels for another model); affine: ANTs' per-pair floor, the fit through its 3 mm pair (28 CPU s, wall seconds times the
     run's CPU share in ``time_guide_3mm_fp32.json``) and its 1 mm ``cpu_seconds``; 0 (all per voxel) for
-    the others. extra: the pip extra that installs it (None: core).
+    the others. grid_share: ``(options, level) -> float``, the share of ``grid_seconds`` a pair costs with the
+    method's merged options and the network run up to cascade ``level`` (4 full, 3 half; smgicnet:
+    :func:`smgic_pydra.pipeline_settings.grid_cost_share`), or None (always all of it).
+    extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
     SM-GICNet model (its weights hash goes into ``dataset_description.json``). writes_outputs: False for
@@ -90,6 +92,7 @@ class RegistrationMethod:
     memory_gib: float = 1.0
     cpu_seconds: float = 60.0
     grid_seconds: float = 0.0
+    grid_share: Callable[[dict, int], float] | None = None
     extra: str | None = None
     options: Mapping[str, Option] = field(default_factory=dict)
     check: Callable[[dict], object] | None = None
@@ -158,8 +161,8 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1, cpu_seconds=48.5,
-        grid_seconds=27.6,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
+        cpu_seconds=grid_cpu_seconds() + 20.1, grid_seconds=grid_cpu_seconds(), grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),

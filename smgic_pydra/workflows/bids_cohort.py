@@ -236,17 +236,16 @@ def _each_subject(subjects: list[dict], check) -> list:
     return results
 
 
-def check_headers(plan: CohortPlan) -> dict[str, int]:
+def check_headers(plan: CohortPlan) -> dict[str, tuple[int, float]]:
     """Every input image header and grid of the plan's subjects valid, reading no voxel
     (:func:`~smgic_pydra.preparation.prepare.check_input_headers`; also ``--plan-only``), one line per bad
-    subject (:class:`InputErrors`); returns subject -> voxels of its T1w, from the same header read, for the
-    space estimate (:func:`check_space`)."""
-    import math
-
+    subject (:class:`InputErrors`); returns subject -> (voxels, finest voxel mm) of its T1w, from the same
+    header read, for the space and time estimates (:func:`check_space`)."""
     from ..preparation.prepare import check_input_headers
+    from .plan_summary import header_grid
 
     images = _each_subject(plan.subjects, check_input_headers)
-    return {s["subject"]: math.prod(int(n) for n in img.shape[:3]) for s, img in zip(plan.subjects, images)}
+    return {s["subject"]: header_grid(img) for s, img in zip(plan.subjects, images)}
 
 
 def check_inputs(plan: CohortPlan) -> None:
@@ -279,13 +278,13 @@ def check_label_table(plan: CohortPlan) -> None:
                          f"{first['subject']} ({display_path(first['labels'])}): is it the table of these labels?")
 
 
-def check_space(plan: CohortPlan, output_dir, voxels: dict[str, int] | None = None):
+def check_space(plan: CohortPlan, output_dir, grids: dict[str, tuple[int, float]] | None = None):
     """Print the plan (:mod:`.plan_summary`: jobs, pairs, bytes, time guide) and refuse, in one line naming
-    ``--outputs metrics``, a run whose estimated bytes exceed the free space of OUTPUT_DIR; ``voxels``:
-    subject -> T1w voxels (:func:`check_headers`; default: read from the headers)."""
+    ``--outputs metrics``, a run whose estimated bytes exceed the free space of OUTPUT_DIR; ``grids``:
+    subject -> (T1w voxels, finest voxel mm) (:func:`check_headers`; default: read from the headers)."""
     from .plan_summary import summarize
 
-    summary = summarize(plan, voxels)
+    summary = summarize(plan, grids)
     for line in summary.lines(plan.outputs):
         print(f"smgic-bids: {line}")
     if summary.bytes > summary.free_bytes:

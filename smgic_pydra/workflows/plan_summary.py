@@ -71,13 +71,20 @@ class PlanSummary:
                 + "; registration and outputs, one job and thread at a time; divide by the jobs that run at once)"]
 
 
-def image_voxels(subjects) -> dict[str, int]:
-    """Subject key -> voxels of its T1w (header only)."""
-    import math
-
+def image_grids(subjects) -> dict[str, tuple[int, float]]:
+    """Subject key -> (voxels, finest voxel size in mm) of its T1w (header only)."""
     import nibabel as nib
 
-    return {s["subject"]: math.prod(int(n) for n in nib.load(s["t1w"]).header.get_data_shape()[:3]) for s in subjects}
+    return {s["subject"]: header_grid(nib.load(s["t1w"])) for s in subjects}
+
+
+def header_grid(img) -> tuple[int, float]:
+    """(voxels, finest voxel size in mm) of a nibabel image, from its header."""
+    import math
+
+    from ..inference.network_grid import native_voxel_mm
+
+    return math.prod(int(n) for n in img.shape[:3]), native_voxel_mm(img.affine)
 
 
 def pair_bytes(fixed_voxels: float, moving_voxels: float, outputs, reportlets: bool, n_labels: int,
@@ -103,20 +110,20 @@ def pair_bytes(fixed_voxels: float, moving_voxels: float, outputs, reportlets: b
     return size
 
 
-def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None = None) -> PlanSummary:
-    """The :class:`PlanSummary` of a :class:`~smgic_pydra.workflows.cohort.CohortPlan`; ``voxels``:
-    subject -> voxel count (default: read from the headers); ``n_labels``: labels per pair (default:
-    the label table's)."""
+def summarize(plan, grids: dict[str, tuple[int, float]] | None = None, n_labels: int | None = None) -> PlanSummary:
+    """The :class:`PlanSummary` of a :class:`~smgic_pydra.workflows.cohort.CohortPlan`; ``grids``:
+    subject -> (voxel count, finest voxel mm) (default: read from the headers, :func:`image_grids`);
+    ``n_labels``: labels per pair (default: the label table's)."""
     import numpy as np
 
     from ..bids.pairs import tile_side
     from ..metrics.labels import load_label_table
 
-    voxels = image_voxels(plan.subjects) if voxels is None else voxels
+    grids = image_grids(plan.subjects) if grids is None else grids
     n_labels = len(load_label_table(plan.labels_table or None)) if n_labels is None else n_labels
-    keys = sorted(voxels)
+    keys = sorted(grids)
     index = {k: i for i, k in enumerate(keys)}
-    counts = np.array([voxels[k] for k in keys], dtype=np.float64)
+    counts = np.array([grids[k][0] for k in keys], dtype=np.float64)
     fixed = counts[[index[f] for f, _ in plan.pairs]]
     moving = counts[[index[m] for _, m in plan.pairs]]
     # pair_bytes is linear in the voxel counts: the sum over pairs is its value at the summed counts,
@@ -128,13 +135,16 @@ def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None =
         constant = pair_bytes(0, 0, plan.outputs, plan.reportlets, n_labels, method, share)
         total += size + constant * (len(plan.pairs) - 1)
     finished = finished_pairs(plan)
-    grid = network_voxels(plan) if any(get_method(m).uses_model for m in plan.methods) else NETWORK_VOXELS
+    model = model_grid(plan) if any(get_method(m).uses_model for m in plan.methods) else (NETWORK_VOXELS, 1.5)
+    finest = np.array([grids[k][1] for k in keys], dtype=np.float64)
+    pair_finest = np.minimum(finest[[index[f] for f, _ in plan.pairs]], finest[[index[m] for _, m in plan.pairs]])
     method_seconds = {}
     for method in plan.methods:
         todo = np.array([p not in finished[method] for p in plan.pairs], dtype=bool)
+        half = int(np.count_nonzero(todo & half_grid_pairs(plan, method, pair_finest, model[1])))
         # pair_seconds is linear in the fixed image's voxels: the sum over pairs is one call
-        method_seconds[method] = (pair_seconds(method, float(fixed[todo].sum()), grid, int(todo.sum()))
-                                  if todo.any() else 0.0)
+        method_seconds[method] = (pair_seconds(method, float(fixed[todo].sum()), model[0], int(todo.sum()),
+                                               plan.method_options.get(method), half) if todo.any() else 0.0)
     out = Path(plan.output_dir)
     existing = next((p for p in [out, *out.parents] if p.exists()), Path("/"))
     tiles = len(plan.tiles())
@@ -145,27 +155,46 @@ def summarize(plan, voxels: dict[str, int] | None = None, n_labels: int | None =
                        done=sum(len(v) for v in finished.values()))
 
 
-def pair_seconds(method: str, fixed_voxels: float, grid_voxels: float = NETWORK_VOXELS, n_pairs: int = 1) -> float:
+def pair_seconds(method: str, fixed_voxels: float, grid_voxels: float = NETWORK_VOXELS, n_pairs: int = 1,
+                 options: dict | None = None, half_grid_pairs: int = 0) -> float:
     """Guide seconds of ``n_pairs`` pairs of ``method`` whose fixed images have ``fixed_voxels`` voxels in all:
     what the tile tables' ``seconds`` measure (inputs read, registration, outputs written), one job with
     one thread (``--omp-nthreads 1``).
 
     The registry's ``grid_seconds`` per pair (for methods that read the model, scaled by ``grid_voxels``,
-    the model grid's voxels, against the 128^3 grid it was measured on), plus the rest of its
-    ``cpu_seconds`` scaled by the voxels against :data:`REFERENCE_VOXELS`.
+    the model grid's voxels, against the 128^3 grid it was measured on, and by the registry's
+    ``grid_share`` of the method's ``options``; ``half_grid_pairs`` of the pairs run the network on half the
+    grid), plus the rest of its ``cpu_seconds`` scaled by the voxels against :data:`REFERENCE_VOXELS`.
     """
     entry = get_method(method)
+    merged = entry.merged_options(options)
+    share = entry.grid_share or (lambda _options, _level: 1.0)
+    pairs = (n_pairs - half_grid_pairs) * share(merged, 4) + half_grid_pairs * share(merged, 3)
     grid = entry.grid_seconds * (grid_voxels / NETWORK_VOXELS if entry.uses_model else 1.0)
-    return n_pairs * grid + (entry.cpu_seconds - entry.grid_seconds) * fixed_voxels / REFERENCE_VOXELS
+    return pairs * grid + (entry.cpu_seconds - entry.grid_seconds) * fixed_voxels / REFERENCE_VOXELS
 
 
-def network_voxels(plan) -> int:
-    """Voxels of the network grid of the plan's model (its config)."""
+def half_grid_pairs(plan, method: str, pair_finest_mm, model_voxel_mm: float):
+    """Boolean per pair of the plan: ``method`` runs the network on half the grid (its ``network_grid`` option
+    :func:`~smgic_pydra.inference.network_grid.network_top_level`, from each pair's finest native voxel)."""
+    import numpy as np
+
+    from ..inference.network_grid import HALF_GRID_FRACTION
+
+    setting = get_method(method).merged_options(plan.method_options.get(method)).get("network_grid")
+    if setting == "auto":
+        return np.asarray(pair_finest_mm) >= HALF_GRID_FRACTION * 2.0 * model_voxel_mm
+    return np.full(len(pair_finest_mm), setting == "half")
+
+
+def model_grid(plan) -> tuple[int, float]:
+    """Voxels and voxel size (mm) of the network grid of the plan's model (its config)."""
     import math
 
     from ..config import SMGICNetConfig
 
-    return math.prod(int(n) for n in SMGICNetConfig.from_json(plan.config_json()).grid_shape)
+    cfg = SMGICNetConfig.from_json(plan.config_json())
+    return math.prod(int(n) for n in cfg.grid_shape), float(cfg.voxel_size_mm)
 
 
 def finished_pairs(plan) -> dict[str, set]:
