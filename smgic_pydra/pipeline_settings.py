@@ -55,9 +55,12 @@ class PipelineSettings:
     least level 3's, e.g. 3 mm data with the 1.5 mm model; :mod:`smgic_pydra.inference.network_grid`).
     ``full`` by default: on 6 pairs of training maps at 3 mm, half cost 0.007 Dice (0.707 vs 0.714, with
     12 refinement steps) for a third less CPU time.
+    affine_fine: the affine stage's last level on the 3 mm grid (false: only the 6 mm levels,
+    :data:`smgic_pydra.affine.symmetric.COARSE_LEVELS`, half the stage's time for a little Dice).
     refine: :class:`RefineSettings`."""
 
     affine: bool = True
+    affine_fine: bool = True
     precision: str = _bounded("auto", choices=("auto", "bf16", "fp32"))
     network_grid: str = _bounded("full", choices=NETWORK_GRIDS)
     refine: RefineSettings = field(default_factory=RefineSettings)
@@ -112,22 +115,24 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
 
 QUALITY_PRESETS = {
     "default": {},
-    "fast": {"network_grid": "auto", "refine": 0},
+    "fast": {"network_grid": "auto", "refine": 0, "affine_fine": False},
 }
 """``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
 beneath any given explicitly (:func:`quality_options`). ``fast``: the
-network alone after the affine, on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
+network alone after a coarse affine (its 6 mm levels only), on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
 steps did not generalise. On 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread) 12 steps
 gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a window of 7, 0.712, and half the smoothness
 weight, more folding, did not help); on the 12 held-out pairs of maps 13-15, 36 steps gave 0.708 against 12
 steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md``, row ``smgicnet-best``)."""
 
 
-STAGE_CPU_SECONDS = {"affine": 4.0, "network": {4: 5.45, 3: 0.62}, "refine_step": 0.567,
+STAGE_CPU_SECONDS = {"affine": {True: 4.0, False: 2.0}, "network": {4: 5.45, 3: 0.62}, "refine_step": 0.567,
                      "rest": {"full": 2.4, "half": 1.0}}
 """CPU seconds (one thread, the packaged 128^3 model, the network in bf16) of a pair's stages on the model grid:
 medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle_3mm.md`` (an otherwise idle
-2-core machine, one process at a time): affine, network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
+2-core machine, one process at a time): affine (``True``: with its 3 mm level; ``False``: without it,
+``affine_fine=false``, half: 1.59 against 3.13 s on the 12 held-out 2 mm pairs of ``benchmarks/gpu_pipeline.py``),
+network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
 refinement per step (6.8 s / 12), and the rest of the registration (resampling into the halfway space, field
 integration): ``full`` 18.66 - 4.0 - 5.45 - 6.8, ``half`` for the half grid without refinement (its fields
 integrated on the half grid: 5.89 - 4.24 - 0.62). The ``--plan-only`` time guide's model-grid part
@@ -141,7 +146,8 @@ def grid_cpu_seconds(options: dict | None = None, level: int = 4) -> float:
     settings = PipelineSettings.from_options(options)
     c, steps = STAGE_CPU_SECONDS, settings.refine.steps
     rest = c["rest"]["half" if level == 3 and steps == 0 else "full"]
-    return rest + c["network"][level] + (c["affine"] if settings.affine else 0.0) + c["refine_step"] * steps
+    affine = c["affine"][settings.affine_fine] if settings.affine else 0.0
+    return rest + c["network"][level] + affine + c["refine_step"] * steps
 
 
 def grid_cost_share(options: dict | None, level: int = 4) -> float:

@@ -88,9 +88,10 @@ def test_valid_values_pass_and_are_kept_exactly():
         "smgicnet": {"precision": "fp32"}}
     # a preset lies under the explicit options: --refine and --method-option win over --quality's values
     fast = parse_settings(["/b", "/o", "participant", "--quality", "fast", "--refine", "3"])
-    assert fast.quality == "fast" and fast.method_options == {"smgicnet": {"network_grid": "auto", "refine": 3}}
+    assert fast.quality == "fast" and fast.method_options == {"smgicnet": {"network_grid": "auto", "refine": 3,
+                                                                           "affine_fine": False}}
     fast = parse_settings(["/b", "/o", "participant", "--quality", "fast", "--method-option", "smgicnet.network_grid=\"full\""])
-    assert fast.method_options == {"smgicnet": {"network_grid": "full", "refine": 0}}
+    assert fast.method_options == {"smgicnet": {"network_grid": "full", "refine": 0, "affine_fine": False}}
     train = parse_settings(["/b", "/o", "train", "--precision", "bf16"])
     assert train.precision == "bf16" and train.method_options == {}
 

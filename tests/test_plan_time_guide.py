@@ -45,17 +45,17 @@ def test_pair_seconds_follow_the_options_and_the_half_grid():
     """The grid part scales with the stages the options run (the registry's stage table, closed form)."""
     net, c = get_method("smgicnet"), STAGE_CPU_SECONDS
 
-    def cost(affine, level, steps):  # the half grid without refinement integrates its fields there: its own rest
+    def cost(affine, level, steps, fine=True):  # the half grid without refinement integrates its fields there
         rest = c["rest"]["half" if (level, steps) == (3, 0) else "full"]
-        return rest + c["network"][level] + affine * c["affine"] + steps * c["refine_step"]
+        return rest + c["network"][level] + affine * c["affine"][fine] + steps * c["refine_step"]
 
     default = cost(True, 4, 12)
     fast = quality_options("fast")
     assert net.grid_seconds == pytest.approx(default)
     assert pair_seconds("smgicnet", 0.0, options={"refine": 12}) == pytest.approx(net.grid_seconds)
-    assert pair_seconds("smgicnet", 0.0, options=fast) == pytest.approx(net.grid_seconds * cost(True, 4, 0) / default)
+    assert pair_seconds("smgicnet", 0.0, options=fast) == pytest.approx(net.grid_seconds * cost(True, 4, 0, False) / default)
     assert pair_seconds("smgicnet", 0.0, n_pairs=3, options=fast, half_grid_pairs=2) == pytest.approx(
-        net.grid_seconds * (cost(True, 4, 0) + 2 * cost(True, 3, 0)) / default)
+        net.grid_seconds * (cost(True, 4, 0, False) + 2 * cost(True, 3, 0, False)) / default)
     assert pair_seconds("smgicnet", 0.0, options={"affine": False, "refine": 0}) == pytest.approx(
         net.grid_seconds * cost(False, 4, 0) / default)
     assert pair_seconds("synquick", 0.0, options=None, half_grid_pairs=1) == pytest.approx(get_method("synquick").grid_seconds)

@@ -262,7 +262,7 @@ def test_fireants_registration_task_options_and_warp(example, tmp_path):
 
 
 def test_quality_fast_is_the_network_alone_in_pydra_and_nipype(example, tmp_path):
-    """quality="fast" (the Pydra task and the Nipype interface): the sidecar records refine 0 and the auto grid,
+    """quality="fast" (the Pydra task and the Nipype interface): the sidecar records refine 0, the auto grid and the coarse affine,
     and no refinement ran; the warps are real deformations (ANTs reads them: mean displacement > 1 mm)."""
     import ants
     from nipype.interfaces.base import isdefined
@@ -285,6 +285,7 @@ def test_quality_fast_is_the_network_alone_in_pydra_and_nipype(example, tmp_path
     for sidecar_path, warp in ((fast.sidecar, fast.forward_warp), (result.sidecar, result.warp)):
         sidecar = json.loads(Path(sidecar_path).read_text())
         assert sidecar["method_options"]["refine"] == 0 and sidecar["method_options"]["network_grid"] == "auto"
+        assert sidecar["method_options"]["affine_fine"] is False
         assert sidecar["refine_seconds"] == 0.0 and sidecar["refinement"]["loss_before"] is None
         field = ants.image_read(str(warp)).numpy()
         assert np.linalg.norm(field.reshape(-1, 3), axis=1).mean() > 1.0

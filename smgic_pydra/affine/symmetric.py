@@ -29,6 +29,11 @@ DEFAULT_LEVELS = ((4, 12), (4, 28), (2, 12))
 the lowest loss goes on), so only the winner pays for the rest. Against 40 screening steps at 6 mm: Dice of
 the network after it -0.0009 on average, -0.004 at worst, on 6 pairs of training maps 01-04 at 3 mm; with the
 whole default pipeline at 2 mm 0.7110 against 0.7113, 26.6 against 28.7 CPU s a pair."""
+COARSE_LEVELS = ((4, 12), (4, 34))
+"""The levels without the 3 mm one (``smgicnet.affine_fine=false``, the ``fast`` preset): half the stage's time.
+On the 12 held-out 2 mm pairs (``benchmarks/gpu_pipeline.py --device cpu``): affine + network Dice -0.001 on
+average (worst pair -0.006), the whole default pipeline -0.002 (worst -0.013), so the default keeps the 3 mm
+level; on 6 pairs of training maps 01-04 the whole pipeline gained 0.001."""
 SCREENED = 3
 """Moments candidates optimised over the first level: the axes-kept one and the best-scored others."""
 TRANSLATION_SCALE_MM = 20.0

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..affine import HalfwayPair, halfway_pair, register_affine
+from ..affine.symmetric import COARSE_LEVELS, DEFAULT_LEVELS
 from ..io.images import load_image
 from ..metrics.timing import synchronize
 from ..preparation import PreparedSubject
@@ -119,7 +120,8 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     swapped = _image_sha256(fixed) > _image_sha256(moving)
     if swapped:
         fixed, moving = moving, fixed
-    affine = register_affine(fixed, moving, device=device) if settings.affine else None
+    levels = DEFAULT_LEVELS if settings.affine_fine else COARSE_LEVELS
+    affine = register_affine(fixed, moving, levels=levels, device=device) if settings.affine else None
     pair = halfway_pair(fixed, moving, affine, device)
     fix, mov = _image_tensor(pair.fixed, device), _image_tensor(pair.moving, device)
     synchronize(device)
