@@ -149,6 +149,9 @@ from smgic_pydra.hpc import SlurmArrayWorker
 from test_slurm_worker import GatedAdd
 
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for the stacks of a run that hangs
+# Ctrl-C as in a terminal: a process started in the background of a non-interactive shell (nohup ... &, as CI
+# runners may be) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
 cache, gate, marks = sys.argv[1:4]
 worker = SlurmArrayWorker(poll_interval=1, batch_window=0.3, file_grace=5, sbatch_args="-c 1 --mem=200M --time=5")
 with Submitter(worker=worker, cache_root=cache) as sub:
