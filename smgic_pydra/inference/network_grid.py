@@ -20,13 +20,19 @@ def native_voxel_mm(native_affine) -> float:
     return float(np.linalg.norm(np.asarray(native_affine, dtype=np.float64)[:3, :3], axis=0).min())
 
 
-def network_top_level(setting: str, model_voxel_mm: float, native_affines) -> int:
-    """The cascade's last level (4 or 3) for ``setting`` and the subjects' native grids (4 x 4 affines): ``full``
-    4; ``half`` 3; ``auto`` 3 when every subject's finest native voxel is at least :data:`HALF_GRID_FRACTION`
-    of level 3's (``2 model_voxel_mm``), else 4."""
+def half_grid(setting: str, model_voxel_mm: float, finest_mm):
+    """Whether the network runs on half the grid (cascade level 3) for ``setting`` and the finest native voxel
+    (mm) of a pair's subjects: ``full`` no, ``half`` yes, ``auto`` where ``finest_mm`` is at least
+    :data:`HALF_GRID_FRACTION` of level 3's voxel (``2 model_voxel_mm``). ``finest_mm``: a number, or an
+    array (one value per pair; returns a boolean array of its shape)."""
     if setting not in NETWORK_GRIDS:
         raise ValueError(f"network_grid must be one of {', '.join(NETWORK_GRIDS)}, got {setting!r}")
     if setting == "auto":
-        coarse = min(native_voxel_mm(a) for a in native_affines) >= HALF_GRID_FRACTION * 2.0 * model_voxel_mm
-        return 3 if coarse else 4
-    return 4 if setting == "full" else 3
+        return np.asarray(finest_mm) >= HALF_GRID_FRACTION * 2.0 * model_voxel_mm
+    return np.full(np.shape(finest_mm), setting == "half")
+
+
+def network_top_level(setting: str, model_voxel_mm: float, native_affines) -> int:
+    """The cascade's last level (4 or 3) for ``setting`` and the subjects' native grids (4 x 4 affines):
+    3 where :func:`half_grid` holds for their finest native voxel, else 4."""
+    return 3 if half_grid(setting, model_voxel_mm, min(native_voxel_mm(a) for a in native_affines)) else 4

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..inference.network_grid import half_grid
 from ..methods import get_method
 from ..output_policy import output_policy
 
@@ -135,16 +136,21 @@ def summarize(plan, grids: dict[str, tuple[int, float]] | None = None, n_labels:
         constant = pair_bytes(0, 0, plan.outputs, plan.reportlets, n_labels, method, share)
         total += size + constant * (len(plan.pairs) - 1)
     finished = finished_pairs(plan)
-    model = model_grid(plan) if any(get_method(m).uses_model for m in plan.methods) else (NETWORK_VOXELS, 1.5)
+    uses_model = any(get_method(m).uses_model for m in plan.methods)
+    model_voxels, model_voxel_mm = model_grid(plan) if uses_model else (NETWORK_VOXELS, None)
     finest = np.array([grids[k][1] for k in keys], dtype=np.float64)
     pair_finest = np.minimum(finest[[index[f] for f, _ in plan.pairs]], finest[[index[m] for _, m in plan.pairs]])
     method_seconds = {}
     for method in plan.methods:
+        entry, options = get_method(method), plan.method_options.get(method)
         todo = np.array([p not in finished[method] for p in plan.pairs], dtype=bool)
-        half = int(np.count_nonzero(todo & half_grid_pairs(plan, method, pair_finest, model[1])))
+        half = 0  # pairs whose network runs on half the grid (methods that read the model)
+        if entry.uses_model:
+            setting = entry.merged_options(options)["network_grid"]
+            half = int(np.count_nonzero(todo & half_grid(setting, model_voxel_mm, pair_finest)))
         # pair_seconds is linear in the fixed image's voxels: the sum over pairs is one call
-        method_seconds[method] = (pair_seconds(method, float(fixed[todo].sum()), model[0], int(todo.sum()),
-                                               plan.method_options.get(method), half) if todo.any() else 0.0)
+        method_seconds[method] = (pair_seconds(method, float(fixed[todo].sum()), model_voxels, int(todo.sum()),
+                                               options, half) if todo.any() else 0.0)
     out = Path(plan.output_dir)
     existing = next((p for p in [out, *out.parents] if p.exists()), Path("/"))
     tiles = len(plan.tiles())
@@ -172,19 +178,6 @@ def pair_seconds(method: str, fixed_voxels: float, grid_voxels: float = NETWORK_
     pairs = (n_pairs - half_grid_pairs) * share(merged, 4) + half_grid_pairs * share(merged, 3)
     grid = entry.grid_seconds * (grid_voxels / NETWORK_VOXELS if entry.uses_model else 1.0)
     return pairs * grid + (entry.cpu_seconds - entry.grid_seconds) * fixed_voxels / REFERENCE_VOXELS
-
-
-def half_grid_pairs(plan, method: str, pair_finest_mm, model_voxel_mm: float):
-    """Boolean per pair of the plan: ``method`` runs the network on half the grid (its ``network_grid`` option
-    :func:`~smgic_pydra.inference.network_grid.network_top_level`, from each pair's finest native voxel)."""
-    import numpy as np
-
-    from ..inference.network_grid import HALF_GRID_FRACTION
-
-    setting = get_method(method).merged_options(plan.method_options.get(method)).get("network_grid")
-    if setting == "auto":
-        return np.asarray(pair_finest_mm) >= HALF_GRID_FRACTION * 2.0 * model_voxel_mm
-    return np.full(len(pair_finest_mm), setting == "half")
 
 
 def model_grid(plan) -> tuple[int, float]:

@@ -50,6 +50,8 @@ def network_disp_to_world(u_norm, fixed, moving, target_affine, target_shape) ->
     """
     import torch
 
+    from ..affine.world_sampling import grid_points
+
     u_vox = _voxel_field(_field_tensor(u_norm))
     if tuple(u_vox.shape[1:]) != tuple(fixed.image.shape):
         raise ValueError(f"field grid {tuple(u_vox.shape[1:])} differs from the fixed network grid {fixed.image.shape}")
@@ -58,14 +60,15 @@ def network_disp_to_world(u_norm, fixed, moving, target_affine, target_shape) ->
     def tensor(a):
         return torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)
 
-    to_fixed_net, to_world, target = (tensor(np.linalg.inv(np.asarray(fixed.net_affine, dtype=np.float64))),
-                                      tensor(moving.net_affine), tensor(target_affine))
+    to_fixed_net, to_world = tensor(np.linalg.inv(np.asarray(fixed.net_affine, dtype=np.float64))), tensor(moving.net_affine)
+    target_affine = np.asarray(target_affine, dtype=np.float64)
     target_shape = tuple(int(n) for n in target_shape[:3])
     out = np.empty(target_shape + (3,), dtype=np.float32)
     for rows in row_chunks(target_shape):
-        axes = [torch.arange(rows.start, rows.stop, dtype=torch.float64, device=device)] + [
-            torch.arange(n, dtype=torch.float64, device=device) for n in target_shape[1:]]
-        x = _apply(target, torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1))
+        first_row = np.eye(4)
+        first_row[0, 3] = rows.start
+        x = grid_points(target_affine @ first_row, (rows.stop - rows.start, *target_shape[1:]), device=device,
+                        dtype=torch.float64)
         n = _apply(to_fixed_net, x)
         m = n + sample_field_tensor(u_vox, n)
         out[rows] = (_apply(to_world, m) - x).float().cpu().numpy()
