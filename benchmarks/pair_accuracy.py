@@ -5,11 +5,13 @@ the default model's training) each become ``--versions`` subjects (:mod:`pair_su
 contrast, orientation, isotropic voxel size ``--voxel-mm`` x 0.8-1.3 and random rigid + scale
 placement, seeded and recorded), skull-stripped T1-like images in their own native spaces (no
 pre-registration). The pairs are every ordered pair of different maps in different versions
-(12 for 3 maps in 2 versions). Each method registers moving -> fixed and writes the same files
+(12 for 3 maps in 2 versions). ``--colin27 N`` uses the demo's anatomy instead (:func:`pair_subjects.write_colin27_subject`:
+Colin27, a real T1w, with its 116 AAL labels, each subject under its own random affine and smooth
+deformation; every ordered pair of N subjects). Each method registers moving -> fixed and writes the same files
 (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then measures, on the fixed
 native grid:
 
-* Dice of the 36 aseg labels (warped moving labels vs fixed labels; mean over labels present),
+* Dice of the 36 aseg labels (AAL's 116 for Colin27; warped moving labels vs fixed labels; mean over labels present),
 * HD95 of the same labels (mm; :mod:`smgic_pydra.metrics.hausdorff`, the Learn2Reg metric),
 * % of fixed-brain voxels with Jacobian determinant <= 0 (and over the whole grid), std of log det,
 * inverse consistency ``|phi_inv(phi_fwd(x)) - x|`` in the fixed brain (mean, 95th percentile, mm),
@@ -58,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from registration_speed import cpu_model  # noqa: E402  (same folder)
 
 import pair_report  # noqa: E402  (same folder)
-from pair_subjects import ordered_pairs, write_subject  # noqa: E402  (same folder)
+from pair_subjects import colin27_pairs, label_table, ordered_pairs, write_colin27_subject, write_subject  # noqa: E402
 
 from smgic_pydra.methods import METHODS  # noqa: E402
 from smgic_pydra.pipeline_settings import QUALITY_PRESETS, quality_options  # noqa: E402
@@ -85,9 +87,14 @@ METHOD_CODE = {
 PACKAGES = ("antspyx", "torch", "numpy", "nibabel", "scipy", "fireants")
 
 
-def make_subjects(work: Path, label_maps: list[Path], versions: int, voxel_mm: int, seed: int) -> dict:
-    """Synthesize every version of every map in ``work/subjects``: subject id -> :class:`BenchmarkSubject`."""
-    subjects = [write_subject(m, v, seed, voxel_mm, work / "subjects") for m in label_maps for v in range(versions)]
+def make_subjects(work: Path, label_maps: list[Path], versions: int, voxel_mm: int, seed: int,
+                  colin27: int = 0) -> dict:
+    """Synthesize every version of every map (or ``colin27`` Colin27 subjects) in ``work/subjects``: subject id ->
+    :class:`BenchmarkSubject`."""
+    if colin27:
+        subjects = [write_colin27_subject(i, seed, voxel_mm, work / "subjects") for i in range(colin27)]
+    else:
+        subjects = [write_subject(m, v, seed, voxel_mm, work / "subjects") for m in label_maps for v in range(versions)]
     return {s.subject_id: s for s in subjects}
 
 
@@ -138,10 +145,9 @@ def cpu_seconds() -> float:
 
 def evaluate(paths, fixed) -> dict:
     """Metrics of the written outputs against the fixed subject (labels and brain mask)."""
-    from smgic_pydra.metrics import (dice_from_files, folding_stats_from_file, hd95_from_files,
-                                     inverse_consistency_from_files, load_label_table)
+    from smgic_pydra.metrics import dice_from_files, folding_stats_from_file, hd95_from_files, inverse_consistency_from_files
 
-    table = load_label_table()
+    table = label_table(fixed)
     dice = dice_from_files(paths.warped_labels, fixed.labels, list(table))
     hd95 = hd95_from_files(paths.warped_labels, fixed.labels, list(table))
     folding = folding_stats_from_file(paths.warp, fixed.mask)
@@ -231,19 +237,27 @@ def result_key_inputs(method: str, fixed, moving, args: dict, shared: dict) -> d
     return {"evaluation": EVALUATION_VERSION, "method": method, "registry_method": registry_name, "options": options,
             "model_sha256": shared["model_sha256"] if METHODS[registry_name].uses_model else None,
             "code_sha256": shared["code"][family], "versions": shared["versions"], "threads": args["threads"],
-            "seed": args["seed"], "device": args["device"], "label_table_sha256": shared["label_table_sha256"],
+            "seed": args["seed"], "device": args["device"], "label_table_sha256": label_table_sha256(fixed),
             "fixed": {"id": fixed.subject_id, "sha256": fixed.content_sha256},
             "moving": {"id": moving.subject_id, "sha256": moving.content_sha256}}
+
+
+def label_table_sha256(fixed) -> str:
+    """SHA-256 of the labels measured on ``fixed``: the aseg table file's, or the Colin27 AAL names' (JSON)."""
+    from smgic_pydra.io.hashing import sha256_file, sha256_json
+    from smgic_pydra.metrics import DEFAULT_LABEL_TABLE
+
+    if fixed.spec.get("anatomy") == "colin27":
+        return sha256_json(label_table(fixed))
+    return sha256_file(DEFAULT_LABEL_TABLE)
 
 
 def shared_key_inputs(args: dict) -> dict:
     from smgic_pydra.inference import resolve_model_files
     from smgic_pydra.io.hashing import sha256_file
-    from smgic_pydra.metrics import DEFAULT_LABEL_TABLE
 
     return {"model_sha256": sha256_file(resolve_model_files(args["model"])[0]),
-            "code": {family: code_sha256(family) for family in METHOD_CODE}, "versions": package_versions(),
-            "label_table_sha256": sha256_file(DEFAULT_LABEL_TABLE)}
+            "code": {family: code_sha256(family) for family in METHOD_CODE}, "versions": package_versions()}
 
 
 def result_path(folder: Path, moving: str, fixed: str, method: str) -> Path:
@@ -269,6 +283,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         default=[LABEL_MAPS / f"training_seg_{k}.nii.gz" for k in HELD_OUT_MAPS],
                         help="label maps of the subjects (default: 13-15, held out of the default model's training)")
     parser.add_argument("--versions", type=int, default=2, help="subjects synthesized per label map (default: 2)")
+    parser.add_argument("--colin27", type=int, default=0, metavar="N",
+                        help="instead of the label maps: N subjects of the demo's real anatomy (Colin27, AAL labels), "
+                             "each deformed and placed in its own native space; every ordered pair")
     parser.add_argument("--max-pairs", type=int, default=None, help="only the first N ordered pairs")
     parser.add_argument("--pairs", nargs="+", default=None, metavar="MOVING_to_FIXED",
                         help="run only these of the ordered pairs (e.g. 15b_to_14a; a second process can take some "
@@ -295,7 +312,7 @@ def main(argv=None) -> int:
     if args.report_only:
         pair_report.write_report(folder, stem)
         return 0
-    for path in args.label_maps:
+    for path in [] if args.colin27 else args.label_maps:
         if not path.is_file():
             raise SystemExit(f"{path}: label map not found")
     if not 1 <= args.versions <= 8:
@@ -305,19 +322,24 @@ def main(argv=None) -> int:
     options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device,
                "options": parse_method_options(args.option)}
     shared = shared_key_inputs(options)
-    held_out = all(m.name.split(".")[0].removeprefix("training_seg_") in HELD_OUT_MAPS for m in args.label_maps)
+    held_out = bool(args.colin27) or all(m.name.split(".")[0].removeprefix("training_seg_") in HELD_OUT_MAPS
+                                         for m in args.label_maps)
     keep = args.work_dir is not None
     with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
         work = Path(work)
-        subjects = make_subjects(work, args.label_maps, args.versions, args.voxel_mm, args.seed)
-        pairs = ordered_pairs(args.label_maps, args.versions)[: args.max_pairs]
+        subjects = make_subjects(work, args.label_maps, args.versions, args.voxel_mm, args.seed, args.colin27)
+        pairs = (colin27_pairs(args.colin27) if args.colin27 else ordered_pairs(args.label_maps, args.versions))
+        pairs = pairs[: args.max_pairs]
         names = [f"{moving}_to_{fixed}" for moving, fixed in pairs]
         unknown = sorted(set(args.pairs or ()) - set(names))
         if unknown:
             raise SystemExit(f"--pairs: {', '.join(unknown)} not among the benchmark's pairs ({', '.join(names)})")
-        save_json({"benchmark": "pair_accuracy", "held_out_maps_only": held_out,
-                   "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
-                   "label_maps": [str(m) for m in args.label_maps], "versions": args.versions,
+        what = ("moving -> fixed registrations of one real anatomy (Colin27, AAL labels) under different smooth "
+                "deformations, native spaces, no pre-registration" if args.colin27 else
+                "moving -> fixed registrations of different anatomies, native spaces, no pre-registration")
+        save_json({"benchmark": "pair_accuracy", "held_out_maps_only": held_out, "what": what,
+                   "anatomy": "colin27" if args.colin27 else "synthseg label maps",
+                   "label_maps": [] if args.colin27 else [str(m) for m in args.label_maps], "versions": args.versions,
                    "voxel_mm": args.voxel_mm, "seed": args.seed, "options": options["options"],
                    "ordered_pairs": [list(p) for p in pairs], "machine": machine(args.threads),
                    "subjects": {k: {**s.spec, "content_sha256": s.content_sha256} for k, s in subjects.items()}},
@@ -333,8 +355,9 @@ def main(argv=None) -> int:
                 if stored_result(path, key) is not None:
                     print(f"done before: {moving} -> {fixed} {method}", flush=True)
                     continue
+                load = os.getloadavg()[0]
                 row = run_method(method, subjects[fixed], subjects[moving], work, options)
-                row = {k: v for k, v in row.items() if k != "files"}
+                row = {**{k: v for k, v in row.items() if k != "files"}, "load_avg_1min": round(load, 2)}
                 save_json({"key": key, "key_inputs": key_inputs, "git_commit": git_commit(),
                            "machine": machine(args.threads), "row": row}, path)
                 failed += bool(row["error"])

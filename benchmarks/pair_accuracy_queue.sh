@@ -4,7 +4,7 @@
 # Runs from a clone at a fixed commit (COPY, default /tmp/smgic-bench; made from this repository if missing),
 # so edits in the shared working tree do not reach a run; results go to this repository's benchmarks/results.
 # Order: the cheap methods on every pair, full SyN (about 20-60 min a pair at 2 mm on 2 shared cores),
-# FireANTs (CPU), the 1 mm table without SyN, the separate table of pairs among TRAINING maps 01-04.
+# FireANTs (CPU), the demo's Colin27 pairs (3 subjects, 6 pairs, every method), the 1 mm table without SyN, the separate table of pairs among TRAINING maps 01-04.
 #   nohup benchmarks/pair_accuracy_queue.sh > /tmp/bench_queue.log 2>&1 &
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 COPY=${COPY:-/tmp/smgic-bench}
@@ -20,6 +20,7 @@ W=${WORK:-/tmp}
 $PA --label-maps $HELD --voxel-mm 2 --name heldout22 --work-dir $W/bench_work_2mm --methods $CHEAP
 $PA --label-maps $HELD --voxel-mm 2 --name heldout22 --work-dir $W/bench_work_2mm --methods syn
 $PA --label-maps $HELD --voxel-mm 2 --name heldout22 --work-dir $W/bench_work_2mm --methods fireants
-$PA --label-maps $HELD --voxel-mm 1 --name heldout22 --work-dir $W/bench_work_1mm --methods $CHEAP
+$PA --colin27 3 --voxel-mm 2 --name colin27 --work-dir $W/bench_work_c27_2mm --methods $CHEAP smgicnet-fast fireants syn
+$PA --label-maps $HELD --voxel-mm 1 --name heldout22 --work-dir $W/bench_work_1mm --methods $CHEAP smgicnet-fast
 $PA --label-maps $TRAIN --max-pairs 12 --voxel-mm 2 --name training22 --work-dir $W/bench_work_train_2mm \
     --methods $CHEAP syn

@@ -102,16 +102,31 @@ def _fmt(stat: dict, digits: int) -> str:
     return "n/a" if stat["mean"] is None else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
+def _load_note(rows: list[dict], info: dict) -> str:
+    """What the seconds mean: the 1-minute load average each run started under (``load_avg_1min``)."""
+    loads = _finite(r.get("load_avg_1min") for r in rows)
+    cores = (info.get("machine") or {}).get("cpu_count", "?")
+    if not loads:
+        return "Seconds: wall clock; the machine's load was not recorded for these runs (compare within one run)."
+    recorded = "" if len(loads) == len(rows) else f", recorded for {len(loads)} of {len(rows)} runs"
+    return (f"Seconds: wall clock; 1-minute load average when each run started: {min(loads):.2f}-{max(loads):.2f} "
+            f"on {cores} cores{recorded}.")
+
+
 def markdown(report: dict) -> str:
     """The report's tables (summary; comparisons with SyN and SyNQuick; per-pair Dice) as markdown."""
     info, summary, rows = report["benchmark"], report["summary"], report["rows"]
-    maps = ("held-out maps only (never seen in training)" if info.get("held_out_maps_only")
-            else "maps that include TRAINING maps of the packaged model")
+    if info.get("anatomy") == "colin27":
+        maps, voxels = "Colin27 subjects (an anatomy not among the training maps)", "per-axis x 0.9-1.2"
+    else:
+        maps = ("held-out maps only (never seen in training)" if info.get("held_out_maps_only")
+                else "maps that include TRAINING maps of the packaged model")
+        voxels = f"each subject x {info.get('voxel_factor_range')}"
     lines = [f"# Pair accuracy: {report['name']}", "",
              f"{info.get('what', '')}; nominal voxel {info.get('voxel_mm')} mm "
-             f"(each subject x {info.get('voxel_factor_range')}), {len(info.get('ordered_pairs', []))} ordered pairs "
-             f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. Seconds: wall clock "
-             "on a machine shared with other jobs; CPU s: registration + writing, user + system.", "",
+             f"({voxels}), {len(info.get('ordered_pairs', []))} ordered pairs "
+             f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. {_load_note(rows, info)} "
+             "CPU s: registration + writing, user + system.", "",
              "| method | pairs | failed | Dice | HD95 (mm) | folding % | IC mean (mm) | registration s | end-to-end s |"
              " CPU s | affine s | network s | refine s |", "|---" * 13 + "|"]
     columns = (("dice_mean", 3), ("hd95_mm", 2), ("percent_folded", 4), ("ic_mean_mm", 3), ("forward_seconds", 1),

@@ -13,12 +13,15 @@ A version of a map (subject id ``<map><letter>``, e.g. ``13a``) has its own, see
 The native grid covers the placed brain plus ``FOV_MARGIN_MM``; the labels are resampled label-aware
 from the 1 mm map (``native voxel -> A^-1 -> map voxel``) and the T1w is synthesized on that grid.
 Everything is drawn from ``numpy.random.default_rng([seed, map number, version])``, so a subject
-does not depend on which other subjects are made.
+does not depend on which other subjects are made. :func:`write_colin27_subject` makes the demo's
+subjects instead (one real anatomy, AAL labels), with the same files.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import permutations
 from pathlib import Path
 from types import SimpleNamespace
@@ -84,11 +87,10 @@ def _content_sha256(*arrays_and_affine) -> str:
 def write_subject(map_path: Path, version: int, seed: int, voxel_mm: float, out_dir: Path) -> BenchmarkSubject:
     """Synthesize one version (see the module doc): ``<id>_T1w.nii.gz`` (float32), ``<id>_dseg.nii.gz``
     (int16, brain labels), ``<id>_mask.nii.gz`` and ``<id>.json`` (the spec) in ``out_dir``."""
-    import nibabel as nib
     from scipy import ndimage
 
     from smgic_pydra.bids.examples import native_grid
-    from smgic_pydra.io.atomic import save_json, save_nifti
+    from smgic_pydra.io.atomic import save_json
     from smgic_pydra.synthesis import brain_mask, load_label_map, synthesize_t1
     from smgic_pydra.worldspace.sampling import resample
 
@@ -113,18 +115,76 @@ def write_subject(map_path: Path, version: int, seed: int, voxel_mm: float, out_
                           bias_strength=c["bias_strength"], noise_std=c["noise_std"], blur_fwhm_mm=c["blur_fwhm_mm"])
     mask = ndimage.binary_fill_holes(brain_mask(native)).astype(np.uint8)
     spec = {**spec, "world_affine": world.tolist(), "native_affine": native_affine.tolist(), "shape": list(shape)}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     sid = spec["subject"]
+    paths = _save_subject(Path(out_dir), sid, (image, native, mask), native_affine)
+    save_json(spec, Path(out_dir) / f"{sid}.json")
+    return BenchmarkSubject(sid, *paths, spec=spec, content_sha256=_content_sha256(image, native, mask, native_affine))
+
+
+def _save_subject(out_dir: Path, sid: str, arrays, affine) -> list[Path]:
+    """``<sid>_{T1w,dseg,mask}.nii.gz`` of ``(image, labels, mask)`` on one grid (qform = sform, code 1)."""
+    import nibabel as nib
+
+    from smgic_pydra.io.atomic import save_nifti
+
+    out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{sid}_{s}.nii.gz" for s in ("T1w", "dseg", "mask")]
-    for data, path in zip((image, native, mask), paths):
-        img = nib.Nifti1Image(data, native_affine)
-        img.set_qform(native_affine, code=1)
-        img.set_sform(native_affine, code=1)
+    for data, path in zip(arrays, paths):
+        img = nib.Nifti1Image(data, affine)
+        img.set_qform(affine, code=1)
+        img.set_sform(affine, code=1)
         img.header.set_xyzt_units("mm")
         save_nifti(img, path)
-    save_json(spec, out_dir / f"{sid}.json")
-    return BenchmarkSubject(sid, *paths, spec=spec, content_sha256=_content_sha256(image, native, mask, native_affine))
+    return paths
+
+
+COLIN27_SEED = 27
+"""Middle part of a Colin27 subject's seed ``[seed, 27, index]`` (the label maps use their number)."""
+
+
+@lru_cache(maxsize=2)
+def _colin27(voxel_mm: float):
+    from smgic_pydra.bids.examples import load_template
+
+    return load_template(voxel_mm)
+
+
+def write_colin27_subject(index: int, seed: int, voxel_mm: float, out_dir: Path) -> BenchmarkSubject:
+    """Subject ``c<index + 1>``: the demo's anatomy (:mod:`smgic_pydra.bids.examples`: Colin27, a real T1w,
+    with AAL labels 1-116 on a ``voxel_mm`` grid) under its own random affine and smooth deformation, in
+    its own orientation and anisotropic voxels (:func:`~smgic_pydra.bids.examples.synthesize_subject`,
+    seed ``[seed, 27, index]``). Files as :func:`write_subject`'s; the T1w keeps the skull (the mask
+    strips it, as for every method)."""
+    from smgic_pydra.bids.examples import synthesize_subject
+    from smgic_pydra.io.atomic import save_json
+
+    drawn = synthesize_subject(_colin27(float(voxel_mm)), [seed, COLIN27_SEED, index], index)
+    sid = f"c{index + 1}"
+    spec = {"subject": sid, "anatomy": "colin27", "labels": "AAL", "seed": [seed, COLIN27_SEED, index],
+            "voxel_mm": voxel_mm, **json.loads(json.dumps(drawn["truth"], default=_json_array))}
+    image = drawn["t1w"].astype(np.float32)
+    paths = _save_subject(Path(out_dir), sid, (image, drawn["dseg"], drawn["mask"]), drawn["affine"])
+    save_json(spec, Path(out_dir) / f"{sid}.json")
+    return BenchmarkSubject(sid, *paths, spec=spec,
+                            content_sha256=_content_sha256(image, drawn["dseg"], drawn["mask"], drawn["affine"]))
+
+
+def _json_array(value):
+    return np.asarray(value).tolist()
+
+
+def label_table(subject: BenchmarkSubject) -> dict[int, str]:
+    """The labels a subject's Dice and HD95 are measured on: AAL for Colin27 subjects, else the 36 aseg labels."""
+    if subject.spec.get("anatomy") == "colin27":
+        return dict(_colin27(float(subject.spec["voxel_mm"])).names)
+    from smgic_pydra.metrics import load_label_table
+
+    return load_label_table()
+
+
+def colin27_pairs(n_subjects: int) -> list[tuple[str, str]]:
+    """``(moving, fixed)``: every ordered pair of the first ``n_subjects`` Colin27 subjects."""
+    return list(permutations([f"c{i + 1}" for i in range(n_subjects)], 2))
 
 
 def ordered_pairs(map_paths: list[Path], versions: int) -> list[tuple[str, str]]:

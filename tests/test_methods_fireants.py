@@ -145,3 +145,31 @@ def test_smgic_bids_runs_fireants_with_options_from_the_command_line(tmp_path, w
     meta = json.loads(sidecar.read_text())
     assert meta["parameters"]["scales"] == [2, 1] and meta["parameters"]["greedy_iterations"] == [50, 20]
     assert meta["content_sha256"]
+
+
+def test_fireants_gets_images_at_a_scale_where_its_cc_penalises_brain_on_background():
+    """FireANTs' own local CC loss (the independent reference) at 0-1 intensities scores a textured
+    window against an empty one almost as well as a perfect match (0.91 against 0.99 here: the degenerate
+    optimum that pushed the affine off the brain); on the images ``fireants_fields`` gives it, the empty window scores ~0.
+    The scaling is the same whatever the input's scale (scanner units or 0-1)."""
+    import nibabel as nib
+    import torch
+    from fireants.losses.cc import LocalNormalizedCrossCorrelationLoss
+
+    from smgic_pydra.methods.fireants import _scaled
+
+    rng = np.random.default_rng(0)
+    brain = rng.uniform(0.2, 1.0, (9, 9, 9)).astype(np.float32)
+    cc = LocalNormalizedCrossCorrelationLoss(spatial_dims=3, kernel_size=5, reduction="mean")
+
+    def ncc(fixed, moving):  # mean local NCC (FireANTs' loss is its negative) of the central window
+        return -float(cc(torch.from_numpy(moving)[None, None], torch.from_numpy(fixed)[None, None]))
+
+    empty = np.zeros_like(brain)
+    assert ncc(brain, brain) > 0.99
+    assert ncc(brain, empty) > 0.9  # the flaw: an empty window scores almost as well as the right one
+    scaled = np.asarray(_scaled(nib.Nifti1Image(brain, np.eye(4)), 1000.0).dataobj)
+    assert np.percentile(scaled, 99) == pytest.approx(1000.0, rel=1e-5)
+    assert ncc(scaled, scaled) > 0.99 and ncc(scaled, empty) < 0.01
+    in_scanner_units = np.asarray(_scaled(nib.Nifti1Image(brain * 3000, np.eye(4)), 1000.0).dataobj)
+    np.testing.assert_allclose(in_scanner_units, scaled, rtol=1e-5)

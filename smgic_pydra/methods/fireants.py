@@ -4,7 +4,9 @@ affine -> greedy diffeomorphic, written as the same files as every other method.
 The recipe (options of the registry entry, FireANTs' quickstart values): second-order moments
 matching (centre of mass + principal axes, the rotation chosen by CC), then a multi-scale affine
 (Adam, local CC), then greedy compositive diffeomorphic registration initialised with that affine
-(Adam, local CC, gradient and warp smoothing). FireANTs' ``save_as_ants_transforms`` writes the
+(Adam, local CC, gradient and warp smoothing). Its inputs are scaled to a brain 99th percentile of
+``intensity_scale`` (1000) first: its CC's constant 1e-5 makes an empty window score ~1 at 0-1 intensities
+(:func:`_scaled`). FireANTs' ``save_as_ants_transforms`` writes the
 whole forward mapping (affine included) as an ANTs displacement field on the fixed grid. The inverse
 on the moving grid is computed here (:func:`smgic_pydra.worldspace.invert.invert_displacement`,
 the affine inverted exactly, the greedy residual by fixed-point iteration): FireANTs' own
@@ -73,8 +75,9 @@ def fireants_fields(fixed_img, moving_img, folder: Path, device: str = "cpu", op
     s = get_method("fireants").merged_options(options)
     BatchedImages, Image, Moments, Affine, Greedy = _fireants()
     folder.mkdir(parents=True, exist_ok=True)
-    fixed_path = save_float_image(fixed_img, folder / "fixed.nii.gz")
-    moving_path = save_float_image(moving_img, folder / "moving.nii.gz")
+    scale = float(s["intensity_scale"])
+    fixed_path = save_float_image(_scaled(fixed_img, scale), folder / "fixed.nii.gz")
+    moving_path = save_float_image(_scaled(moving_img, scale), folder / "moving.nii.gz")
     torch.manual_seed(int(seed))
     fixed = BatchedImages([Image.load_file(str(fixed_path), device=device)])
     moving = BatchedImages([Image.load_file(str(moving_path), device=device)])
@@ -115,6 +118,26 @@ def fireants_fields(fixed_img, moving_img, folder: Path, device: str = "cpu", op
                               "GreedyRegistration(compositive), local CC", **s},
                "fireants_version": _version(), "device": str(device), "stage_seconds": times}
     return fwd, inv, seconds, details
+
+
+def _scaled(img, scale: float):
+    """``img`` (zero outside the brain) times ``scale / p99`` of its non-zero voxels, float32.
+
+    FireANTs' local CC is ``(cross + 1e-5) / (sd_f sd_m + 1e-5)`` with variances clamped at 1e-5, so it
+    depends on the intensity scale: with T1w in 0-1 (our synthetic subjects, many preprocessed
+    datasets) a window where either image is constant (the zero background of a skull-stripped
+    brain) scores ~1, the best possible; moving the brain out of the fixed brain's windows then
+    lowers the loss (measured: the affine stage took a held-out pair from Dice 0.31 after moments to
+    0.08). At a scanner-like scale (p99 = 1000) such windows score ~1e-3 and background on background
+    still 1, as in ANTs' CC.
+    """
+    import nibabel as nib
+
+    data = np.asarray(img.dataobj, dtype=np.float32)
+    brain = data[data != 0]
+    p99 = float(np.percentile(brain, 99)) if brain.size else 0.0
+    factor = scale / p99 if p99 > 0 else 1.0
+    return nib.Nifti1Image((data * factor).astype(np.float32), img.affine)
 
 
 def _check_grid(disp, affine, img, what: str) -> None:

@@ -152,6 +152,10 @@ _FIREANTS_OPTIONS = {
     "smooth_warp_sigma": Option(0.25, "warp smoothing (voxels)", minimum=0),
     "greedy_lr": Option(0.5, "greedy stage learning rate", above=0),
     "affine_lr": Option(3e-3, "affine stage learning rate", above=0),
+    "intensity_scale": Option(1000.0, "brain intensities given to FireANTs are scaled so that their 99th percentile "
+                              "is this (its CC adds 1e-5 to numerator and denominator: at a 0-1 scale a window "
+                              "where one image is constant scores ~1, and the affine pushes the brain out of view)",
+                              above=0),
 }
 
 _ANTS = "smgic_pydra.methods.ants:make_runner"

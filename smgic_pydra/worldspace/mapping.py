@@ -28,12 +28,6 @@ def _voxel_field(u):
     return torch.stack([u[2] * (d - 1) / 2.0, u[1] * (h - 1) / 2.0, u[0] * (w - 1) / 2.0])
 
 
-def network_disp_to_voxels(u_norm) -> np.ndarray:
-    """Normalized ``(3, D, H, W)`` field, channels ``(x, y, z) = (W, H, D)`` -> voxel displacements
-    ``(3, D, H, W)`` float64 along array axes ``(i, j, k) = (D, H, W)`` (``align_corners=True``: x ``(N - 1) / 2``)."""
-    return _voxel_field(_field_tensor(u_norm)).cpu().numpy()
-
-
 def network_disp_to_world(u_norm, fixed, moving, target_affine, target_shape) -> np.ndarray:
     """RAS-mm displacement ``(X, Y, Z, 3)`` float32 on the target grid of a network-grid field.
 
