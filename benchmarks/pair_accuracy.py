@@ -70,9 +70,12 @@ HELD_OUT_MAPS = ("13", "14", "15")
 """Maps held out of the packaged default model's training (scripts/train_default_model.py)."""
 VARIANTS = {"smgicnet-net": ("smgicnet", {"affine": False, "refine": 0}),
             "smgicnet-affine": ("smgicnet", {"refine": 0}),
-            **{f"smgicnet-{name}": ("smgicnet", quality_options(name)) for name in QUALITY_PRESETS if name != "default"}}
+            **{f"smgicnet-{name}": ("smgicnet", quality_options(name)) for name in QUALITY_PRESETS if name != "default"},
+            "fireants-smooth": ("fireants", {"cc_kernel_size": 7, "smooth_grad_sigma": 2.0, "smooth_warp_sigma": 0.5})}
 """Benchmark name -> (registry method, options): SM-GICNet's stages measured alone, and its ``--quality`` presets
-(``smgicnet`` is the default one)."""
+(``smgicnet`` is the default one); ``fireants-smooth``: FireANTs with the greedy settings of its own LPBA40
+evaluation script (``fireants/scripts/pairwise/test_lpba40.py``: CC window 7, gradient sigma 2, warp sigma
+0.5), smoother than its quickstart's (the registry's)."""
 CHOICES = [*METHODS, *VARIANTS]
 EVALUATION_VERSION = "dice+hd95+folding+ic/1"
 """Changes when :func:`evaluate` changes what it measures (part of every result's key)."""

@@ -20,8 +20,8 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
-REFERENCE = "syn"
-QUICK = "synquick"
+REFERENCES = {"syn": "full SyN", "synquick": "SyNQuick", "fireants": "FireANTs"}
+"""Methods every other is compared with, pair by pair (summary key ``vs_<name>``), and their titles."""
 SUMMARY_COLUMNS = ("dice_mean", "hd95_mm", "percent_folded", "ic_mean_mm", "forward_seconds", "total_seconds",
                    "cpu_seconds", "affine_seconds", "network_seconds", "refine_seconds", "evaluation_seconds",
                    "peak_rss_mib")
@@ -29,7 +29,7 @@ CSV_COLUMNS = ("moving", "fixed", "method", "dice_mean", "n_labels", "hd95_mm", 
                "percent_folded_all", "log_det_std", "det_min", "ic_mean_mm", "ic_p95_mm", "forward_seconds",
                "affine_seconds", "network_seconds", "refine_seconds", "total_seconds", "cpu_seconds",
                "evaluation_seconds", "peak_rss_mib", "peak_cuda_mib", "error")
-METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "smgicnet-net", "smgicnet-affine", "smgicnet-fast",
+METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "fireants-smooth", "smgicnet-net", "smgicnet-affine", "smgicnet-fast",
                 "smgicnet", "smgicnet-best")
 
 
@@ -60,7 +60,8 @@ def _mean_std(values) -> dict:
 
 def compare(rows: list[dict], method: str, reference: str) -> dict | None:
     """``method`` against ``reference`` on the pairs both finished: pairs, wins (higher Dice), mean Dice
-    difference, Wilcoxon signed-rank p (two-sided; None under 2 pairs or all differences 0), seconds ratio."""
+    difference, Wilcoxon signed-rank p (two-sided; None under 2 pairs or all differences 0), seconds ratios (CPU:
+    over the pairs where both runs recorded CPU seconds, ``cpu_n_pairs``)."""
     from scipy.stats import wilcoxon
 
     ok = {(r["moving"], r["fixed"], r["method"]): r for r in rows if not r.get("error")}
@@ -74,12 +75,14 @@ def compare(rows: list[dict], method: str, reference: str) -> dict | None:
     if len(pairs) >= 2 and any(diffs):
         p_value = float(wilcoxon(a, b, alternative="two-sided").pvalue)
     t_a, t_b = (sum(ok[(*p, m)]["forward_seconds"] for p in pairs) for m in (method, reference))
-    cpu = [[ok[(*p, m)].get("cpu_seconds") for p in pairs] for m in (method, reference)]
-    cpu_ratio = sum(cpu[0]) / sum(cpu[1]) if None not in cpu[0] + cpu[1] and sum(cpu[1]) else None
+    timed = [p for p in pairs if all(ok[(*p, m)].get("cpu_seconds") is not None for m in (method, reference))]
+    cpu = [sum(ok[(*p, m)]["cpu_seconds"] for p in timed) for m in (method, reference)]
+    cpu_ratio = cpu[0] / cpu[1] if cpu[1] else None
     return {"reference": reference, "n_pairs": len(pairs), "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "dice_diff_mean": sum(diffs) / len(diffs),
             "dice_diff_min": min(diffs), "dice_diff_max": max(diffs), "wilcoxon_p": p_value,
-            "forward_seconds_ratio": t_a / t_b if t_b else None, "cpu_seconds_ratio": cpu_ratio}
+            "forward_seconds_ratio": t_a / t_b if t_b else None, "cpu_seconds_ratio": cpu_ratio,
+            "cpu_n_pairs": len(timed)}
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -92,8 +95,8 @@ def summarize(rows: list[dict]) -> dict:
         ok = [r for r in mine if not r.get("error")]
         stats = {"n_pairs": len(ok), "n_failed": len(mine) - len(ok)}
         stats.update({c: _mean_std(r.get(c) for r in ok) for c in SUMMARY_COLUMNS})
-        stats["vs_syn"] = compare(rows, method, REFERENCE)
-        stats["vs_synquick"] = compare(rows, method, QUICK)
+        for reference in REFERENCES:
+            stats[f"vs_{reference}"] = compare(rows, method, reference)
         out[method] = stats
     return out
 
@@ -135,8 +138,8 @@ def markdown(report: dict) -> str:
     for method, s in summary.items():
         cells = [method, str(s["n_pairs"]), str(s["n_failed"]), *(_fmt(s[c], d) for c, d in columns)]
         lines.append("| " + " | ".join(cells) + " |")
-    for key, title in (("vs_syn", "full SyN"), ("vs_synquick", "SyNQuick")):
-        compared = {m: s[key] for m, s in summary.items() if s[key]}
+    for reference, title in REFERENCES.items():
+        compared = {m: s[f"vs_{reference}"] for m, s in summary.items() if s.get(f"vs_{reference}")}
         if not compared:
             continue
         lines += ["", f"Against {title}, on the pairs both finished (wins: higher Dice; Wilcoxon: paired, two-sided):",
@@ -146,6 +149,8 @@ def markdown(report: dict) -> str:
             p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3g}"
             ratio, cpu = ("n/a" if c[k] is None else f"{c[k]:.3f}"
                           for k in ("forward_seconds_ratio", "cpu_seconds_ratio"))
+            if c["cpu_seconds_ratio"] is not None and c.get("cpu_n_pairs", c["n_pairs"]) < c["n_pairs"]:
+                cpu += f" ({c['cpu_n_pairs']} pairs)"
             lines.append(f"| {m} | {c['n_pairs']} | {c['wins']} | {c['dice_diff_mean']:+.3f} "
                          f"[{c['dice_diff_min']:+.3f}, {c['dice_diff_max']:+.3f}] | {p} | {ratio} | {cpu} |")
     methods = list(summary)
