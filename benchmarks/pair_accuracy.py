@@ -60,7 +60,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from registration_speed import cpu_model  # noqa: E402  (same folder)
 
 import pair_report  # noqa: E402  (same folder)
-from pair_subjects import colin27_pairs, label_table, ordered_pairs, write_colin27_subject, write_subject  # noqa: E402
+from pair_subjects import (VOXEL_FACTOR, colin27_pairs, colin27_voxel_factor_range, label_table,  # noqa: E402
+                           label_table_sha256, ordered_pairs, write_colin27_subject, write_subject)
 
 from smgic_pydra.methods import METHODS  # noqa: E402
 from smgic_pydra.pipeline_settings import QUALITY_PRESETS, quality_options  # noqa: E402
@@ -245,16 +246,6 @@ def result_key_inputs(method: str, fixed, moving, args: dict, shared: dict) -> d
             "moving": {"id": moving.subject_id, "sha256": moving.content_sha256}}
 
 
-def label_table_sha256(fixed) -> str:
-    """SHA-256 of the labels measured on ``fixed``: the aseg table file's, or the Colin27 AAL names' (JSON)."""
-    from smgic_pydra.io.hashing import sha256_file, sha256_json
-    from smgic_pydra.metrics import DEFAULT_LABEL_TABLE
-
-    if fixed.spec.get("anatomy") == "colin27":
-        return sha256_json(label_table(fixed))
-    return sha256_file(DEFAULT_LABEL_TABLE)
-
-
 def shared_key_inputs(args: dict) -> dict:
     from smgic_pydra.inference import resolve_model_files
     from smgic_pydra.io.hashing import sha256_file
@@ -325,8 +316,17 @@ def main(argv=None) -> int:
     options = {"threads": args.threads, "seed": args.seed, "model": args.model, "device": args.device,
                "options": parse_method_options(args.option)}
     shared = shared_key_inputs(options)
-    held_out = bool(args.colin27) or all(m.name.split(".")[0].removeprefix("training_seg_") in HELD_OUT_MAPS
-                                         for m in args.label_maps)
+    if args.colin27:
+        cohort = {"held_out_maps_only": True, "anatomy": "colin27", "label_maps": [],
+                  "what": "moving -> fixed registrations of one real anatomy (Colin27, AAL labels) under different "
+                          "smooth deformations, native spaces, no pre-registration",
+                  "voxel_factor_range": colin27_voxel_factor_range(), "voxel_factors": "per axis"}
+    else:
+        cohort = {"held_out_maps_only": all(m.name.split(".")[0].removeprefix("training_seg_") in HELD_OUT_MAPS
+                                            for m in args.label_maps),
+                  "anatomy": "synthseg label maps", "label_maps": [str(m) for m in args.label_maps],
+                  "what": "moving -> fixed registrations of different anatomies, native spaces, no pre-registration",
+                  "voxel_factor_range": list(VOXEL_FACTOR), "voxel_factors": "isotropic"}
     keep = args.work_dir is not None
     with (nullcontext(args.work_dir) if keep else tempfile.TemporaryDirectory(prefix="smgic-pair-")) as work:
         work = Path(work)
@@ -337,12 +337,7 @@ def main(argv=None) -> int:
         unknown = sorted(set(args.pairs or ()) - set(names))
         if unknown:
             raise SystemExit(f"--pairs: {', '.join(unknown)} not among the benchmark's pairs ({', '.join(names)})")
-        what = ("moving -> fixed registrations of one real anatomy (Colin27, AAL labels) under different smooth "
-                "deformations, native spaces, no pre-registration" if args.colin27 else
-                "moving -> fixed registrations of different anatomies, native spaces, no pre-registration")
-        save_json({"benchmark": "pair_accuracy", "held_out_maps_only": held_out, "what": what,
-                   "anatomy": "colin27" if args.colin27 else "synthseg label maps",
-                   "label_maps": [] if args.colin27 else [str(m) for m in args.label_maps], "versions": args.versions,
+        save_json({"benchmark": "pair_accuracy", **cohort, "versions": args.versions,
                    "voxel_mm": args.voxel_mm, "seed": args.seed, "options": options["options"],
                    "ordered_pairs": [list(p) for p in pairs], "machine": machine(args.threads),
                    "subjects": {k: {**s.spec, "content_sha256": s.content_sha256} for k, s in subjects.items()}},

@@ -20,6 +20,8 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from pair_subjects import VOXEL_FACTOR  # same folder (imported by pair_accuracy.py, which puts it on the path)
+
 REFERENCES = {"syn": "full SyN", "synquick": "SyNQuick", "fireants": "FireANTs"}
 """Methods every other is compared with, pair by pair (summary key ``vs_<name>``), and their titles."""
 SUMMARY_COLUMNS = ("dice_mean", "hd95_mm", "percent_folded", "ic_mean_mm", "forward_seconds", "total_seconds",
@@ -120,14 +122,13 @@ def markdown(report: dict) -> str:
     """The report's tables (summary; comparisons with SyN and SyNQuick; per-pair Dice) as markdown."""
     info, summary, rows = report["benchmark"], report["summary"], report["rows"]
     if info.get("anatomy") == "colin27":
-        maps, voxels = "Colin27 subjects (an anatomy not among the training maps)", "per-axis x 0.9-1.2"
+        maps = "Colin27 subjects (an anatomy not among the training maps)"
     else:
         maps = ("held-out maps only (never seen in training)" if info.get("held_out_maps_only")
                 else "maps that include TRAINING maps of the packaged model")
-        voxels = f"each subject x {info.get('voxel_factor_range')}"
     lines = [f"# Pair accuracy: {report['name']}", "",
-             f"{info.get('what', '')}; nominal voxel {info.get('voxel_mm')} mm "
-             f"({voxels}), {len(info.get('ordered_pairs', []))} ordered pairs "
+             f"{info.get('what', '')}; nominal voxel {info.get('voxel_mm')} mm (each subject x "
+             f"{info.get('voxel_factor_range')}, {info.get('voxel_factors')}), {len(info.get('ordered_pairs', []))} ordered pairs "
              f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. {_load_note(rows, info)} "
              "CPU s: registration + writing, user + system.", "",
              "| method | pairs | failed | Dice | HD95 (mm) | folding % | IC mean (mm) | registration s | end-to-end s |"
@@ -186,7 +187,8 @@ def write_report(folder: Path, stem: Path) -> dict:
         info = json.loads((folder / "benchmark.json").read_text())
     except (OSError, ValueError):
         info = {}
-    info.setdefault("voxel_factor_range", [0.8, 1.3])
+    info.setdefault("voxel_factor_range", list(VOXEL_FACTOR))  # benchmark.json files written before it was recorded
+    info.setdefault("voxel_factors", "isotropic")
     rows = load_rows(folder)
     report = {"name": stem.name, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "benchmark": {k: v for k, v in info.items() if k != "subjects"}, "subjects": info.get("subjects", {}),

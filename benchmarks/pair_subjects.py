@@ -156,12 +156,12 @@ def write_colin27_subject(index: int, seed: int, voxel_mm: float, out_dir: Path)
     seed ``[seed, 27, index]``). Files as :func:`write_subject`'s; the T1w keeps the skull (the mask
     strips it, as for every method)."""
     from smgic_pydra.bids.examples import synthesize_subject
-    from smgic_pydra.io.atomic import save_json
+    from smgic_pydra.io.atomic import json_text, save_json
 
     drawn = synthesize_subject(_colin27(float(voxel_mm)), [seed, COLIN27_SEED, index], index)
     sid = f"c{index + 1}"
     spec = {"subject": sid, "anatomy": "colin27", "labels": "AAL", "seed": [seed, COLIN27_SEED, index],
-            "voxel_mm": voxel_mm, **json.loads(json.dumps(drawn["truth"], default=_json_array))}
+            "voxel_mm": voxel_mm, **json.loads(json_text(drawn["truth"]))}
     image = drawn["t1w"].astype(np.float32)
     paths = _save_subject(Path(out_dir), sid, (image, drawn["dseg"], drawn["mask"]), drawn["affine"])
     save_json(spec, Path(out_dir) / f"{sid}.json")
@@ -169,8 +169,11 @@ def write_colin27_subject(index: int, seed: int, voxel_mm: float, out_dir: Path)
                             content_sha256=_content_sha256(image, drawn["dseg"], drawn["mask"], drawn["affine"]))
 
 
-def _json_array(value):
-    return np.asarray(value).tolist()
+def colin27_voxel_factor_range() -> list[float]:
+    """Smallest and largest per-axis voxel factor of the Colin27 subjects (``bids.examples.VOXEL_SCALES``)."""
+    from smgic_pydra.bids.examples import VOXEL_SCALES
+
+    return [float(np.min(VOXEL_SCALES)), float(np.max(VOXEL_SCALES))]
 
 
 def label_table(subject: BenchmarkSubject) -> dict[int, str]:
@@ -180,6 +183,16 @@ def label_table(subject: BenchmarkSubject) -> dict[int, str]:
     from smgic_pydra.metrics import load_label_table
 
     return load_label_table()
+
+
+def label_table_sha256(subject: BenchmarkSubject) -> str:
+    """SHA-256 of :func:`label_table`'s source: the aseg table file's, or the Colin27 AAL names' (JSON)."""
+    from smgic_pydra.io.hashing import sha256_file, sha256_json
+    from smgic_pydra.metrics import DEFAULT_LABEL_TABLE
+
+    if subject.spec.get("anatomy") == "colin27":
+        return sha256_json(label_table(subject))
+    return sha256_file(DEFAULT_LABEL_TABLE)
 
 
 def colin27_pairs(n_subjects: int) -> list[tuple[str, str]]:
