@@ -18,7 +18,7 @@ import torch
 from ..preparation import PreparedSubject
 from ..preparation.grid import network_affine
 from .symmetric import AffineResult
-from .world_sampling import grid_points, sample_at_world
+from .world_sampling import sample_on_grid
 
 
 @dataclass
@@ -31,21 +31,19 @@ class HalfwayPair:
 
 
 def _view(subject: PreparedSubject, index_affine: np.ndarray, device) -> PreparedSubject:
-    """``subject`` resampled on the grid ``index_affine`` (its own shape): image trilinear, mask and labels nearest."""
-    points = grid_points(index_affine, subject.grid_shape, device=device)
-    affine = np.asarray(subject.net_affine, dtype=np.float64)
+    """``subject`` resampled on the grid ``index_affine`` (its own shape): image trilinear, mask and labels nearest
+    (one sampling of the two stacked)."""
+    shape, affine = subject.grid_shape, np.asarray(subject.net_affine, dtype=np.float64)
 
-    def sample(array, mode):
-        tensor = torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32), device=device)[None, None]
-        return sample_at_world(tensor, affine, points, mode)[0, 0].cpu().numpy()
+    def tensor(*arrays):
+        return torch.as_tensor(np.stack([np.asarray(a, dtype=np.float32) for a in arrays]), device=device)[None]
 
+    image = sample_on_grid(tensor(subject.image), affine, index_affine, shape)[0, 0].cpu().numpy()
+    nearest = [subject.mask] + ([] if subject.labels is None else [subject.labels])
+    nearest = sample_on_grid(tensor(*nearest), affine, index_affine, shape, "nearest")[0].cpu().numpy()
     return dataclasses.replace(
-        subject,
-        image=sample(subject.image, "bilinear"),
-        mask=sample(subject.mask, "nearest") > 0.5,
-        labels=None if subject.labels is None else sample(subject.labels, "nearest").round().astype(np.int32),
-        net_affine=index_affine,
-    )
+        subject, image=image, mask=nearest[0] > 0.5,
+        labels=None if subject.labels is None else nearest[1].round().astype(np.int32), net_affine=index_affine)
 
 
 def halfway_pair(fixed: PreparedSubject, moving: PreparedSubject, affine: AffineResult | None,

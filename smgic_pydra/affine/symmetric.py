@@ -20,9 +20,10 @@ import torch
 
 from ..losses.ncc import local_ncc
 from ..preparation.grid import network_affine
+from ..refinement.adam import Adam, linear_decay
 from ..worldspace.sampling import apply_affine
 from .moments import moment_candidates
-from .world_sampling import grid_points, pooled, sample_at_world
+from .world_sampling import pooled, sample_on_grid
 
 DEFAULT_LEVELS = ((4, 12), (4, 28), (2, 12))
 """``(pooling factor, Adam steps)`` from coarse to fine; the first level screens the candidates (each runs it,
@@ -99,20 +100,18 @@ class _HalfwayObjective:
 
     def __init__(self, pyramid, centre, grid_shape, voxel_mm, factor, window, device):
         self.images = pyramid[factor]
-        shape = tuple(int(n) // factor for n in grid_shape)
-        grid = network_affine(centre, shape, voxel_mm * factor)
-        points = grid_points(grid, shape, device=device)
-        self.centred = torch.cat((points - torch.as_tensor(centre, device=device, dtype=points.dtype),
-                                  torch.ones(*shape, 1, device=device)), dim=-1)
-        self.centre = torch.as_tensor(centre, device=device, dtype=points.dtype)
+        self.shape = tuple(int(n) // factor for n in grid_shape)
+        grid = network_affine(centre, self.shape, voxel_mm * factor)
+        # halfway index -> RAS mm about the centre, and back: the sampling grids are from_centre @ expm(+-L) @ to_centred
+        self.to_centred = torch.as_tensor(_translation(-np.asarray(centre)) @ grid, device=device)
+        self.from_centre = torch.as_tensor(_translation(centre), device=device)
         self.window = window
 
     def sampled(self, generator: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out = []
         for sign, (image, affine) in zip((-1.0, 1.0), self.images):
-            half = torch.linalg.matrix_exp(sign * generator)
-            points = (self.centred @ half.T)[..., :3] + self.centre
-            out.append(sample_at_world(image, affine, points))
+            half = torch.linalg.matrix_exp(sign * generator).double()
+            out.append(sample_on_grid(image, affine, self.from_centre @ half @ self.to_centred, self.shape))
         return out[0], out[1]
 
     def __call__(self, generator: torch.Tensor) -> torch.Tensor:
@@ -187,13 +186,10 @@ def _optimise(pyramid, centre, start, levels, grid_shape, voxel_mm, window, lear
     params = torch.tensor(initial, dtype=torch.float32, device=device, requires_grad=True)
     for factor, steps in levels:
         objective = _HalfwayObjective(pyramid, centre, grid_shape, voxel_mm, factor, window, device)
-        optimizer = torch.optim.Adam([params], lr=learning_rate)
-        schedule = torch.optim.lr_scheduler.LinearLR(optimizer, 1.0, 0.2, total_iters=max(steps, 1))
-        for _ in range(steps):
-            optimizer.zero_grad()
+        optimizer = Adam(params, lr=learning_rate)
+        for step in range(steps):
             value = objective(_generator(params))
             value.backward()
-            optimizer.step()
-            schedule.step()
+            optimizer.step(linear_decay(learning_rate, step, steps))
             loss = float(value.detach())
     return params.detach().cpu().double().numpy(), loss

@@ -1,6 +1,6 @@
-"""Torch sampling of an image at world (RAS mm) points, differentiable in the points.
+"""Torch sampling of an image on an affine grid in world (RAS mm) space, differentiable in the grid's affine.
 
-An image is a ``(1, 1, D, H, W)`` tensor whose voxel ``(i, j, k)`` (``D, H, W``) sits at
+An image is a ``(1, C, D, H, W)`` tensor whose voxel ``(i, j, k)`` (``D, H, W``) sits at
 ``index_affine @ (i, j, k, 1)`` (RAS mm), as on a prepared subject's network grid.
 """
 
@@ -9,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+_XYZ = torch.tensor([[0.0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=torch.float64)
+"""Index order ``(i, j, k)`` <-> :func:`torch.nn.functional.grid_sample`'s ``(x, y, z) = (k, j, i)`` (its own inverse)."""
 
 
 def grid_points(index_affine: np.ndarray, shape, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -19,15 +22,27 @@ def grid_points(index_affine: np.ndarray, shape, device=None, dtype=torch.float3
     return idx @ a[:3, :3].T + a[:3, 3]
 
 
-def sample_at_world(image: torch.Tensor, index_affine: np.ndarray, points: torch.Tensor,
-                    mode: str = "bilinear") -> torch.Tensor:
-    """Values (``mode``: ``bilinear`` = trilinear, or ``nearest``) ``(1, 1, *points.shape[:-1])`` of ``image`` at world points ``(..., 3)``; 0 outside."""
-    to_index = torch.as_tensor(np.linalg.inv(np.asarray(index_affine, dtype=np.float64)), device=points.device,
-                               dtype=points.dtype)
-    idx = points @ to_index[:3, :3].T + to_index[:3, 3]
-    extent = torch.tensor(image.shape[-3:], device=points.device, dtype=points.dtype) - 1.0
-    norm = 2.0 * idx / extent.clamp(min=1.0) - 1.0
-    grid = norm.flip(-1).reshape(1, *points.shape[:-1], 3)  # grid_sample wants (x, y, z) = (k, j, i)
+def _index_to_normalized(shape) -> np.ndarray:
+    """``align_corners=True`` normalisation ``2 i / (n - 1) - 1`` per axis (4 x 4; an axis of one voxel maps to -1)."""
+    extent = np.maximum(np.asarray(shape, dtype=np.float64) - 1.0, 1.0)
+    scale = np.diag([*(2.0 / extent), 1.0])
+    scale[:3, 3] = -1.0
+    return scale
+
+
+def sample_on_grid(image: torch.Tensor, index_affine: np.ndarray, grid_affine: torch.Tensor | np.ndarray, shape,
+                   mode: str = "bilinear") -> torch.Tensor:
+    """Values ``(1, C, *shape)`` of ``image`` (``mode``: ``bilinear`` = trilinear, or ``nearest``; 0 outside) at the
+    voxels of the grid ``shape`` whose index -> RAS mm affine is ``grid_affine`` (4 x 4; a torch tensor may carry
+    gradients, composed in float64). One :func:`~torch.nn.functional.affine_grid` for all the grid's points."""
+    device = image.device
+    grid_affine = torch.as_tensor(grid_affine, device=device).double()
+    to_source = torch.as_tensor(_index_to_normalized(image.shape[-3:]) @ np.linalg.inv(np.asarray(index_affine, np.float64)),
+                                device=device)
+    from_output = torch.as_tensor(np.linalg.inv(_index_to_normalized(shape)), device=device)
+    xyz = _XYZ.to(device)
+    theta = (xyz @ to_source @ grid_affine @ from_output @ xyz)[:3].to(image.dtype)
+    grid = F.affine_grid(theta[None], [1, image.shape[1], *(int(n) for n in shape)], align_corners=True)
     return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
 
 

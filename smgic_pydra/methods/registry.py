@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from ..pipeline_settings import PipelineSettings, grid_cost_share, grid_cpu_seconds
+from ..pipeline_settings import PipelineSettings
 from ..defaults import GPU_GRES
 from .options import Option
+from .stage_costs import grid_cost_share, grid_cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,12 @@ class RegistrationMethod:
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
     whatever the images (CPU seconds with one thread and the default options, the network in bfloat16 on
-    this CPU, on the packaged model's 128^3 grid: :func:`smgic_pydra.pipeline_settings.grid_cpu_seconds`,
+    this CPU, on the packaged model's 128^3 grid: :func:`smgic_pydra.methods.stage_costs.grid_cpu_seconds`,
     from its stage table; scaled by the grid's voxels for another model); affine: ANTs' per-pair floor, the fit through its 3 mm pair (28 CPU s, wall seconds times the
     run's CPU share in ``time_guide_3mm_fp32.json``) and its 1 mm ``cpu_seconds``; 0 (all per voxel) for
     the others. grid_share: ``(options, level) -> float``, the share of ``grid_seconds`` a pair costs with the
     method's merged options and the network run up to cascade ``level`` (4 full, 3 half; smgicnet:
-    :func:`smgic_pydra.pipeline_settings.grid_cost_share`), or None (always all of it).
+    :func:`smgic_pydra.methods.stage_costs.grid_cost_share`), or None (always all of it).
     extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the

@@ -23,6 +23,7 @@ from ..losses.ncc import local_ncc
 from ..losses.regularizers import smoothness
 from ..pipeline_settings import RefineSettings
 from ..transforms import integrate_velocity, upsample_field, warp
+from .adam import Adam
 
 
 def _pool(x: torch.Tensor, factor: int) -> torch.Tensor:
@@ -57,10 +58,9 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         velocity = upsample_field(velocity, fixed.shape[-3:])
         base = _pool(velocity, settings.factor)
     correction = torch.zeros_like(base, requires_grad=True)
-    optimizer = torch.optim.Adam([correction], lr=settings.learning_rate)
+    optimizer = Adam(correction, lr=settings.learning_rate)
     with torch.enable_grad():
         for step in range(settings.steps):
-            optimizer.zero_grad()
             loss = _objective(base + correction, fixed_c, moving_c, settings)
             if step == 0:
                 record["loss_before"] = float(loss.detach())
