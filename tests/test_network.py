@@ -108,6 +108,21 @@ def test_no_shared_parameters_or_reused_modules():
     assert len(calls) == len(convs) and set(calls.values()) == {1}
 
 
+@pytest.mark.parametrize("upto_level", [1, 3, 4])
+def test_inference_velocity_is_the_forward_velocity_bit_for_bit(upto_level):
+    """``velocity`` skips what only training reads (inverse fields, warped images, the last integration) and
+    returns the very tensor ``forward`` does, at every level the registration stops at."""
+    net = model(config(SMALL))
+    moving, fixed = images(SMALL, seed=3)
+    with torch.inference_mode():
+        reference = net(moving, fixed, upto_level=upto_level)[-1].velocity
+        got = net.velocity(moving, fixed, upto_level=upto_level)
+    assert got.shape == (1, 3, *net.cfg.level_shape(upto_level))
+    assert torch.equal(got, reference)
+    with pytest.raises(ValueError, match="upto_level"):
+        net.velocity(moving, fixed, upto_level=0)
+
+
 def test_register_inverse_composes_to_identity():
     net = model(config(SMALL)).double()
     moving, fixed = images(SMALL, dtype=torch.float64)

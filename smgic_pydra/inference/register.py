@@ -84,9 +84,9 @@ def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Te
     """
     with torch.inference_mode(), forward_context(precision, bundle.device.type):
         if not bundle.warmed_up and bundle.device.type == "cuda":
-            bundle.model.forward(moving, fixed, upto_level=level)
+            bundle.model.velocity(moving, fixed, upto_level=level)
             bundle.warmed_up = True
-        velocity = bundle.model.forward(moving, fixed, upto_level=level)[-1].velocity.float()
+        velocity = bundle.model.velocity(moving, fixed, upto_level=level).float()
     return velocity.clone()  # outside inference mode: usable by autograd in the refinement
 
 

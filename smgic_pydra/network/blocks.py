@@ -29,8 +29,8 @@ class PreActRes(nn.Module):
         self.conv_b = conv3(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_b(F.leaky_relu(self.conv_a(F.leaky_relu(x, SLOPE)), SLOPE))
-        return F.leaky_relu(x + y, SLOPE)
+        y = self.conv_b(F.leaky_relu(self.conv_a(F.leaky_relu(x, SLOPE)), SLOPE, inplace=True))
+        return F.leaky_relu(x + y, SLOPE, inplace=True)
 
 
 class PostActRes(nn.Module):
@@ -42,8 +42,8 @@ class PostActRes(nn.Module):
         self.conv_b = conv3(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_b(F.leaky_relu(self.conv_a(x), POST_ACT_SLOPE))
-        return x + F.leaky_relu(y, POST_ACT_SLOPE)
+        y = self.conv_b(F.leaky_relu(self.conv_a(x), POST_ACT_SLOPE, inplace=True))
+        return x + F.leaky_relu(y, POST_ACT_SLOPE, inplace=True)
 
 
 class Down(nn.Sequential):

@@ -12,6 +12,7 @@ to the level's grid (``align_corners=True``, values unchanged):
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 from torch import nn
@@ -41,47 +42,66 @@ class SMGICNet(nn.Module):
     def forward(self, moving: torch.Tensor, fixed: torch.Tensor, upto_level: int = N_LEVELS) -> list[LevelOutput]:
         """Register ``moving`` to ``fixed`` (both ``(B, 1, D, H, W)`` on ``cfg.grid_shape``, in ``[0, 1]``).
 
-        Returns one :class:`LevelOutput` per level ``1..upto_level`` (index 0 = level 1).
+        Returns one :class:`LevelOutput` per level ``1..upto_level`` (index 0 = level 1): everything the
+        training losses read. Inference needs only the last velocity: :meth:`velocity`.
         """
+        outputs: list[LevelOutput] = []
+        for step in self._cascade(moving, fixed, upto_level, lambda level: True):
+            mov, fix, mov_energy = step.moving, step.fixed, step.moving_energy
+            disp_inv = integrate_velocity(-step.velocity, self.cfg.ss_steps)
+            outputs.append(
+                LevelOutput(
+                    level=step.level,
+                    velocity=step.velocity,
+                    disp=step.disp,
+                    disp_inv=disp_inv,
+                    moving=mov,
+                    fixed=fix,
+                    warped=warp(mov, step.disp),
+                    fixed_inv_warped=warp(fix, disp_inv),
+                    warped_pre=step.warped_pre,
+                    moving_energy=mov_energy,
+                    fixed_energy=step.fixed_energy,
+                    warped_energy=None if mov_energy is None else warp(mov_energy, step.disp),
+                )
+            )
+        return outputs
+
+    def velocity(self, moving: torch.Tensor, fixed: torch.Tensor, upto_level: int = N_LEVELS) -> torch.Tensor:
+        """The total velocity ``v_total`` ``(B, 3, *cfg.level_shape(upto_level))`` after level ``upto_level``:
+        the same tensor as ``forward(...)[-1].velocity``, without the fields, inverses and warped images that
+        only training reads (the last level's integration included: about a sixth of the forward at 128^3)."""
+        for step in self._cascade(moving, fixed, upto_level, lambda level: level < upto_level):
+            pass
+        return step.velocity
+
+    def _cascade(self, moving: torch.Tensor, fixed: torch.Tensor, upto_level: int,
+                 needs_disp: Callable[[int], bool]) -> Iterator["_LevelStep"]:
+        """Run levels ``1..upto_level``, yielding each one's inputs and total velocity; its displacement
+        ``exp(v_total)`` is integrated where ``needs_disp(level)`` (the next level always needs it)."""
         self._check_inputs(moving, fixed, upto_level)
         pyr_moving, pyr_fixed = wavelet_pyramid(moving, self.cfg), wavelet_pyramid(fixed, self.cfg)
-        outputs: list[LevelOutput] = []
+        previous: _LevelStep | None = None
         for level in range(1, upto_level + 1):
             shape = self.cfg.level_shape(level)
             mov, mov_energy = pyr_moving.level_inputs(level)
             fix, fix_energy = pyr_fixed.level_inputs(level)
             net = self.levels[level - 1]
-            if level == 1:
+            if previous is None:
                 warped_pre = None
                 velocity = net(mov, fix)
             else:
-                prev_disp = upsample_field(outputs[-1].disp, shape)
+                prev_disp = upsample_field(previous.disp, shape)
                 warped_pre = warp(mov, prev_disp)
                 if mov_energy is not None:
                     energy_pre = warp(mov_energy, prev_disp)
                     velocity = net(warped_pre, fix, energy_pre, fix_energy, prev_disp)
                 else:
                     velocity = net(warped_pre, fix, prev_disp)
-                velocity = velocity + upsample_field(outputs[-1].velocity, shape)
-            disp = integrate_velocity(velocity, self.cfg.ss_steps)
-            disp_inv = integrate_velocity(-velocity, self.cfg.ss_steps)
-            outputs.append(
-                LevelOutput(
-                    level=level,
-                    velocity=velocity,
-                    disp=disp,
-                    disp_inv=disp_inv,
-                    moving=mov,
-                    fixed=fix,
-                    warped=warp(mov, disp),
-                    fixed_inv_warped=warp(fix, disp_inv),
-                    warped_pre=warped_pre,
-                    moving_energy=mov_energy,
-                    fixed_energy=fix_energy,
-                    warped_energy=None if mov_energy is None else warp(mov_energy, disp),
-                )
-            )
-        return outputs
+                velocity = velocity + upsample_field(previous.velocity, shape)
+            disp = integrate_velocity(velocity, self.cfg.ss_steps) if needs_disp(level) else None
+            previous = _LevelStep(level, velocity, disp, mov, fix, mov_energy, fix_energy, warped_pre)
+            yield previous
 
     def forward_symmetric(
         self, a: torch.Tensor, b: torch.Tensor, upto_level: int = N_LEVELS
@@ -110,6 +130,19 @@ class SMGICNet(nn.Module):
                 )
         if moving.shape[0] != fixed.shape[0]:
             raise ValueError(f"moving and fixed batch sizes differ: {moving.shape[0]} vs {fixed.shape[0]}")
+
+
+class _LevelStep(NamedTuple):
+    """One level of the cascade: its total velocity, ``exp`` of it (None where not asked for) and its inputs."""
+
+    level: int
+    velocity: torch.Tensor
+    disp: torch.Tensor | None
+    moving: torch.Tensor
+    fixed: torch.Tensor
+    moving_energy: torch.Tensor | None
+    fixed_energy: torch.Tensor | None
+    warped_pre: torch.Tensor | None
 
 
 def _batch_slice(out: LevelOutput, start: int, stop: int) -> LevelOutput:
