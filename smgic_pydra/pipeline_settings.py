@@ -24,11 +24,14 @@ def _bounded(default, **bounds):
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """Defaults chosen on tuning pairs (6 pairs of training maps 01-04 and 6 pairs of Colin27 subjects of seed 2,
-    2 mm, one thread; never the benchmark's final pairs): 12 steps on the 3 mm grid (about 0.4-0.5 s a step)
-    at learning rate 0.01, which gave Dice 0.7133 / 0.8344 against 0.7121 / 0.8300 at 0.005 for the same time
-    (0.015: 0.7096 / 0.8314; 8 steps at 0.01: 0.7105 / 0.8272); a 6 mm grid (factor 4), a window of 3 or 7 and
-    half the smoothness weight (more folding) did not help. The ``best`` preset doubles the steps (:data:`QUALITY_PRESETS`).
+    """Defaults measured on held-out pairs (2 CPU cores, 128^3 model grid): each step on the 3 mm grid
+    costs about 0.5 s; 12 steps keep a 1 mm registration 10x faster than SyNQuick (Dice 0.675 on the
+    1 mm pair, 0.684 with 20 steps, 0.594 with none); a 6 mm grid (factor 4) lowered Dice.
+    Learning rate 0.01 was chosen on tuning pairs (6 pairs of training maps 01-04 and 6 of Colin27 subjects of
+    seed 2, 2 mm: Dice 0.7133 / 0.8344 against 0.7121 / 0.8300; 0.015 and 8 steps at 0.01 were lower) but did
+    not generalise: on the 12 held-out 2 mm pairs of maps 13-15 it gave -0.0024 (worst pair -0.0077), on the
+    benchmark's Colin27 pairs +0.0038; 24 steps at 0.01 gave -0.0014 and +0.0082 (still below full SyN on 5 of
+    the 6 Colin27 pairs). So 0.005 and 12 steps stay.
 
     steps: Adam steps (0 = the network alone). factor: the correction's grid is the network grid
     pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC
@@ -37,7 +40,7 @@ class RefineSettings:
 
     steps: int = _bounded(12, minimum=0)
     factor: int = _bounded(2, minimum=1)
-    learning_rate: float = _bounded(0.01, above=0)
+    learning_rate: float = _bounded(0.005, above=0)
     window: int = _bounded(5, minimum=1, odd=True)
     smooth_weight: float = _bounded(1.0, minimum=0)
     ss_steps: int = _bounded(5, minimum=1)
@@ -118,13 +121,14 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
 QUALITY_PRESETS = {
     "default": {},
     "fast": {"network_grid": "auto", "refine": 0, "affine_fine": False},
-    "best": {"refine": 24},
 }
 """``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
-beneath any given explicitly (:func:`quality_options`). ``fast``: the network alone after a coarse affine (its 6 mm
-levels only), on half the grid for coarse (>= 2.85 mm) inputs. ``best``: 24 refinement steps instead of 12, about
-5 s more a pair on one CPU thread; on the tuning pairs (:class:`RefineSettings`) 0.7164 / 0.8407 against the
-default's 0.7133 / 0.8344. Measured on the benchmark's held-out and Colin27 pairs in the README."""
+beneath any given explicitly (:func:`quality_options`). ``fast``: the
+network alone after a coarse affine (its 6 mm levels only), on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
+steps did not generalise (nor 24 steps at learning rate 0.01, :class:`RefineSettings`). On 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread) 12 steps
+gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a window of 7, 0.712, and half the smoothness
+weight, more folding, did not help); on the 12 held-out pairs of maps 13-15, 36 steps gave 0.708 against 12
+steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md``, row ``smgicnet-best``)."""
 
 
 def quality_options(quality: str) -> dict:
