@@ -64,7 +64,7 @@ class RegistrationMethod:
     for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
-    ``results/pair_accuracy_idle_1mm.md`` (CPU seconds minus registration seconds: 40.2 - 20.1); synquick
+    ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs: 34.7 - 16.8); synquick
     measured in ``results/pair_accuracy_timing-refine12_1mm.json``; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
@@ -167,7 +167,7 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
         "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
-        cpu_seconds=grid_cpu_seconds() + 20.1, grid_seconds=grid_cpu_seconds(), grid_share=grid_cost_share,
+        cpu_seconds=grid_cpu_seconds() + 17.9, grid_seconds=grid_cpu_seconds(), grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),

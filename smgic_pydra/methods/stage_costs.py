@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from ..pipeline_settings import PipelineSettings
 
-STAGE_CPU_SECONDS = {"affine": {True: 4.0, False: 2.0}, "network": {4: 5.45, 3: 0.62}, "refine_step": 0.567,
-                     "rest": {"full": 2.4, "half": 1.0}}
+STAGE_CPU_SECONDS = {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.584,
+                     "rest": {"full": 2.45, "half": 0.96}}
 """CPU seconds (one thread, the packaged 128^3 model, the network in bf16) of a pair's stages on the model grid:
-medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle_3mm.md`` (an otherwise idle
+medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an otherwise idle
 2-core machine, one process at a time): affine (``True``: with its 3 mm level; ``False``: without it,
-``affine_fine=false``, half: 1.59 against 3.13 s on the 12 held-out 2 mm pairs of ``benchmarks/gpu_pipeline.py``),
-network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
-refinement per step (6.8 s / 12), and the rest of the registration (resampling into the halfway space, field
-integration): ``full`` 18.66 - 4.0 - 5.45 - 6.8, ``half`` for the half grid without refinement (its fields
-integrated on the half grid: 5.89 - 4.24 - 0.62). The ``--plan-only`` time guide's model-grid part
+``affine_fine=false``, ``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
+refinement per step (7.01 s / 12), and the rest of the registration (resampling into the halfway space, field
+integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01, ``half`` for the half grid without refinement (its fields
+integrated on the half grid: 2.99 - 1.29 - 0.74). The ``--plan-only`` time guide's model-grid part
 (:func:`grid_cpu_seconds`)."""
 
 
