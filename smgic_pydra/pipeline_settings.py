@@ -32,11 +32,16 @@ class RefineSettings:
     not generalise: on the 12 held-out 2 mm pairs of maps 13-15 it gave -0.0024 (worst pair -0.0077), on the
     benchmark's Colin27 pairs +0.0038; 24 steps at 0.01 gave -0.0014 and +0.0082 (still below full SyN on 5 of
     the 6 Colin27 pairs). So 0.005 and 12 steps stay.
+    A second stage on the network grid itself (``fine_steps``, 1.5 mm) is what more time buys: on the same tuning
+    pairs 4 fine steps gave +0.055 / +0.004 (every pair higher; 0.767 / 0.834), 8 gave +0.072 (first pair) / +0.009
+    (0.839), at ~8x a coarse step's cost each; the ``best`` preset (:data:`QUALITY_PRESETS`).
 
     steps: Adam steps (0 = the network alone). factor: the correction's grid is the network grid
     pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC
     window (voxels of the pooled grid, odd). smooth_weight: weight of the smoothness of both maps
-    (voxel units of the pooled grid). ss_steps: scaling-and-squaring steps on the pooled grid."""
+    (voxel units of the pooled grid). ss_steps: scaling-and-squaring steps on the pooled grid. fine_steps: Adam
+    steps of a second correction on the network grid itself (factor 1), after the ``steps`` coarse ones (which it
+    needs: ``steps`` 0 is the network alone)."""
 
     steps: int = _bounded(12, minimum=0)
     factor: int = _bounded(2, minimum=1)
@@ -44,6 +49,7 @@ class RefineSettings:
     window: int = _bounded(5, minimum=1, odd=True)
     smooth_weight: float = _bounded(1.0, minimum=0)
     ss_steps: int = _bounded(5, minimum=1)
+    fine_steps: int = _bounded(0, minimum=0)
 
     def __post_init__(self) -> None:
         for name, option in _declarations(self, "").items():
@@ -121,14 +127,18 @@ def _declarations(settings, prefix: str) -> dict[str, Option]:
 QUALITY_PRESETS = {
     "default": {},
     "fast": {"network_grid": "auto", "refine": 0, "affine_fine": False},
+    "best": {"refine_fine_steps": 8},
 }
 """``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
-beneath any given explicitly (:func:`quality_options`). ``fast``: the
-network alone after a coarse affine (its 6 mm levels only), on half the grid for coarse (>= 2.85 mm) inputs. No ``best``: more refinement
-steps did not generalise (nor 24 steps at learning rate 0.01, :class:`RefineSettings`). On 6 pairs of training maps 01-04 at 2 mm (Dice / CPU s a pair, one thread) 12 steps
-gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a window of 7, 0.712, and half the smoothness
-weight, more folding, did not help); on the 12 held-out pairs of maps 13-15, 36 steps gave 0.708 against 12
-steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md``, row ``smgicnet-best``)."""
+beneath any given explicitly (:func:`quality_options`). ``fast``: the network alone after a coarse affine (its 6 mm
+levels only), on half the grid for coarse (>= 2.85 mm) inputs. ``best``: the default, then 8 refinement steps on the
+network grid itself (:class:`RefineSettings` ``fine_steps``; about 3x the default's CPU time on the model grid),
+chosen on tuning pairs only (training maps 01-04, Colin27 subjects of seed 2; :class:`RefineSettings`), its
+held-out Dice and seconds in the README. More coarse steps did not generalise: on 6 pairs of training maps 01-04
+at 2 mm (Dice / CPU s a pair, one thread) 12 steps gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a
+window of 7, 0.712, and half the smoothness weight, more folding, did not help); on the 12 held-out pairs of maps
+13-15, 36 steps gave 0.708 against 12 steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md`` at
+commit d95667f, row ``smgicnet-best``, then 36 coarse steps)."""
 
 
 def quality_options(quality: str) -> dict:

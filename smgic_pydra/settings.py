@@ -41,7 +41,7 @@ class BidsAppSettings:
     method_options: dict[str, dict] = field(default_factory=dict)
     """method -> its options (``--method-option``, over the ``--quality`` preset), checked against the method registry."""
     quality: str = "default"
-    """smgicnet's preset (``smgic_pydra.pipeline_settings.QUALITY_PRESETS``): fast or default."""
+    """smgicnet's preset (``smgic_pydra.pipeline_settings.QUALITY_PRESETS``): fast, default or best."""
     pairs: str = "all"
     pairs_per_job: int = PAIRS_PER_JOB
     """pairs per job: tiles of ``floor(sqrt(pairs_per_job))`` subjects a side."""

@@ -59,6 +59,11 @@ def test_pair_seconds_follow_the_options_and_the_half_grid():
         net.grid_seconds * (cost(True, 4, 0, False) + 2 * cost(True, 3, 0, False)) / default)
     assert pair_seconds("smgicnet", 0.0, options={"affine": False, "refine": 0}) == pytest.approx(
         net.grid_seconds * cost(False, 4, 0) / default)
+    best = quality_options("best")  # 8 fine steps on the full grid after the 12 coarse ones; none without those
+    assert pair_seconds("smgicnet", 0.0, options=best) == pytest.approx(
+        net.grid_seconds * (default + 8 * c["refine_fine_step"]) / default)
+    assert pair_seconds("smgicnet", 0.0, options={**best, "refine": 0}) == pytest.approx(
+        net.grid_seconds * cost(True, 4, 0) / default)
     assert pair_seconds("synquick", 0.0, options=None, half_grid_pairs=1) == pytest.approx(get_method("synquick").grid_seconds)
 
 

@@ -6,7 +6,8 @@ correction ``dv`` held on a grid ``factor`` times coarser and minimises the symm
 
     NCC(M o exp(v_c), F) + NCC(F o exp(-v_c), M) + lambda (smooth(exp(v_c)) + smooth(exp(-v_c)))
 
-with ``v_c = pool(v) + dv`` and ``F``, ``M`` the images pooled to that grid, by Adam. The result
+with ``v_c = pool(v) + dv`` and ``F``, ``M`` the images pooled to that grid, by Adam; optionally a second
+stage does the same on the images' grid itself (``fine_steps``, after the coarse one). The result
 ``v + upsample(dv)`` is again a stationary velocity field, so the map stays diffeomorphic (up to
 the integration's accuracy) and its inverse is still ``exp(-v)``; exchanging the images gives the
 negated correction.
@@ -41,8 +42,9 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
     """Refined total velocity ``(1, 3, D, H, W)`` on the images' grid (device of ``velocity``) and a record.
 
     fixed, moving: ``(1, 1, D, H, W)`` images on the network grid; the velocity is on it or on a coarser
-    level's grid (upsampled first; the correction's grid is the images' pooled by ``settings.factor``). The
-    record holds the settings, the objective before and after, and the seconds. With ``settings.steps == 0``
+    level's grid (upsampled first; the correction's grid is the images' pooled by ``settings.factor``, then, for
+    ``settings.fine_steps``, the images' grid). The record holds the settings, the coarse objective before and after,
+    ``loss_after_fine`` (the fine stage's objective after it, with fine steps) and the seconds. With ``settings.steps == 0``
     the velocity is returned unchanged (on its own grid). No randomness: the result depends only on the
     inputs (and on the CPU, on the thread count).
     """
@@ -52,22 +54,33 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         return velocity, {**record, "seconds": 0.0}
     velocity = velocity.detach().float()
     with torch.no_grad():
-        fixed_c, moving_c = _pool(fixed.float(), settings.factor), _pool(moving.float(), settings.factor)
         # a coarser level's velocity goes to the images' grid, as the cascade upsamples it (the refined
         # velocity lives there: integrating a refined field on the coarser grid lost Dice)
         velocity = upsample_field(velocity, fixed.shape[-3:])
-        base = _pool(velocity, settings.factor)
+    velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings, settings.factor,
+                                                                    settings.steps)
+    if settings.fine_steps > 0:
+        velocity, _, record["loss_after_fine"] = _stage(velocity, fixed, moving, settings, 1, settings.fine_steps)
+    record["seconds"] = time.perf_counter() - start
+    return velocity, record
+
+
+def _stage(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.Tensor, settings: RefineSettings,
+           factor: int, steps: int) -> tuple[torch.Tensor, float, float]:
+    """``steps`` Adam steps of a correction on the images' grid pooled by ``factor``: the refined velocity
+    (the images' grid) and the objective before and after."""
+    with torch.no_grad():
+        fixed_c, moving_c = _pool(fixed.float(), factor), _pool(moving.float(), factor)
+        base = _pool(velocity, factor)
     correction = torch.zeros_like(base, requires_grad=True)
     optimizer = Adam(correction, lr=settings.learning_rate)
     with torch.enable_grad():
-        for step in range(settings.steps):
+        for step in range(steps):
             loss = _objective(base + correction, fixed_c, moving_c, settings)
             if step == 0:
-                record["loss_before"] = float(loss.detach())
+                before = float(loss.detach())
             loss.backward()
             optimizer.step()
     with torch.no_grad():
-        record["loss_after"] = float(_objective(base + correction, fixed_c, moving_c, settings))
-        refined = velocity + upsample_field(correction.detach(), velocity.shape[-3:])
-    record["seconds"] = time.perf_counter() - start
-    return refined, record
+        after = float(_objective(base + correction, fixed_c, moving_c, settings))
+        return velocity + upsample_field(correction.detach(), velocity.shape[-3:]), before, after

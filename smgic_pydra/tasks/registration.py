@@ -99,7 +99,7 @@ def _documented(extra: str):
         model: SM-GICNet model folder (default: the packaged model).
         refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: none).
         affine: run the symmetric affine stage first.
-        quality: the preset (fast or default; ``smgic_pydra.pipeline_settings.QUALITY_PRESETS``) under
+        quality: the preset (fast, default or best; ``smgic_pydra.pipeline_settings.QUALITY_PRESETS``) under
             refine, affine and options.
         options: further smgicnet options (registry keys, e.g. refine_factor).
         device: cpu, cuda or cuda:N.
