@@ -198,7 +198,7 @@ def test_best_preset_fine_refinement_raises_dice_and_stays_unfolded(anatomy, bot
     settings = PipelineSettings.from_options(quality_options("best"))
     smgicnet_pair(anatomy["bundle"], prep["s13"], prep["s14"], settings=settings).write_row(paths)
     refined = json.loads(paths.sidecar.read_text())["refinement"]
-    assert refined["settings"]["fine_steps"] == 8 and refined["loss_after_fine"] < refined["loss_after"]
+    assert refined["settings"]["fine_steps"] == 8 and refined["loss_after_fine"] < refined["loss_before_fine"]
     brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
     det = ants.create_jacobian_determinant_image(ants.image_read(str(anatomy["subjects"][13].t1w)), str(paths.warp),
                                                  do_log=False).numpy()

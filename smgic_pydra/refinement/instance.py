@@ -43,9 +43,10 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
 
     fixed, moving: ``(1, 1, D, H, W)`` images on the network grid; the velocity is on it or on a coarser
     level's grid (upsampled first; the correction's grid is the images' pooled by ``settings.factor``, then, for
-    ``settings.fine_steps``, the images' grid). The record holds the settings, the coarse objective before and after,
-    ``loss_after_fine`` (the fine stage's objective after it, with fine steps) and the seconds. With ``settings.steps == 0``
-    the velocity is returned unchanged (on its own grid). No randomness: the result depends only on the
+    ``settings.fine_steps``, the images' grid). The record holds the settings, the coarse objective before and
+    after, with fine steps the fine stage's (another objective: the images' grid) ``loss_before_fine`` and
+    ``loss_after_fine``, and the seconds. With ``settings.steps == 0`` the velocity is returned unchanged (on its
+    own grid). No randomness: the result depends only on the
     inputs (and on the CPU, on the thread count).
     """
     start = time.perf_counter()
@@ -60,7 +61,7 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
     velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings, settings.factor,
                                                                     settings.steps)
     if settings.fine_steps > 0:
-        velocity, _, record["loss_after_fine"] = _stage(velocity, fixed, moving, settings, 1, settings.fine_steps)
+        velocity, record["loss_before_fine"], record["loss_after_fine"] = _stage(velocity, fixed, moving, settings, 1, settings.fine_steps)
     record["seconds"] = time.perf_counter() - start
     return velocity, record
 
