@@ -9,13 +9,14 @@ from __future__ import annotations
 from ..pipeline_settings import PipelineSettings
 
 STAGE_CPU_SECONDS = {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.584,
-                     "refine_fine_step": 6.0, "rest": {"full": 2.45, "half": 0.96}}
+                     "refine_fine_step": 5.3, "rest": {"full": 2.45, "half": 0.96}}
 """CPU seconds (one thread, the packaged 128^3 model, the network in bf16) of a pair's stages on the model grid:
 medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an otherwise idle
 2-core machine, one process at a time): affine (``True``: with its 3 mm level; ``False``: without it,
 ``affine_fine=false``, ``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
-refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 6.0 s, measured on
-its own, ``refine_velocity`` on 128^3 with 4 coarse steps and 0 or 2 fine ones), and the rest of the registration (resampling into the halfway space, field
+refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU seconds
+of ``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
+``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the registration (resampling into the halfway space, field
 integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01, ``half`` for the half grid without refinement (its fields
 integrated on the half grid: 2.99 - 1.29 - 0.74). The ``--plan-only`` time guide's model-grid part
 (:func:`grid_cpu_seconds`)."""
