@@ -304,7 +304,10 @@ def main(argv=None) -> int:
     stem = args.out_dir / f"pair_accuracy_{args.name}_{args.voxel_mm}mm"
     folder = stem.parent / stem.name
     if args.report_only:
-        pair_report.write_report(folder, stem)
+        try:
+            pair_report.write_report(folder, stem)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         return 0
     for path in [] if args.colin27 else args.label_maps:
         if not path.is_file():

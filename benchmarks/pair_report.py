@@ -179,14 +179,17 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def write_report(folder: Path, stem: Path) -> dict:
-    """Summarize the result files of ``folder`` (and its ``benchmark.json``) into ``<stem>.json/.csv/.md``."""
+    """Summarize the result files of ``folder`` and its ``benchmark.json`` into ``<stem>.json/.csv/.md``; without
+    a readable ``benchmark.json`` a one-line ``ValueError`` naming it, and nothing written."""
     from smgic_pydra.io.atomic import atomic_path, save_json
 
     folder, stem = Path(folder), Path(stem)
+    described = folder / "benchmark.json"
     try:
-        info = json.loads((folder / "benchmark.json").read_text())
-    except (OSError, ValueError):
-        info = {}
+        info = json.loads(described.read_text())
+    except (OSError, ValueError) as exc:  # without it the header would claim no pairs and no voxel size
+        raise ValueError(f"{described}: the benchmark's description is missing or unreadable ({type(exc).__name__}); "
+                         "run pair_accuracy.py with the benchmark's arguments (stored results are reused)") from None
     info.setdefault("voxel_factor_range", list(VOXEL_FACTOR))  # benchmark.json files written before it was recorded
     info.setdefault("voxel_factors", "isotropic")
     rows = load_rows(folder)
