@@ -164,25 +164,29 @@ def test_refinement_lowers_the_loss_keeps_the_map_unfolded_and_helps_dice(anatom
     assert dice["ab"] > dice["net"], dice
 
 
-@pytest.mark.slow
-def test_network_on_half_grid_registers_as_well_and_stays_unfolded(anatomy, both_ways):
-    """network_grid=half (the cascade up to level 3, 64^3 at 3 mm): the sidecar says so, ANTs' Jacobian of the
-    warp file folds < 0.05 % of the brain, and Dice is within 0.03 of the full grid's (same pair, default pipeline)."""
+def _unfolded_variant_and_dice(anatomy, both_ways, name, settings):
+    """s14 -> s13 with ``settings``: asserts ANTs' Jacobian of the warp file folds < 0.05 % of the brain; returns
+    the sidecar and Dice (numpy, on the written labels) of the variant and of the default pipeline's pair."""
     ants = pytest.importorskip("ants")
-    root, prep = anatomy["root"], anatomy["prepared"]
-    paths = _paths(root / "out_half", "half")
-    smgicnet_pair(anatomy["bundle"], prep["s13"], prep["s14"], settings=PipelineSettings(network_grid="half")).write_row(paths)
-    sidecar = json.loads(paths.sidecar.read_text())
-    assert sidecar["network_level"] == 3 and sidecar["network_grid_shape"] == [64, 64, 64]
-    assert json.loads(both_ways["ab"][0].sidecar.read_text())["network_level"] == 4  # the default grid: full
+    paths = _paths(anatomy["root"] / f"out_{name}", name)
+    smgicnet_pair(anatomy["bundle"], anatomy["prepared"]["s13"], anatomy["prepared"]["s14"], settings=settings).write_row(paths)
     brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
     det = ants.create_jacobian_determinant_image(ants.image_read(str(anatomy["subjects"][13].t1w)), str(paths.warp),
                                                  do_log=False).numpy()
     assert np.count_nonzero(det[brain] <= 0) <= 0.0005 * brain.sum()
     fixed_labels = np.asarray(nib.load(anatomy["subjects"][13].labels).dataobj)
-    dice = {name: _dice(np.asarray(nib.load(p.warped_labels).dataobj), fixed_labels)
-            for name, p in (("half", paths), ("full", both_ways["ab"][0]))}
-    assert abs(dice["half"] - dice["full"]) < 0.03, dice
+    dice = [_dice(np.asarray(nib.load(p.warped_labels).dataobj), fixed_labels) for p in (paths, both_ways["ab"][0])]
+    return json.loads(paths.sidecar.read_text()), *dice
+
+
+@pytest.mark.slow
+def test_network_on_half_grid_registers_as_well_and_stays_unfolded(anatomy, both_ways):
+    """network_grid=half (the cascade up to level 3, 64^3 at 3 mm): the sidecar says so, ANTs' Jacobian of the
+    warp file folds < 0.05 % of the brain, and Dice is within 0.03 of the full grid's (same pair, default pipeline)."""
+    sidecar, half, full = _unfolded_variant_and_dice(anatomy, both_ways, "half", PipelineSettings(network_grid="half"))
+    assert sidecar["network_level"] == 3 and sidecar["network_grid_shape"] == [64, 64, 64]
+    assert json.loads(both_ways["ab"][0].sidecar.read_text())["network_level"] == 4  # the default grid: full
+    assert abs(half - full) < 0.03, (half, full)
 
 
 @pytest.mark.slow
@@ -190,20 +194,10 @@ def test_best_preset_fine_refinement_raises_dice_and_stays_unfolded(anatomy, bot
     """quality best (8 more refinement steps on the network grid itself): the sidecar records the fine stage and a
     lower fine objective, ANTs' Jacobian of the warp file folds < 0.05 % of the brain, and Dice (numpy, on the
     written labels) is above the default pipeline's on the same pair."""
-    ants = pytest.importorskip("ants")
     from smgic_pydra.pipeline_settings import quality_options
 
-    root, prep = anatomy["root"], anatomy["prepared"]
-    paths = _paths(root / "out_best", "best")
     settings = PipelineSettings.from_options(quality_options("best"))
-    smgicnet_pair(anatomy["bundle"], prep["s13"], prep["s14"], settings=settings).write_row(paths)
-    refined = json.loads(paths.sidecar.read_text())["refinement"]
+    sidecar, best, default = _unfolded_variant_and_dice(anatomy, both_ways, "best", settings)
+    refined = sidecar["refinement"]
     assert refined["settings"]["fine_steps"] == 8 and refined["loss_after_fine"] < refined["loss_before_fine"]
-    brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
-    det = ants.create_jacobian_determinant_image(ants.image_read(str(anatomy["subjects"][13].t1w)), str(paths.warp),
-                                                 do_log=False).numpy()
-    assert np.count_nonzero(det[brain] <= 0) <= 0.0005 * brain.sum()
-    fixed_labels = np.asarray(nib.load(anatomy["subjects"][13].labels).dataobj)
-    dice = {name: _dice(np.asarray(nib.load(p.warped_labels).dataobj), fixed_labels)
-            for name, p in (("best", paths), ("default", both_ways["ab"][0]))}
-    assert dice["best"] > dice["default"], dice
+    assert best > default, (best, default)
