@@ -34,7 +34,8 @@ class RefineSettings:
     the 6 Colin27 pairs). So 0.005 and 12 steps stay.
     A second stage on the network grid itself (``fine_steps``, 1.5 mm) is what more time buys: on the same tuning
     pairs 4 fine steps gave +0.055 / +0.004 (every pair higher; 0.767 / 0.834), 8 gave +0.059 / +0.009 (every pair
-    higher; 0.771 / 0.839; folding at most 0.005 %), at ~10x a coarse step's cost each; the ``best`` preset (:data:`QUALITY_PRESETS`).
+    higher; 0.771 / 0.839; folding at most 0.005 %), at ~10x a coarse step's cost each; the ``best`` preset
+    (:data:`QUALITY_PRESETS`).
 
     steps: Adam steps (0 = the network alone). factor: the correction's grid is the network grid
     pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC

@@ -169,7 +169,8 @@ def _unfolded_variant_and_dice(anatomy, both_ways, name, settings):
     the sidecar and Dice (numpy, on the written labels) of the variant and of the default pipeline's pair."""
     ants = pytest.importorskip("ants")
     paths = _paths(anatomy["root"] / f"out_{name}", name)
-    smgicnet_pair(anatomy["bundle"], anatomy["prepared"]["s13"], anatomy["prepared"]["s14"], settings=settings).write_row(paths)
+    prep = anatomy["prepared"]
+    smgicnet_pair(anatomy["bundle"], prep["s13"], prep["s14"], settings=settings).write_row(paths)
     brain = np.asarray(nib.load(anatomy["subjects"][13].mask).dataobj) > 0
     det = ants.create_jacobian_determinant_image(ants.image_read(str(anatomy["subjects"][13].t1w)), str(paths.warp),
                                                  do_log=False).numpy()

@@ -74,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
     g.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=default("quality"),
                    help="smgicnet's preset, under --refine, --no-affine and --method-option: fast (the network alone "
-                   "after the affine, on half the grid for >= 2.85 mm inputs), default (with the refinement) or best (then 8 "
-                   "refinement steps on the network's 1.5 mm grid, ~3x the time); "
+                   "after the affine, on half the grid for >= 2.85 mm inputs), default (with the refinement) or best "
+                   "(then 8 refinement steps on the network's 1.5 mm grid, ~3x the time); "
                    f"their Dice and seconds are in the README (default: {default('quality')})")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")

@@ -64,7 +64,8 @@ class RegistrationMethod:
     for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
-    ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs: 34.7 - 16.8); synquick
+    ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs:
+    34.7 - 16.8); synquick
     measured in ``results/pair_accuracy_timing-refine12_1mm.json``; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,

@@ -14,11 +14,11 @@ STAGE_CPU_SECONDS = {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0
 medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an otherwise idle
 2-core machine, one process at a time): affine (``True``: with its 3 mm level; ``False``: without it,
 ``affine_fine=false``, ``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
-refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU seconds
-of ``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
-``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the registration (resampling into the halfway space, field
-integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01, ``half`` for the half grid without refinement (its fields
-integrated on the half grid: 2.99 - 1.29 - 0.74). The ``--plan-only`` time guide's model-grid part
+refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU
+seconds of ``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
+``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the
+registration (resampling into the halfway space, field integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01,
+``half`` for the half grid without refinement (its fields integrated on the half grid: 2.99 - 1.29 - 0.74). The ``--plan-only`` time guide's model-grid part
 (:func:`grid_cpu_seconds`)."""
 
 

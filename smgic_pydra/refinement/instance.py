@@ -46,8 +46,7 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
     ``settings.fine_steps``, the images' grid). The record holds the settings, the coarse objective before and
     after, with fine steps the fine stage's (another objective: the images' grid) ``loss_before_fine`` and
     ``loss_after_fine``, and the seconds. With ``settings.steps == 0`` the velocity is returned unchanged (on its
-    own grid). No randomness: the result depends only on the
-    inputs (and on the CPU, on the thread count).
+    own grid). No randomness: the result depends only on the inputs (and on the CPU, on the thread count).
     """
     start = time.perf_counter()
     record = {"settings": asdict(settings), "loss_before": None, "loss_after": None}
@@ -58,10 +57,11 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         # a coarser level's velocity goes to the images' grid, as the cascade upsamples it (the refined
         # velocity lives there: integrating a refined field on the coarser grid lost Dice)
         velocity = upsample_field(velocity, fixed.shape[-3:])
-    velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings, settings.factor,
-                                                                    settings.steps)
+    velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings,
+                                                                    settings.factor, settings.steps)
     if settings.fine_steps > 0:
-        velocity, record["loss_before_fine"], record["loss_after_fine"] = _stage(velocity, fixed, moving, settings, 1, settings.fine_steps)
+        velocity, record["loss_before_fine"], record["loss_after_fine"] = _stage(velocity, fixed, moving, settings,
+                                                                                  1, settings.fine_steps)
     record["seconds"] = time.perf_counter() - start
     return velocity, record
 
