@@ -18,8 +18,8 @@ refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``f
 seconds of ``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
 ``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the
 registration (resampling into the halfway space, field integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01,
-``half`` for the half grid without refinement (its fields integrated on the half grid: 2.99 - 1.29 - 0.74). The ``--plan-only`` time guide's model-grid part
-(:func:`grid_cpu_seconds`)."""
+``half`` for the half grid without refinement (its fields integrated on the half grid: 2.99 - 1.29 - 0.74).
+The ``--plan-only`` time guide's model-grid part (:func:`grid_cpu_seconds`)."""
 
 
 def grid_cpu_seconds(options: dict | None = None, level: int = 4) -> float:
