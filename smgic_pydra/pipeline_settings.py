@@ -56,6 +56,11 @@ class RefineSettings:
         for name, option in _declarations(self, "").items():
             option.check(f"refine {name}", getattr(self, name))
 
+    @property
+    def fine_steps_run(self) -> int:
+        """The fine steps that run: none without coarse ones (``steps`` 0 is the network alone)."""
+        return self.fine_steps if self.steps > 0 else 0
+
 
 @dataclass(frozen=True)
 class PipelineSettings:

@@ -30,7 +30,7 @@ def grid_cpu_seconds(options: dict | None = None, level: int = 4) -> float:
     c, steps = STAGE_CPU_SECONDS, settings.refine.steps
     rest = c["rest"]["half" if level == 3 and steps == 0 else "full"]
     affine = c["affine"][settings.affine_fine] if settings.affine else 0.0
-    fine = c["refine_fine_step"] * settings.refine.fine_steps if steps else 0.0
+    fine = c["refine_fine_step"] * settings.refine.fine_steps_run
     return rest + c["network"][level] + affine + c["refine_step"] * steps + fine
 
 

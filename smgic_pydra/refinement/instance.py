@@ -59,9 +59,9 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         velocity = upsample_field(velocity, fixed.shape[-3:])
     velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings,
                                                                     settings.factor, settings.steps)
-    if settings.fine_steps > 0:
+    if settings.fine_steps_run > 0:
         velocity, record["loss_before_fine"], record["loss_after_fine"] = _stage(velocity, fixed, moving, settings,
-                                                                                  1, settings.fine_steps)
+                                                                                  1, settings.fine_steps_run)
     record["seconds"] = time.perf_counter() - start
     return velocity, record
 
