@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 
 from smgic_pydra.synthesis import random_smooth_displacement
@@ -15,6 +16,7 @@ from smgic_pydra.transforms import (
     upsample_field,
     warp,
 )
+from smgic_pydra.transforms.sample import grid_sample_3d
 
 SHAPE = (24, 32, 28)  # (D, H, W), deliberately non-cubic
 
@@ -70,7 +72,17 @@ def test_integer_translation_shifts_image_exactly(shift_vox):
     np.testing.assert_allclose(warped[m:-m, m:-m, m:-m], expected[m:-m, m:-m, m:-m], atol=1e-12)
 
 
-def test_fractional_translation_matches_scipy_linear_interpolation():
+@pytest.fixture
+def torch_threads(request):
+    """Run the test with ``request.param`` torch threads (restored after)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("torch_threads", [1, 3], indirect=True)
+def test_fractional_translation_matches_scipy_linear_interpolation(torch_threads):
     img = torch.rand(1, 1, *SHAPE, dtype=torch.float64)
     t = (0.3, -1.7, 0.55)  # x, y, z voxels
     u = torch.zeros(1, 3, *SHAPE, dtype=torch.float64)
@@ -129,3 +141,23 @@ def test_jacobian_smooth_field_positive_and_folding_detected():
     fold[..., 0] = (-3.0 * np.exp(-((x - 16) ** 2) / 8.0) * (x - 16) / 2.0)[:, None, None]  # d u/dx < -1 near 16
     det = jacobian_determinant(fold)
     assert (det <= 0).sum() > 0 and det.min() < 0
+
+
+@pytest.mark.parametrize("torch_threads", [2, 3, 5], indirect=True)
+@pytest.mark.parametrize("mode,padding", [("bilinear", "border"), ("bilinear", "zeros"), ("nearest", "zeros")])
+def test_grid_sample_3d_on_several_threads_equals_one_aten_call(torch_threads, mode, padding):
+    """The volume's points split into one batch entry per thread (the last slab padded: 23 slices) give ATen's
+    unsplit values and grid gradients bit for bit, and its image gradient to rounding."""
+    generator = torch.Generator().manual_seed(torch_threads)
+    image = torch.rand(1, 2, *SHAPE, dtype=torch.float64, generator=generator)
+    grid = 1.2 * torch.rand(1, 23, 9, 11, 3, dtype=torch.float64, generator=generator) - 0.6
+    weights = torch.rand(1, 2, 23, 9, 11, dtype=torch.float64, generator=generator)
+    results = []
+    for sample in (grid_sample_3d, lambda i, g, m, p: F.grid_sample(i, g, mode=m, padding_mode=p, align_corners=True)):
+        i, g = image.clone().requires_grad_(), grid.clone().requires_grad_()
+        out = sample(i, g, mode, padding)
+        (out * weights).sum().backward()
+        results.append((out.detach(), g.grad, i.grad))
+    (out, grid_grad, image_grad), (ref, ref_grid_grad, ref_image_grad) = results
+    assert torch.equal(out, ref) and torch.equal(grid_grad, ref_grid_grad)
+    torch.testing.assert_close(image_grad, ref_image_grad, rtol=0, atol=1e-12)

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..transforms.sample import grid_sample_3d
+
 _XYZ = torch.tensor([[0.0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=torch.float64)
 """Index order ``(i, j, k)`` <-> :func:`torch.nn.functional.grid_sample`'s ``(x, y, z) = (k, j, i)`` (its own inverse)."""
 
@@ -43,7 +45,7 @@ def sample_on_grid(image: torch.Tensor, index_affine: np.ndarray, grid_affine: t
     xyz = _XYZ.to(device)
     theta = (xyz @ to_source @ grid_affine @ from_output @ xyz)[:3].to(image.dtype)
     grid = F.affine_grid(theta[None], [1, image.shape[1], *(int(n) for n in shape)], align_corners=True)
-    return F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return grid_sample_3d(image, grid, mode, "zeros")
 
 
 def pooled(image: torch.Tensor, index_affine: np.ndarray, factor: int) -> tuple[torch.Tensor, np.ndarray]:

@@ -7,6 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..transforms.sample import grid_sample_3d
+
 
 def _rotation(angles: torch.Tensor) -> torch.Tensor:
     """``(3, 3)`` rotation from angles (radians) about x, y, z, applied in that order."""
@@ -46,4 +48,4 @@ def random_affine_theta(
 def apply_affine(volume: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
     """Resample ``volume`` ``(B, C, D, H, W)`` at ``theta @ [p, 1]`` (pull-back), zero outside."""
     grid = F.affine_grid(theta.to(volume).expand(volume.shape[0], 3, 4), list(volume.shape), align_corners=True)
-    return F.grid_sample(volume, grid, mode=mode, padding_mode="zeros", align_corners=True)
+    return grid_sample_3d(volume, grid, mode, "zeros")

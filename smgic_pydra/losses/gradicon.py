@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ..transforms import identity_grid
+from ..transforms.sample import grid_sample_3d
 
 
 def displacement_at(disp: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Displacement ``(B, 3, D', H', W')`` of ``disp`` ``(B, 3, D, H, W)`` at normalized ``points``
     ``(B, D', H', W', 3)`` (last axis ``(x, y, z)``): trilinear, ``align_corners=True``, border padding.
     """
-    return F.grid_sample(disp, points, mode="bilinear", padding_mode="border", align_corners=True)
+    return grid_sample_3d(disp, points)
 
 
 def composition_error_jacobian(

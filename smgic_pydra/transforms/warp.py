@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .grid import identity_grid
+from .sample import grid_sample_3d
 
 
 def sample_grid(u: torch.Tensor) -> torch.Tensor:
@@ -22,7 +23,7 @@ def warp(image: torch.Tensor, u: torch.Tensor, mode: str = "bilinear", padding_m
     """
     if image.shape[-3:] != u.shape[-3:]:
         raise ValueError(f"image grid {tuple(image.shape[-3:])} differs from field grid {tuple(u.shape[-3:])}")
-    return F.grid_sample(image, sample_grid(u), mode=mode, padding_mode=padding_mode, align_corners=True)
+    return grid_sample_3d(image, sample_grid(u), mode, padding_mode)
 
 
 def compose(u_outer: torch.Tensor, u_inner: torch.Tensor) -> torch.Tensor:

@@ -104,15 +104,15 @@ def sample_field(field: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 def sample_field_tensor(field, idx):
     """:func:`sample_field` on torch tensors (float64, on the device of ``field``): ``(C, X, Y, Z)`` at
-    ``idx (..., 3)`` -> ``(..., C)``, by :func:`torch.nn.functional.grid_sample` (multi-threaded on a CPU)."""
+    ``idx (..., 3)`` -> ``(..., C)``, by :func:`~smgic_pydra.transforms.sample.grid_sample_3d` (every CPU thread)."""
     import torch
-    import torch.nn.functional as F
+
+    from ..transforms.sample import grid_sample_3d
 
     extent = torch.tensor(field.shape[1:], dtype=torch.float64, device=field.device) - 1.0
     flat = idx.reshape(-1, 3)
     grid = (2.0 * flat / extent.clamp(min=1.0) - 1.0).flip(-1)  # grid_sample wants (z, y, x) = (k, j, i) order
-    out = F.grid_sample(field[None], grid.reshape(1, -1, 1, 1, 3), mode="bilinear", padding_mode="border",
-                        align_corners=True)
+    out = grid_sample_3d(field[None], grid.reshape(1, -1, 1, 1, 3))
     return out[0, :, :, 0, 0].T.reshape(*idx.shape[:-1], field.shape[0])
 
 
