@@ -31,7 +31,10 @@ class RefineSettings:
     seed 2, 2 mm: Dice 0.7133 / 0.8344 against 0.7121 / 0.8300; 0.015 and 8 steps at 0.01 were lower) but did
     not generalise: on the 12 held-out 2 mm pairs of maps 13-15 it gave -0.0024 (worst pair -0.0077), on the
     benchmark's Colin27 pairs +0.0038; 24 steps at 0.01 gave -0.0014 and +0.0082 (still below full SyN on 5 of
-    the 6 Colin27 pairs). So 0.005 and 12 steps stay.
+    the 6 Colin27 pairs). So 0.005 and 12 steps stay. The smoothness weight pulls the two tuning sets apart: 0.5
+    gave -0.0032 (training maps) / -0.0086 (Colin27), 2.0 gave -0.0113 / +0.0051 (every Colin27 pair higher, 4 of 6
+    training-map pairs lower, down to -0.019), so 1.0 stays; a local NCC window of 3 was lower on Colin27 (0.820
+    against 0.826 on its first 2 pairs).
     A second stage on the network grid itself (``fine_steps``, 1.5 mm) is what more time buys: on the same tuning
     pairs 4 fine steps gave +0.055 / +0.004 (every pair higher; 0.767 / 0.834), 8 gave +0.059 / +0.009 (every pair
     higher; 0.771 / 0.839; folding at most 0.005 %), at ~10x a coarse step's cost each; the ``best`` preset

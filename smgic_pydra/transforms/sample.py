@@ -11,11 +11,16 @@ import torch
 import torch.nn.functional as F
 
 
+MAX_PIECES = 8
+"""At most this many batch entries: the backward pass holds one copy of the image's gradient per entry."""
+
+
 def _pieces(image: torch.Tensor, grid: torch.Tensor) -> int:
-    """Batch entries to split a single volume's sampling into: one per CPU thread (at most one per grid slice)."""
+    """Batch entries to split a single volume's sampling into: one per CPU thread (at most :data:`MAX_PIECES`, and
+    one per grid slice)."""
     if image.device.type != "cpu" or image.shape[0] != 1 or grid.shape[0] != 1:
         return 1
-    return max(1, min(torch.get_num_threads(), grid.shape[1]))
+    return max(1, min(torch.get_num_threads(), grid.shape[1], MAX_PIECES))
 
 
 def grid_sample_3d(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear",
@@ -23,11 +28,11 @@ def grid_sample_3d(image: torch.Tensor, grid: torch.Tensor, mode: str = "bilinea
     """:func:`torch.nn.functional.grid_sample` with ``align_corners=True``: ``image (B, C, D, H, W)`` at
     ``grid (B, d, h, w, 3)`` (normalized ``(x, y, z)``) -> ``(B, C, d, h, w)``.
 
-    A single CPU volume is sampled as ``n`` = thread-count batch entries (``grid``'s ``d`` axis cut into ``n``
-    slabs, the last one padded by repeating its last slice; ``image`` expanded, not copied). Each output value and
-    each gradient with respect to ``grid`` is computed exactly as unsplit (bit for bit); the gradient with respect
-    to ``image`` is the sum of the slabs' (float rounding of the order of summation), held as ``n`` copies of
-    ``image`` during the backward pass.
+    A single CPU volume is sampled as ``n`` = thread-count batch entries (at most :data:`MAX_PIECES`): ``grid``'s
+    ``d`` axis cut into ``n`` slabs, the last one padded by repeating its last slice, ``image`` expanded, not
+    copied. Each output value and each gradient with respect to ``grid`` is computed exactly as unsplit (bit for
+    bit); the gradient with respect to ``image`` is the sum of the slabs' (float rounding of the order of
+    summation), held as ``n`` copies of ``image`` during the backward pass.
     """
     pieces = _pieces(image, grid)
     if pieces == 1:
