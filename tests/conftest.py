@@ -1,5 +1,5 @@
 """Shared fixtures: small cohorts of ellipsoid 'brains', a small model, pair specs, a tiny training preset,
-the ANTs command-line tools, and the real SLURM cluster (:mod:`slurm_cluster`).
+the ANTs command-line tools, a torch thread count, and the real SLURM cluster (:mod:`slurm_cluster`).
 
 The helpers are session-scoped fixtures returning functions (factories), so module-scoped fixtures can
 use them too. Labels 2 (core) and 3 (shell) of the ellipsoids are FreeSurfer aseg labels, so the
@@ -22,6 +22,17 @@ from slurm_cluster import slurm_cluster  # noqa: F401  (session fixture: a real 
 from smgic_pydra.config import small_config
 
 ANTS_TOOLS = ("antsApplyTransforms",)
+
+
+@pytest.fixture
+def torch_threads(request):
+    """Run the test with ``request.param`` torch threads (restored after; use with ``indirect=True``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
 
 
 @pytest.fixture

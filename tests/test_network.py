@@ -33,6 +33,66 @@ def heads(net: SMGICNet):
     return [m.last for m in net.modules() if hasattr(m, "last") and isinstance(m.last, nn.Conv3d)]
 
 
+def _scipy_conv3d(x, weight, bias, stride):
+    """Reference: zero-padded 3-D cross-correlation per (out, in) channel pair, float64 (scipy)."""
+    from scipy import ndimage
+
+    k = weight.shape[-1]
+    pad = np.pad(x, ((0, 0), (k // 2,) * 2, (k // 2,) * 2, (k // 2,) * 2))
+    out = np.stack([sum(ndimage.correlate(pad[i], weight[o, i], mode="constant") for i in range(x.shape[0]))
+                    for o in range(weight.shape[0])])
+    out = out[:, k // 2:pad.shape[1] - k // 2, k // 2:pad.shape[2] - k // 2, k // 2:pad.shape[3] - k // 2]
+    out = out[:, ::stride, ::stride, ::stride]
+    return out if bias is None else out + bias[:, None, None, None]
+
+
+@pytest.mark.parametrize("torch_threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("in_ch,out_ch,kernel,stride,bias,grid", [
+    (32, 32, 1, 1, True, (8, 9, 10)),  # the gates' 1x1x1: ATen's own choice on one thread is slow_conv3d
+    (5, 8, 3, 1, False, (16, 16, 12)),  # N C D H = 1280 <= 20480: slow_conv3d on any thread count
+    (4, 4, 3, 2, False, (10, 8, 6)),  # the Down block's stride 2
+])
+def test_conv3d_runs_onednn_and_matches_scipy(torch_threads, in_ch, out_ch, kernel, stride, bias, grid):
+    """The network's Conv3d on a float32 CPU tensor runs oneDNN (never ATen's unvectorised ``slow_conv3d``),
+    equals a scipy float64 correlation to float32 rounding, and back-propagates as ATen's float64 conv3d."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from smgic_pydra.network.blocks import Conv3d
+
+    torch.manual_seed(0)
+    conv = Conv3d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, bias=bias)
+    x = torch.randn(1, in_ch, *grid, requires_grad=True)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        y = conv(x)
+    ops = {event.key for event in prof.key_averages()}
+    assert "aten::mkldnn_convolution" in ops and "aten::slow_conv3d_forward" not in ops
+    weight = conv.weight.detach().double()
+    b = None if conv.bias is None else conv.bias.detach().double()
+    expected = _scipy_conv3d(x.detach()[0].double().numpy(), weight.numpy(), None if b is None else b.numpy(), stride)
+    np.testing.assert_allclose(y.detach()[0].double().numpy(), expected, atol=2e-5, rtol=1e-5)
+    grad_out = torch.randn_like(y)
+    y.backward(grad_out)
+    x64 = x.detach().double().requires_grad_(True)
+    w64 = weight.clone().requires_grad_(True)
+    torch.nn.functional.conv3d(x64, w64, b, stride=stride, padding=kernel // 2).backward(grad_out.double())
+    np.testing.assert_allclose(x.grad.double().numpy(), x64.grad.numpy(), atol=2e-5, rtol=1e-5)
+    np.testing.assert_allclose(conv.weight.grad.double().numpy(), w64.grad.numpy(), atol=1e-4, rtol=1e-5)
+
+
+def test_conv3d_under_autocast_is_autocast():
+    """Under CPU bfloat16 autocast the network's Conv3d is autocast's conv3d (bfloat16 out, as nn.Conv3d)."""
+    from smgic_pydra.network.blocks import Conv3d
+
+    torch.manual_seed(0)
+    conv, x = Conv3d(3, 4, 3, padding=1), torch.randn(1, 3, 6, 6, 6)
+    reference = nn.Conv3d(3, 4, 3, padding=1)
+    reference.load_state_dict(conv.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y, expected = conv(x), reference(x)
+    assert y.dtype == torch.bfloat16
+    assert torch.equal(y, expected)
+
+
 @pytest.mark.parametrize("signed", [True, False])
 def test_difference_weighting_against_numpy(signed):
     gen = torch.Generator().manual_seed(1)

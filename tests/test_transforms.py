@@ -72,15 +72,6 @@ def test_integer_translation_shifts_image_exactly(shift_vox):
     np.testing.assert_allclose(warped[m:-m, m:-m, m:-m], expected[m:-m, m:-m, m:-m], atol=1e-12)
 
 
-@pytest.fixture
-def torch_threads(request):
-    """Run the test with ``request.param`` torch threads (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("torch_threads", [1, 3], indirect=True)
 def test_fractional_translation_matches_scipy_linear_interpolation(torch_threads):
     img = torch.rand(1, 1, *SHAPE, dtype=torch.float64)
