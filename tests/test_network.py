@@ -46,6 +46,7 @@ def _scipy_conv3d(x, weight, bias, stride):
     return out if bias is None else out + bias[:, None, None, None]
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
 @pytest.mark.parametrize("torch_threads", [1, 2], indirect=True)
 @pytest.mark.parametrize("in_ch,out_ch,kernel,stride,bias,grid", [
     (32, 32, 1, 1, True, (8, 9, 10)),  # the gates' 1x1x1: ATen's own choice on one thread is slow_conv3d
