@@ -6,6 +6,7 @@ import torch
 
 from smgic_pydra.config import small_config
 from smgic_pydra.network import SMGICNet
+from smgic_pydra.network import precision
 from smgic_pydra.network.precision import cpu_bf16_flags, forward_context, network_precision
 from smgic_pydra.pipeline_settings import PipelineSettings
 
@@ -17,6 +18,17 @@ def test_precision_choice_and_option():
     assert PipelineSettings.from_options({"precision": "fp32"}).precision == "fp32"
     with pytest.raises(ValueError, match="smgicnet.precision must be one of auto, bf16, fp32"):
         PipelineSettings.from_options({"precision": "fp16"})
+
+
+def test_forced_bf16_on_a_cpu_without_bf16_units_warns(monkeypatch, recwarn):
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())
+    with pytest.warns(RuntimeWarning, match="without bf16 units"):
+        assert precision.precision_record("bf16", "cpu")["network"] == "bf16"
+    assert precision.precision_record("auto", "cpu") == {"setting": "auto", "network": "fp32", "cpu_bf16_flags": []}
+    precision.precision_record("bf16", "cuda")
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ("avx512_bf16",))
+    assert precision.precision_record("bf16", "cpu")["network"] == "bf16"
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
 def test_bf16_forward_velocity_is_close_to_fp32():
