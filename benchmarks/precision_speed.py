@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for variant in args.variants:
             start = time.perf_counter()
-            aten = _aten_convolutions(variant.endswith("aten"))
-            with torch.inference_mode(), forward_context(variant[:4], "cpu"), aten:
+            precision, _, backend = variant.partition("-")
+            with torch.inference_mode(), forward_context(precision, "cpu"), _aten_convolutions(backend == "aten"):
                 velocity[variant] = bundle.model.velocity(moving, fixed).float()
             seconds[variant].append(round(time.perf_counter() - start, 3))
     base = args.variants[0]

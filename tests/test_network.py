@@ -37,12 +37,8 @@ def _scipy_conv3d(x, weight, bias, stride):
     """Reference: zero-padded 3-D cross-correlation per (out, in) channel pair, float64 (scipy)."""
     from scipy import ndimage
 
-    k = weight.shape[-1]
-    pad = np.pad(x, ((0, 0), (k // 2,) * 2, (k // 2,) * 2, (k // 2,) * 2))
-    out = np.stack([sum(ndimage.correlate(pad[i], weight[o, i], mode="constant") for i in range(x.shape[0]))
-                    for o in range(weight.shape[0])])
-    out = out[:, k // 2:pad.shape[1] - k // 2, k // 2:pad.shape[2] - k // 2, k // 2:pad.shape[3] - k // 2]
-    out = out[:, ::stride, ::stride, ::stride]
+    out = np.stack([sum(ndimage.correlate(x[i], weight[o, i], mode="constant") for i in range(x.shape[0]))
+                    for o in range(weight.shape[0])])[:, ::stride, ::stride, ::stride]
     return out if bias is None else out + bias[:, None, None, None]
 
 
