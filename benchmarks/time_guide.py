@@ -78,11 +78,13 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="smgicnet,affine,synquick")
     parser.add_argument("--repeats", type=int, default=2, help="SM-GICNet stage timings after the run")
     parser.add_argument("--note", default="", help="recorded with the results (e.g. how loaded the machine was)")
+    parser.add_argument("--name", default="", help="result file name suffix (time_guide_<voxel>mm_<name>.json)")
     args = parser.parse_args(argv)
 
     import nibabel as nib
 
     from smgic_pydra.bids.examples import make_example_dataset
+    from smgic_pydra.network.precision import cpu_bf16_flags, network_precision
     from smgic_pydra.reports.tiles import read_pairs_tables
     from smgic_pydra.workflows import bids_cohort
     from smgic_pydra.workflows.plan_summary import summarize
@@ -119,12 +121,13 @@ def main(argv=None) -> int:
         "smgicnet_cpu": stages,
         "run": {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "cpu_per_wall": round(cpu / wall, 3)},
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+                    "cpu_bf16_flags": list(cpu_bf16_flags()), "network_precision": network_precision("auto", "cpu"),
                     "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "note": args.note,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"time_guide_{args.voxel_mm:g}mm.json"
+    name = f"time_guide_{args.voxel_mm:g}mm{'_' + args.name if args.name else ''}.json"
     (RESULTS / name).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0

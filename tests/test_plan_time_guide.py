@@ -18,17 +18,39 @@ from smgic_pydra.workflows.plan_summary import NETWORK_VOXELS, REFERENCE_VOXELS,
 needs_example = pytest.mark.skipif(not (TEMPLATE_DIR / "ch2bet.nii.gz").is_file(), reason="mricron-data not installed")
 
 
-def test_pair_seconds_split_into_a_fixed_grid_part_and_a_per_voxel_part():
-    net = get_method("smgicnet")
+BF16_CPU, FP32_CPU = ("avx512_bf16",), ()
+
+
+@pytest.fixture(params=[BF16_CPU, FP32_CPU], ids=["bf16-cpu", "fp32-cpu"])
+def cpu_flags(request, monkeypatch):
+    """The CPU's bf16 flags as the precision module reads them: a CPU with bf16 units, one without."""
+    monkeypatch.setattr("smgic_pydra.network.precision.cpu_bf16_flags", lambda: request.param)
+    return request.param
+
+
+def test_pair_seconds_split_into_a_fixed_grid_part_and_a_per_voxel_part(cpu_flags):
+    net, table = get_method("smgicnet"), "bf16" if cpu_flags else "fp32"
     assert 0 < net.grid_seconds < net.cpu_seconds
+    # the registry's grid part is the defaults' on a bf16 CPU; this CPU's table scales it
+    grid = net.grid_seconds * _stage_cost(table, True, 4, 12) / _stage_cost("bf16", True, 4, 12)
+    assert (grid == pytest.approx(net.grid_seconds)) == bool(cpu_flags) and grid >= net.grid_seconds
     # the network's grid does not depend on the images: a 3 mm pair costs at least the grid part
     third = REFERENCE_VOXELS / 27
-    assert pair_seconds("smgicnet", third) == pytest.approx(
-        net.grid_seconds + (net.cpu_seconds - net.grid_seconds) / 27)
-    assert pair_seconds("smgicnet", REFERENCE_VOXELS) == pytest.approx(net.cpu_seconds)
+    per_voxel = net.cpu_seconds - net.grid_seconds
+    assert pair_seconds("smgicnet", third) == pytest.approx(grid + per_voxel / 27)
+    assert pair_seconds("smgicnet", REFERENCE_VOXELS) == pytest.approx(grid + per_voxel)
     # a model on a grid of 1/8 the voxels: 1/8 of the grid part; n pairs of a total voxel count: linear
-    assert pair_seconds("smgicnet", 0.0, NETWORK_VOXELS / 8) == pytest.approx(net.grid_seconds / 8)
+    assert pair_seconds("smgicnet", 0.0, NETWORK_VOXELS / 8) == pytest.approx(grid / 8)
     assert pair_seconds("synquick", 3 * third, n_pairs=3) == pytest.approx(3 * pair_seconds("synquick", third))
+
+
+def _stage_cost(table: str, affine: bool, level: int, steps: int, fine: bool = True, fine_steps: int = 0) -> float:
+    """A pair's model-grid CPU seconds from the stage table (closed form; the half grid without refinement
+    integrates its fields there)."""
+    c = STAGE_CPU_SECONDS[table]
+    rest = c["rest"]["half" if (level, steps) == (3, 0) else "full"]
+    return (rest + c["network"][level] + affine * c["affine"][fine] + steps * c["refine_step"]
+            + fine_steps * c["refine_fine_step"])
 
 
 def _cpu_seconds() -> float:
@@ -42,28 +64,27 @@ def _guide_line(text: str) -> tuple[float, str]:
     return float(re.search(r"time guide: ([0-9.e+-]+) CPU job-hours", line).group(1)) * 3600, line
 
 
-def test_pair_seconds_follow_the_options_and_the_half_grid():
-    """The grid part scales with the stages the options run (the registry's stage table, closed form)."""
-    net, c = get_method("smgicnet"), STAGE_CPU_SECONDS
+def test_pair_seconds_follow_the_options_the_half_grid_and_the_cpu(cpu_flags):
+    """The grid part scales with the stages the options run and with the table of the precision the network
+    runs in on this CPU (``auto``: bf16 where it has bf16 units; ``fp32`` forced: the float32 table)."""
+    net, table = get_method("smgicnet"), "bf16" if cpu_flags else "fp32"
+    unit = net.grid_seconds / _stage_cost("bf16", True, 4, 12)  # 1.0: the registry's grid part is the bf16 defaults'
+    assert unit == pytest.approx(1.0)
 
-    def cost(affine, level, steps, fine=True):  # the half grid without refinement integrates its fields there
-        rest = c["rest"]["half" if (level, steps) == (3, 0) else "full"]
-        return rest + c["network"][level] + affine * c["affine"][fine] + steps * c["refine_step"]
+    def guide(options, n_pairs=1, half=0):
+        return pair_seconds("smgicnet", 0.0, n_pairs=n_pairs, options=options, half_grid_pairs=half)
 
-    default = cost(True, 4, 12)
-    fast = quality_options("fast")
-    assert net.grid_seconds == pytest.approx(default)
-    assert pair_seconds("smgicnet", 0.0, options={"refine": 12}) == pytest.approx(net.grid_seconds)
-    assert pair_seconds("smgicnet", 0.0, options=fast) == pytest.approx(net.grid_seconds * cost(True, 4, 0, False) / default)
-    assert pair_seconds("smgicnet", 0.0, n_pairs=3, options=fast, half_grid_pairs=2) == pytest.approx(
-        net.grid_seconds * (cost(True, 4, 0, False) + 2 * cost(True, 3, 0, False)) / default)
-    assert pair_seconds("smgicnet", 0.0, options={"affine": False, "refine": 0}) == pytest.approx(
-        net.grid_seconds * cost(False, 4, 0) / default)
-    best = quality_options("best")  # 8 fine steps on the full grid after the 12 coarse ones; none without those
-    assert pair_seconds("smgicnet", 0.0, options=best) == pytest.approx(
-        net.grid_seconds * (default + 8 * c["refine_fine_step"]) / default)
-    assert pair_seconds("smgicnet", 0.0, options={**best, "refine": 0}) == pytest.approx(
-        net.grid_seconds * cost(True, 4, 0) / default)
+    fast, best = quality_options("fast"), quality_options("best")
+    assert guide({"refine": 12}) == pytest.approx(_stage_cost(table, True, 4, 12))
+    assert guide(fast) == pytest.approx(_stage_cost(table, True, 4, 0, False))
+    assert guide(fast, n_pairs=3, half=2) == pytest.approx(
+        _stage_cost(table, True, 4, 0, False) + 2 * _stage_cost(table, True, 3, 0, False))
+    assert guide({"affine": False, "refine": 0}) == pytest.approx(_stage_cost(table, False, 4, 0))
+    # 8 fine steps on the full grid after the 12 coarse ones; none without those
+    assert guide(best) == pytest.approx(_stage_cost(table, True, 4, 12, fine_steps=8))
+    assert guide({**best, "refine": 0}) == pytest.approx(_stage_cost(table, True, 4, 0))
+    # float32 forced: the float32 table on any CPU
+    assert guide({"precision": "fp32"}) == pytest.approx(_stage_cost("fp32", True, 4, 12))
     assert pair_seconds("synquick", 0.0, options=None, half_grid_pairs=1) == pytest.approx(get_method("synquick").grid_seconds)
 
 

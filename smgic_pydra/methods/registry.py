@@ -69,13 +69,14 @@ class RegistrationMethod:
     measured in ``results/pair_accuracy_timing-refine12_1mm.json``; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
-    whatever the images (CPU seconds with one thread and the default options, the network in bfloat16 on
-    this CPU, on the packaged model's 128^3 grid: :func:`smgic_pydra.methods.stage_costs.grid_cpu_seconds`,
+    whatever the images (CPU seconds with one thread and the default options on a CPU with bf16 units, the
+    network in bfloat16, on the packaged model's 128^3 grid: :func:`smgic_pydra.methods.stage_costs.grid_cpu_seconds`,
     from its stage table; scaled by the grid's voxels for another model); affine: ANTs' per-pair floor, the fit through its 3 mm pair (28 CPU s, wall seconds times the
     run's CPU share in ``time_guide_3mm_fp32.json``) and its 1 mm ``cpu_seconds``; 0 (all per voxel) for
     the others. grid_share: ``(options, level) -> float``, the share of ``grid_seconds`` a pair costs with the
-    method's merged options and the network run up to cascade ``level`` (4 full, 3 half; smgicnet:
-    :func:`smgic_pydra.methods.stage_costs.grid_cost_share`), or None (always all of it).
+    method's merged options and the network run up to cascade ``level`` (4 full, 3 half) on this CPU (smgicnet:
+    :func:`smgic_pydra.methods.stage_costs.grid_cost_share`, about 1.8 for the defaults on a CPU without bf16
+    units), or None (always all of it).
     extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:
     False for ``identity`` (always reported, not a ``--method`` choice). uses_model: it reads the
@@ -168,7 +169,7 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
         "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
-        cpu_seconds=grid_cpu_seconds() + 17.9, grid_seconds=grid_cpu_seconds(), grid_share=grid_cost_share,
+        cpu_seconds=grid_cpu_seconds(table="bf16") + 17.9, grid_seconds=grid_cpu_seconds(table="bf16"), grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),

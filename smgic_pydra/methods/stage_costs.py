@@ -6,28 +6,45 @@ A guide, not a setting: it does not change any result (so it lives apart from
 
 from __future__ import annotations
 
+from ..network.precision import network_precision
 from ..pipeline_settings import PipelineSettings
 
-STAGE_CPU_SECONDS = {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.584,
-                     "refine_fine_step": 5.3, "rest": {"full": 2.45, "half": 0.96}}
-"""CPU seconds (one thread, the packaged 128^3 model, the network in bf16) of a pair's stages on the model grid:
-medians over the 12 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an otherwise idle
-2-core machine, one process at a time): affine (``True``: with its 3 mm level; ``False``: without it,
-``affine_fine=false``, ``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``),
-refinement per step (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU
-seconds of ``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
+STAGE_CPU_SECONDS = {
+    "bf16": {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.584,
+             "refine_fine_step": 5.3, "rest": {"full": 2.45, "half": 0.96}},
+    "fp32": {"affine": {True: 3.6, False: 2.1}, "network": {4: 15.35, 3: 1.91}, "refine_step": 0.902,
+             "refine_fine_step": 8.4, "rest": {"full": 3.36, "half": 1.47}},
+}
+"""Network precision -> CPU seconds (one thread, the packaged 128^3 model) of a pair's stages on the model grid.
+
+``bf16``: a CPU with bf16 units (an AVX-512 BF16 EPYC), the network under bf16 autocast: medians over the 12
+held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an otherwise idle 2-core machine,
+one process at a time): affine (``True``: with its 3 mm level; ``False``: without it, ``affine_fine=false``,
+``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``), refinement per step
+(7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU seconds of
+``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
 ``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the
 registration (resampling into the halfway space, field integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01,
 ``half`` for the half grid without refinement (its fields integrated on the half grid: 2.99 - 1.29 - 0.74).
+
+``fp32``: a CPU without bf16 units (an AVX2-only EPYC), everything in float32: the same stages, medians over
+the 4 held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_avx2_3mm.md`` (idle, one process at a
+time): affine 3.58 / 2.10, network 15.35 / 1.91, refinement 10.82 s / 12, a fine step 8.36 (the CPU seconds
+of ``smgicnet-best`` less ``smgicnet``'s over 8, same pairs), rest 33.11 - 3.58 - 15.35 - 10.82 and
+5.48 - 2.10 - 1.91. The two CPUs differ in more than the bf16 units (the AVX2 core ran the float32 affine
+1.4x slower), so each table is its CPU class's.
+
 The ``--plan-only`` time guide's model-grid part (:func:`grid_cpu_seconds`)."""
 
 
-def grid_cpu_seconds(options: dict | None = None, level: int = 4) -> float:
+def grid_cpu_seconds(options: dict | None = None, level: int = 4, table: str | None = None) -> float:
     """CPU seconds (one thread) of a pair's model-grid stages with the smgicnet ``options``
-    (:meth:`~smgic_pydra.pipeline_settings.PipelineSettings.from_options`; None: the defaults), the network run up to cascade ``level``
-    (4: the full grid, 3: half), from :data:`STAGE_CPU_SECONDS`."""
+    (:meth:`~smgic_pydra.pipeline_settings.PipelineSettings.from_options`; None: the defaults), the network run up
+    to cascade ``level`` (4: the full grid, 3: half), from :data:`STAGE_CPU_SECONDS`' ``table`` (None: the
+    precision the options run the network in on this CPU; ``auto``: bf16 where it has bf16 units)."""
     settings = PipelineSettings.from_options(options)
-    c, steps = STAGE_CPU_SECONDS, settings.refine.steps
+    c = STAGE_CPU_SECONDS[table or network_precision(settings.precision, "cpu")]
+    steps = settings.refine.steps
     rest = c["rest"]["half" if level == 3 and steps == 0 else "full"]
     affine = c["affine"][settings.affine_fine] if settings.affine else 0.0
     fine = c["refine_fine_step"] * settings.refine.fine_steps_run
@@ -35,5 +52,6 @@ def grid_cpu_seconds(options: dict | None = None, level: int = 4) -> float:
 
 
 def grid_cost_share(options: dict | None, level: int = 4) -> float:
-    """:func:`grid_cpu_seconds` of ``options`` and ``level`` relative to the defaults' (1.0)."""
-    return grid_cpu_seconds(options, level) / grid_cpu_seconds()
+    """:func:`grid_cpu_seconds` of ``options`` and ``level`` on this CPU relative to the defaults' on a CPU with
+    bf16 units (the registry's ``grid_seconds``; 1.0 for the defaults there)."""
+    return grid_cpu_seconds(options, level) / grid_cpu_seconds(table="bf16")
