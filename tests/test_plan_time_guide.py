@@ -4,6 +4,7 @@ one read of each input header."""
 import re
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,32 @@ def _stage_cost(table: str, affine: bool, level: int, steps: int, fine: bool = T
     rest = c["rest"]["half" if (level, steps) == (3, 0) else "full"]
     return (rest + c["network"][level] + affine * c["affine"][fine] + steps * c["refine_step"]
             + fine_steps * c["refine_fine_step"])
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+@pytest.mark.parametrize("table, method, cpu", [
+    ("idle2_1mm", "synquick", "bf16"), ("idle2_1mm", "smgicnet", "bf16"), ("idle2_1mm", "smgicnet-fast", "bf16"),
+    ("idle2_1mm", "smgicnet-best", "bf16"), ("heldout22_2mm", "synquick", "bf16"), ("heldout22_2mm", "syn", "bf16"),
+    ("heldout22_2mm", "fireants", "bf16"), ("avx2_1mm", "synquick", "fp32"), ("avx2_1mm", "smgicnet", "fp32"),
+    ("avx2_1mm", "smgicnet-fast", "fp32"), ("avx2_3mm", "smgicnet", "fp32"), ("avx2_3mm", "smgicnet-best", "fp32"),
+])
+def test_guide_within_a_factor_of_1_5_of_the_stored_benchmark_runs(table, method, cpu, monkeypatch):
+    """Each method's guide against the CPU seconds of real pairs (``benchmarks/pair_accuracy.py`` runs, one
+    thread, in ``benchmarks/results``; the CPU class of each run as its table): the median of measured / guide
+    over the pairs within a factor of 1.5."""
+    import json
+
+    monkeypatch.setattr("smgic_pydra.network.precision.cpu_bf16_flags", lambda: BF16_CPU if cpu == "bf16" else FP32_CPU)
+    data = json.loads((RESULTS / f"pair_accuracy_{table}.json").read_text())
+    assert data["benchmark"]["options"] == {} and data["benchmark"]["machine"]["omp_num_threads"] == "1"
+    base, _, quality = method.partition("-")
+    options = quality_options(quality) if quality else None
+    ratios = [row["cpu_seconds"] / pair_seconds(base, float(np.prod(data["subjects"][row["fixed"]]["shape"])),
+                                                options=options)
+              for row in data["rows"] if row["method"] == method and not row["error"] and "cpu_seconds" in row]
+    assert len(ratios) >= 4 and 1 / 1.5 <= float(np.median(ratios)) <= 1.5, ratios
 
 
 def _cpu_seconds() -> float:
@@ -161,7 +188,6 @@ def test_plan_reads_each_input_header_once_and_estimates_from_it(tmp_path, capsy
     """--plan-only validates every header and estimates the bytes from the same read: one nibabel load per
     T1w, mask and labels file, and the plan's lines are those of the headers read again (nibabel)."""
     from collections import Counter
-    from pathlib import Path
 
     import nibabel as nib
 

@@ -65,8 +65,11 @@ class RegistrationMethod:
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
     ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs:
-    34.7 - 16.8); synquick
-    measured in ``results/pair_accuracy_timing-refine12_1mm.json``; scaled from the 3 mm peers benchmark for the others. grid_seconds: the part of
+    34.7 - 16.8); syn, synquick and fireants (its CPU run): the median over the pairs of a benchmark of each
+    pair's CPU seconds scaled to a fixed image of :data:`~smgic_pydra.workflows.plan_summary.REFERENCE_VOXELS`
+    (synquick: 163 s on the 12 idle 1 mm pairs of ``results/pair_accuracy_idle2_1mm.md``, 176 s on the 2 mm
+    pairs of ``results/pair_accuracy_heldout22_2mm.md``; syn: 3630 s and fireants 414 s on those 2 mm pairs);
+    scaled from the 3 mm peers benchmark for affine. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
     whatever the images (CPU seconds with one thread and the default options on a CPU with bf16 units, the
@@ -172,14 +175,14 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
         cpu_seconds=grid_cpu_seconds(table="bf16") + 17.9, grid_seconds=grid_cpu_seconds(table="bf16"), grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
-                       memory_gib=6.0, cpu_seconds=2000.0, extra="ants"),
+                       memory_gib=6.0, cpu_seconds=3630.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
-                       node="baseline", memory_gib=5.4, cpu_seconds=267.8, extra="ants"),
+                       node="baseline", memory_gib=5.4, cpu_seconds=163.0, extra="ants"),
     RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
                        node="baseline", memory_gib=2.5, cpu_seconds=80.0, grid_seconds=23.1, extra="ants"),
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
-        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=1500.0,
+        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=414.0,
         extra="fireants", options=_FIREANTS_OPTIONS, check=_check_fireants),
     RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
                        node="baseline", threads=False, memory_gib=1.0, cpu_seconds=15.0,
