@@ -165,6 +165,7 @@ _FIREANTS_OPTIONS = {
 }
 
 _ANTS = "smgic_pydra.methods.ants:make_runner"
+_SMGICNET_GRID = grid_cpu_seconds(table="bf16")  # the defaults' grid part on a CPU with bf16 units
 _ANTS_NOTE = "ANTs 2.5 via antspyx, the script's stages and defaults"
 
 METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
@@ -172,7 +173,7 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
         "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
-        cpu_seconds=grid_cpu_seconds(table="bf16") + 17.9, grid_seconds=grid_cpu_seconds(table="bf16"), grid_share=grid_cost_share,
+        cpu_seconds=_SMGICNET_GRID + 17.9, grid_seconds=_SMGICNET_GRID, grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
                        memory_gib=6.0, cpu_seconds=3630.0, extra="ants"),
