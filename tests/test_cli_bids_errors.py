@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from smgic_pydra.cli.bids_app import main
+from smgic_pydra.methods import get_method
 
 
 def _raw_dataset(root: Path, subjects=("01", "02"), content: bytes = b"") -> Path:
@@ -116,6 +117,9 @@ def test_plan_only_prints_jobs_pairs_bytes_and_time_and_writes_nothing(tmp_path,
     # 3 subjects: 3 unordered pairs x (smgicnet, identity); B = 2: tiles (f0, m0) and (f0, m1) per method
     assert "subjects 3, pairs 3 x methods 2" in printed and "jobs 7: 3 preparations + 2 tiles of up to 2 x 2" in printed
     assert "--outputs all: about" in printed and "GiB free" in printed and "CPU job-hours" in printed
+    memory = {m: get_method(m).memory_gib for m in ("smgicnet", "identity")}
+    assert f"memory guide: peak GiB of a job's pair at 1 mm (smgicnet {memory['smgicnet']:g}, identity " \
+           f"{memory['identity']:g};" in printed
     assert not (out / "dataset_description.json").exists() and not list(out.rglob("*.nii.gz"))
 
 

@@ -60,16 +60,21 @@ class RegistrationMethod:
     the same node share one node, split over methods). gpu: ``"no"`` (CPU only), ``"optional"``
     (runs on ``--device``, fast on a CPU too) or ``"preferred"`` (runs on ``--device``, slow on a
     CPU). threads: whether it uses ``--omp-nthreads`` threads. memory_gib: peak memory of one 1 mm
-    pair (GiB; a guide for ``--mem``): measured by ``benchmarks/pair_accuracy.py`` (results/*_1mm.json)
-    for identity, affine, synquick and smgicnet, estimated for syn and fireants. cpu_seconds: seconds
+    pair (GiB; the plan's guide for ``--mem``): the largest resident set of the 1 mm pairs of
+    ``benchmarks/pair_accuracy.py`` (``results/pair_accuracy_*_1mm.json``, registration and writing in a fresh
+    process: identity 1.95, synquick 5.35, smgicnet 2.86 with the defaults and 3.51 with ``--quality best``),
+    rounded up; syn: synquick's times the two's ratio at 2 mm (1482 / 977 MiB); fireants: its CPU run at 1 mm
+    (``pair_accuracy_avx2_1mm.json``); affine: estimated. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
     ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs:
-    34.7 - 16.8); syn, synquick and fireants (its CPU run): the median over the pairs of a benchmark of each
-    pair's CPU seconds scaled to a fixed image of :data:`~smgic_pydra.workflows.plan_summary.REFERENCE_VOXELS`
-    (synquick: 163 s on the 12 idle 1 mm pairs of ``results/pair_accuracy_idle2_1mm.md``, 176 s on the 2 mm
-    pairs of ``results/pair_accuracy_heldout22_2mm.md``; syn: 3630 s and fireants 414 s on those 2 mm pairs);
-    scaled from the 3 mm peers benchmark for affine. grid_seconds: the part of
+    34.7 - 16.8); syn and synquick: the median over the pairs of a benchmark of each pair's CPU seconds scaled
+    to a fixed image of :data:`~smgic_pydra.workflows.plan_summary.REFERENCE_VOXELS` (synquick: 163 s on the 12
+    idle 1 mm pairs of ``results/pair_accuracy_idle2_1mm.md``, 176 s on the 2 mm pairs of
+    ``results/pair_accuracy_heldout22_2mm.md``; syn: 3630 s on those 2 mm pairs); fireants (its CPU run, one
+    thread): 1246 s, its 1 mm pair of ``results/pair_accuracy_avx2_1mm.md`` (2931 s on 17.0 M voxels); its cost
+    grows faster than its voxels, so the guide is about 3x high for 2 mm pairs (414 s scaled on the 2 mm
+    pairs above); scaled from the 3 mm peers benchmark for affine. grid_seconds: the part of
     ``cpu_seconds`` that does not grow with the images' voxels (``--plan-only`` scales only the rest by
     the fixed image's voxels): smgicnet's affine, network and refinement run on the model's grid,
     whatever the images (CPU seconds with one thread and the default options on a CPU with bf16 units, the
@@ -172,21 +177,22 @@ METHODS: dict[str, RegistrationMethod] = {m.name: m for m in (
     RegistrationMethod(
         "smgicnet", "SM-GICNet",
         "SM-GICNet: symmetric affine, the network, test-time refinement (--refine, --no-affine; CPU or --device cuda)",
-        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=2.1,
+        "smgic_pydra.methods.smgicnet:make_runner", node="register", gpu="optional", memory_gib=3.6,
         cpu_seconds=_SMGICNET_GRID + 17.9, grid_seconds=_SMGICNET_GRID, grid_share=grid_cost_share,
         uses_model=True, options=PipelineSettings().option_declarations(), check=PipelineSettings.from_options),
     RegistrationMethod("syn", "ANTs SyN", f"antsRegistrationSyN.sh -t s ({_ANTS_NOTE})", _ANTS, node="baseline",
-                       memory_gib=6.0, cpu_seconds=3630.0, extra="ants"),
+                       memory_gib=8.2, cpu_seconds=3630.0, extra="ants"),
     RegistrationMethod("synquick", "ANTs SyNQuick", f"antsRegistrationSyNQuick.sh -t s ({_ANTS_NOTE})", _ANTS,
                        node="baseline", memory_gib=5.4, cpu_seconds=163.0, extra="ants"),
     RegistrationMethod("affine", "ANTs affine", f"antsRegistrationSyN.sh -t a, rigid + affine ({_ANTS_NOTE})", _ANTS,
                        node="baseline", memory_gib=2.5, cpu_seconds=80.0, grid_seconds=23.1, extra="ants"),
     RegistrationMethod(
         "fireants", "FireANTs", "FireANTs moments -> affine -> greedy diffeomorphic (PyTorch; best with --device cuda)",
-        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=6.0, cpu_seconds=414.0,
+        "smgic_pydra.methods.fireants:make_runner", node="register_fireants", gpu="preferred", memory_gib=4.1,
+        cpu_seconds=1246.0,
         extra="fireants", options=_FIREANTS_OPTIONS, check=_check_fireants),
     RegistrationMethod("identity", "identity", "no registration: zero displacement fields (always reported)", _ANTS,
-                       node="baseline", threads=False, memory_gib=1.0, cpu_seconds=15.0,
+                       node="baseline", threads=False, memory_gib=2.0, cpu_seconds=15.0,
                        selectable=False, writes_outputs=False),
 )}
 """name -> method, in the order the CLI lists them."""
