@@ -6,7 +6,6 @@ A guide, not a setting: it does not change any result (so it lives apart from
 
 from __future__ import annotations
 
-from ..network.precision import network_precision
 from ..pipeline_settings import PipelineSettings
 
 STAGE_CPU_SECONDS = {
@@ -43,8 +42,11 @@ def grid_cpu_seconds(options: dict | None = None, level: int = 4, table: str | N
     to cascade ``level`` (4: the full grid, 3: half), from :data:`STAGE_CPU_SECONDS`' ``table`` (None: the
     precision the options run the network in on this CPU; ``auto``: bf16 where it has bf16 units)."""
     settings = PipelineSettings.from_options(options)
-    c = STAGE_CPU_SECONDS[table or network_precision(settings.precision, "cpu")]
-    steps = settings.refine.steps
+    if table is None:
+        from ..network.precision import network_precision  # here: the network package imports torch
+
+        table = network_precision(settings.precision, "cpu")
+    c, steps = STAGE_CPU_SECONDS[table], settings.refine.steps
     rest = c["rest"]["half" if level == 3 and steps == 0 else "full"]
     affine = c["affine"][settings.affine_fine] if settings.affine else 0.0
     fine = c["refine_fine_step"] * settings.refine.fine_steps_run
