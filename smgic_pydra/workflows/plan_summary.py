@@ -46,8 +46,8 @@ class PlanSummary:
     """subjects, pairs, methods, tiles (per method), tile_side (B), jobs (preparation + tile jobs),
     bytes (estimated, written into OUTPUT_DIR), free_bytes (free in OUTPUT_DIR now),
     cpu_seconds (the pairs left to do, one job with one thread at a time: :func:`pair_seconds`),
-    method_seconds (the same per method), done (pair x method results a resumed run reuses), memory_gib (per
-    method, the registry's peak memory of one 1 mm pair: a guide for a job's ``--mem``)."""
+    method_seconds (the same per method), done (pair x method results a resumed run reuses). Its lines also
+    give each method's registry ``memory_gib`` (peak memory of one 1 mm pair: a guide for a job's ``--mem``)."""
 
     subjects: int
     pairs: int
@@ -60,7 +60,6 @@ class PlanSummary:
     cpu_seconds: float
     method_seconds: dict = field(default_factory=dict)
     done: int = 0
-    memory_gib: dict = field(default_factory=dict)
 
     def lines(self, outputs: str) -> list[str]:
         gib = 1024 ** 3
@@ -73,7 +72,7 @@ class PlanSummary:
                 + ", ".join(f"{m} {s / 3600:.3g}" for m, s in self.method_seconds.items())
                 + "; registration and outputs, one job and thread at a time; divide by the jobs that run at once)",
                 "memory guide: peak GiB of a job's pair at 1 mm ("
-                + ", ".join(f"{m} {g:g}" for m, g in self.memory_gib.items())
+                + ", ".join(f"{m} {get_method(m).memory_gib:g}" for m in self.methods)
                 + "; less for coarser images): what a job's --mem must allow"]
 
 
@@ -163,8 +162,7 @@ def summarize(plan, grids: dict[str, tuple[int, float]] | None = None, n_labels:
                        tile_side=tile_side(plan.pairs_per_job), jobs=len(plan.subjects) + tiles * len(plan.methods),
                        bytes=int(total), free_bytes=int(shutil.disk_usage(existing).free),
                        cpu_seconds=sum(method_seconds.values()), method_seconds=method_seconds,
-                       done=sum(len(v) for v in finished.values()),
-                       memory_gib={m: get_method(m).memory_gib for m in plan.methods})
+                       done=sum(len(v) for v in finished.values()))
 
 
 def pair_seconds(method: str, fixed_voxels: float, grid_voxels: float = NETWORK_VOXELS, n_pairs: int = 1,
