@@ -5,7 +5,11 @@ inverse consistency and seconds (registration, end to end, SM-GICNet's stages); 
 on the pairs both have: the mean Dice difference, per-pair wins (Dice higher than SyN's) and the
 paired two-sided Wilcoxon signed-rank test (``scipy.stats.wilcoxon``), and the ratios of
 registration seconds (wall clock) and of CPU seconds (summed over those pairs); the same against
-SyNQuick. Partial results give a partial report: each statistic says how many pairs it is over.
+SyNQuick and FireANTs. The ordered pairs are not independent (each unordered pair of anatomies recurs in
+both directions and in every version), so the wins and an exact Wilcoxon test are also given over the
+anatomy pairs (:func:`anatomy_units`), each the mean Dice difference of its ordered pairs. Partial results
+give a partial report: each statistic says how many pairs it is over. Each row records the code version
+(``code_sha256`` of its result key: the method family's sources) it was computed with.
 
 Writes ``<stem>.json`` (everything, rows included), ``<stem>.csv`` (one row per pair and method)
 and ``<stem>.md`` (the tables).
@@ -17,6 +21,7 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,11 +41,13 @@ METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "fireants-s
 
 
 def load_rows(folder: Path) -> list[dict]:
-    """The stored rows of ``folder`` (files ``<moving>_to_<fixed>.<method>.json``), sorted by pair and method."""
+    """The stored rows of ``folder`` (files ``<moving>_to_<fixed>.<method>.json``), sorted by pair and method, each
+    with its key's ``code_sha256`` (None where the file has no key inputs)."""
     rows = []
     for path in sorted(Path(folder).glob("*_to_*.*.json")):
         try:
-            rows.append(json.loads(path.read_text())["row"])
+            data = json.loads(path.read_text())
+            rows.append({**data["row"], "code_sha256": (data.get("key_inputs") or {}).get("code_sha256")})
         except (OSError, ValueError, KeyError):
             continue
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
@@ -56,15 +63,32 @@ def _mean_std(values) -> dict:
     if not values:
         return {"mean": None, "std": None, "n": 0}
     mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else None
     return {"mean": mean, "std": std, "n": len(values)}
 
 
-def compare(rows: list[dict], method: str, reference: str) -> dict | None:
+def anatomy_units(subjects: dict) -> dict:
+    """Subject id -> its anatomy: the label map it was synthesized from (``label_map`` of its spec); a subject
+    without one (Colin27: one anatomy under different deformations) is its own unit."""
+    return {sid: spec.get("label_map", sid) for sid, spec in subjects.items()}
+
+
+def _signed_rank_p(diffs: list[float], **options) -> float | None:
+    """Two-sided Wilcoxon signed-rank p of ``diffs``; None under 2 values or all of them 0."""
+    from scipy.stats import wilcoxon
+
+    if len(diffs) < 2 or not any(diffs):
+        return None
+    return float(wilcoxon(diffs, alternative="two-sided", **options).pvalue)
+
+
+def compare(rows: list[dict], method: str, reference: str, units: dict | None = None) -> dict | None:
     """``method`` against ``reference`` on the pairs both finished: pairs, wins (higher Dice), mean Dice
     difference, Wilcoxon signed-rank p (two-sided; None under 2 pairs or all differences 0), seconds ratios (CPU:
-    over the pairs where both runs recorded CPU seconds, ``cpu_n_pairs``)."""
-    from scipy.stats import wilcoxon
+    over the pairs where both runs recorded CPU seconds, ``cpu_n_pairs``); and the same test over the anatomy
+    pairs (``units``: subject -> anatomy, default each subject its own): the pairs grouped by their unordered pair
+    of anatomies, each group's mean difference (``groups``), ``n_groups``, ``group_wins`` and ``group_wilcoxon_p``
+    (exact)."""
 
     ok = {(r["moving"], r["fixed"], r["method"]): r for r in rows if not r.get("error")}
     pairs = sorted({(m, f) for m, f, x in ok if x == method} & {(m, f) for m, f, x in ok if x == reference})
@@ -73,38 +97,79 @@ def compare(rows: list[dict], method: str, reference: str) -> dict | None:
     a = [ok[(*p, method)]["dice_mean"] for p in pairs]
     b = [ok[(*p, reference)]["dice_mean"] for p in pairs]
     diffs = [x - y for x, y in zip(a, b)]
-    p_value = None
-    if len(pairs) >= 2 and any(diffs):
-        p_value = float(wilcoxon(a, b, alternative="two-sided").pvalue)
+    grouped: dict = {}
+    for pair, d in zip(pairs, diffs):
+        grouped.setdefault(tuple(sorted((units or {}).get(s, s) for s in pair)), []).append(d)
+    groups = [{"anatomies": list(g), "n_pairs": len(v), "dice_diff_mean": sum(v) / len(v)}
+              for g, v in sorted(grouped.items())]
+    means = [g["dice_diff_mean"] for g in groups]
     t_a, t_b = (sum(ok[(*p, m)]["forward_seconds"] for p in pairs) for m in (method, reference))
     timed = [p for p in pairs if all(ok[(*p, m)].get("cpu_seconds") is not None for m in (method, reference))]
     cpu = [sum(ok[(*p, m)]["cpu_seconds"] for p in timed) for m in (method, reference)]
     cpu_ratio = cpu[0] / cpu[1] if cpu[1] else None
     return {"reference": reference, "n_pairs": len(pairs), "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "dice_diff_mean": sum(diffs) / len(diffs),
-            "dice_diff_min": min(diffs), "dice_diff_max": max(diffs), "wilcoxon_p": p_value,
+            "dice_diff_min": min(diffs), "dice_diff_max": max(diffs), "wilcoxon_p": _signed_rank_p(diffs),
             "forward_seconds_ratio": t_a / t_b if t_b else None, "cpu_seconds_ratio": cpu_ratio,
-            "cpu_n_pairs": len(timed)}
+            "cpu_n_pairs": len(timed), "n_groups": len(groups), "group_wins": sum(m > 0 for m in means),
+            "group_wilcoxon_p": _signed_rank_p(means, method="exact"), "groups": groups}
 
 
-def summarize(rows: list[dict]) -> dict:
-    """Per method: pairs, failures, :data:`SUMMARY_COLUMNS` mean +- std, and the comparisons with SyN and SyNQuick."""
+def summarize(rows: list[dict], units: dict | None = None) -> dict:
+    """Per method: pairs, failures, code versions (``code_versions``: ``code_sha256`` -> finished rows),
+    :data:`SUMMARY_COLUMNS` mean +- std, and the comparisons with each of :data:`REFERENCES` (``units``: as
+    :func:`compare`'s)."""
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     methods = sorted({r["method"] for r in rows}, key=lambda m: (order.get(m, len(order)), m))
     out = {}
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         ok = [r for r in mine if not r.get("error")]
-        stats = {"n_pairs": len(ok), "n_failed": len(mine) - len(ok)}
+        versions = Counter(r.get("code_sha256") or "unrecorded" for r in ok).most_common()
+        stats = {"n_pairs": len(ok), "n_failed": len(mine) - len(ok), "code_versions": dict(versions)}
         stats.update({c: _mean_std(r.get(c) for r in ok) for c in SUMMARY_COLUMNS})
         for reference in REFERENCES:
-            stats[f"vs_{reference}"] = compare(rows, method, reference)
+            stats[f"vs_{reference}"] = compare(rows, method, reference, units)
         out[method] = stats
     return out
 
 
-def _fmt(stat: dict, digits: int) -> str:
-    return "n/a" if stat["mean"] is None else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+def _fmt(stat: dict, digits: int, n_pairs: int | None = None) -> str:
+    """``mean ± std`` ("–" for the undefined std of one value), with the value count where it is not ``n_pairs``."""
+    if stat["mean"] is None:
+        return "n/a"
+    std = "–" if stat["std"] is None else f"{stat['std']:.{digits}f}"
+    count = "" if n_pairs is None or stat["n"] == n_pairs else f" ({stat['n']})"
+    return f"{stat['mean']:.{digits}f} ± {std}{count}"
+
+
+def _table_notes(summary: dict, n_pairs: int) -> list[str]:
+    """Lines under the summary table: methods over fewer than the table's ``n_pairs`` pairs, and methods whose
+    rows come from more than one code version."""
+    lines = []
+    fewer = [f"{m} ({s['n_pairs']})" for m, s in summary.items() if s["n_pairs"] < n_pairs]
+    if fewer:
+        lines.append(f"Over fewer than the table's {n_pairs} pairs (each method's means are over its own finished "
+                     f"pairs; the comparisons below use the pairs both finished): {', '.join(fewer)}.")
+    mixed = [f"{m} ({', '.join(f'{k[:8]}: {v}' for k, v in s['code_versions'].items())})"
+             for m, s in summary.items() if len(s["code_versions"]) > 1]
+    if mixed:
+        lines.append("Rows from more than one code version (the result key's hash of the method's sources: rows "
+                     f"each): {'; '.join(mixed)}.")
+    return lines
+
+
+def _group_note(compared: dict, unit: str, grouping: tuple[str, str]) -> str:
+    """The line under a comparison table explaining its ``unit`` columns (``grouping``: what a group is, and what
+    varies among its ordered pairs)."""
+    ns = sorted({c["n_groups"] for c in compared.values()})
+    sizes = sorted({g["n_pairs"] for c in compared.values() for g in c["groups"]})
+    each = f"{sizes[0]} ordered pair" if sizes[0] == sizes[-1] else f"{sizes[0]}-{sizes[-1]} ordered pair"
+    each += "s" if sizes[-1] > 1 else ""
+    smallest = ", ".join(f"{2 / 2 ** n:.3g} for n = {n}" for n in ns)
+    return (f"{unit.capitalize()}s: the compared pairs grouped by their {grouping[0]} ({each} each: {grouping[1]}), "
+            "the independent units; wins and the exact two-sided Wilcoxon signed-rank test over each group's mean "
+            f"Dice difference. With n groups the smallest attainable p is 2/2^n ({smallest}).")
 
 
 def _load_note(rows: list[dict], info: dict) -> str:
@@ -123,7 +188,9 @@ def markdown(report: dict) -> str:
     info, summary, rows = report["benchmark"], report["summary"], report["rows"]
     if info.get("anatomy") == "colin27":
         maps = "Colin27 subjects (an anatomy not among the training maps)"
+        unit, grouping = "subject pair", ("unordered pair of subjects", "either direction; one anatomy")
     else:
+        unit, grouping = "map pair", ("unordered pair of label maps", "either direction, any version")
         maps = ("held-out maps only (never seen in training)" if info.get("held_out_maps_only")
                 else "maps that include TRAINING maps of the packaged model")
     lines = [f"# Pair accuracy: {report['name']}", "",
@@ -132,28 +199,35 @@ def markdown(report: dict) -> str:
              f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. {_load_note(rows, info)} "
              "CPU s: registration + writing, user + system.", "",
              "| method | pairs | failed | Dice | HD95 (mm) | folding % | IC mean (mm) | registration s | end-to-end s |"
-             " CPU s | affine s | network s | refine s |", "|---" * 13 + "|"]
+             " CPU s | affine s | network s | refine s | code versions |", "|---" * 14 + "|"]
     columns = (("dice_mean", 3), ("hd95_mm", 2), ("percent_folded", 4), ("ic_mean_mm", 3), ("forward_seconds", 1),
                ("total_seconds", 1), ("cpu_seconds", 1), ("affine_seconds", 1), ("network_seconds", 1),
                ("refine_seconds", 1))
     for method, s in summary.items():
-        cells = [method, str(s["n_pairs"]), str(s["n_failed"]), *(_fmt(s[c], d) for c, d in columns)]
+        cells = [method, str(s["n_pairs"]), str(s["n_failed"]), *(_fmt(s[c], d, s["n_pairs"]) for c, d in columns),
+                 str(len(s["code_versions"]))]
         lines.append("| " + " | ".join(cells) + " |")
+    n_pairs = len(info.get("ordered_pairs") or {(r["moving"], r["fixed"]) for r in rows})
+    notes = _table_notes(summary, n_pairs)
+    lines += ["", *notes] if notes else []
     for reference, title in REFERENCES.items():
         compared = {m: s[f"vs_{reference}"] for m, s in summary.items() if s.get(f"vs_{reference}")}
         if not compared:
             continue
         lines += ["", f"Against {title}, on the pairs both finished (wins: higher Dice; Wilcoxon: paired, two-sided):",
-                  "", "| method | pairs | wins | Dice diff mean [min, max] | Wilcoxon p | registration time ratio |"
-                  " CPU time ratio |", "|---" * 7 + "|"]
+                  "", "| method | pairs | wins | Dice diff mean [min, max] | Wilcoxon p | "
+                  f"{unit}s | {unit} wins | {unit} Wilcoxon p | registration time ratio | CPU time ratio |",
+                  "|---" * 10 + "|"]
         for m, c in compared.items():
-            p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3g}"
+            p, group_p = ("n/a" if c[k] is None else f"{c[k]:.3g}" for k in ("wilcoxon_p", "group_wilcoxon_p"))
             ratio, cpu = ("n/a" if c[k] is None else f"{c[k]:.3f}"
                           for k in ("forward_seconds_ratio", "cpu_seconds_ratio"))
             if c["cpu_seconds_ratio"] is not None and c.get("cpu_n_pairs", c["n_pairs"]) < c["n_pairs"]:
                 cpu += f" ({c['cpu_n_pairs']} pairs)"
             lines.append(f"| {m} | {c['n_pairs']} | {c['wins']} | {c['dice_diff_mean']:+.3f} "
-                         f"[{c['dice_diff_min']:+.3f}, {c['dice_diff_max']:+.3f}] | {p} | {ratio} | {cpu} |")
+                         f"[{c['dice_diff_min']:+.3f}, {c['dice_diff_max']:+.3f}] | {p} | {c['n_groups']} | "
+                         f"{c['group_wins']} | {group_p} | {ratio} | {cpu} |")
+        lines += ["", _group_note(compared, unit, grouping)]
     methods = list(summary)
     lines += ["", "Dice per pair (moving -> fixed):", "", "| pair | " + " | ".join(methods) + " |",
               "|---" * (len(methods) + 1) + "|"]
@@ -195,7 +269,7 @@ def write_report(folder: Path, stem: Path) -> dict:
     rows = load_rows(folder)
     report = {"name": stem.name, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "benchmark": {k: v for k, v in info.items() if k != "subjects"}, "subjects": info.get("subjects", {}),
-              "summary": summarize(rows), "rows": rows}
+              "summary": summarize(rows, anatomy_units(info.get("subjects", {}))), "rows": rows}
     save_json(report, stem.with_suffix(".json"))
     for suffix, text in ((".csv", csv_text(rows)), (".md", markdown(report))):
         with atomic_path(stem.with_suffix(suffix)) as tmp:

@@ -1,0 +1,113 @@
+"""The pair-accuracy report's statistics (``benchmarks/pair_report.py``): the test over anatomy pairs, the summary
+cells and the code versions, against hand-computed values."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import pair_report  # noqa: E402  (benchmarks/ is no package)
+from pair_subjects import colin27_pairs, ordered_pairs  # noqa: E402
+
+MAPS = [Path(f"training_seg_{k}.nii.gz") for k in ("13", "14", "15")]
+SUBJECTS = {f"{k}{v}": {"subject": f"{k}{v}", "label_map": f"training_seg_{k}.nii.gz"} for k in ("13", "14", "15")
+            for v in "ab"}
+GROUP_DIFFS = {("training_seg_13.nii.gz", "training_seg_14.nii.gz"): 0.3,
+               ("training_seg_13.nii.gz", "training_seg_15.nii.gz"): 0.2,
+               ("training_seg_14.nii.gz", "training_seg_15.nii.gz"): -0.1}
+"""Mean Dice difference of each map pair; its 4 ordered pairs spread around it by -0.15, -0.05, +0.05, +0.15."""
+
+
+def _rows(pairs, diff_of, method="m", reference="syn") -> list[dict]:
+    rows = []
+    for moving, fixed in pairs:
+        rows.append({"moving": moving, "fixed": fixed, "method": reference, "dice_mean": 0.5, "forward_seconds": 10.0,
+                     "cpu_seconds": 20.0, "error": ""})
+        rows.append({"moving": moving, "fixed": fixed, "method": method, "dice_mean": 0.5 + diff_of(moving, fixed),
+                     "forward_seconds": 1.0, "cpu_seconds": 2.0, "error": ""})
+    return rows
+
+
+def _held_out_rows() -> list[dict]:
+    units = pair_report.anatomy_units(SUBJECTS)
+    seen: dict = {}
+
+    def diff_of(moving, fixed):
+        group = tuple(sorted((units[moving], units[fixed])))
+        k = seen[group] = seen.get(group, -1) + 1
+        return GROUP_DIFFS[group] + (-0.15, -0.05, 0.05, 0.15)[k]
+
+    return _rows(ordered_pairs(MAPS, 2), diff_of)
+
+
+def test_signed_rank_p_matches_a_hand_computed_exact_test():
+    """Differences +0.3, +0.2, +0.1, -0.05: ranks 4, 3, 2, 1, T- = 1; of the 16 sign patterns 2 have T- <= 1, so
+    p = 2 x 2/16 = 0.25; all of 3 positive: p = 2/2^3 = 0.25; one value or all zero: no test."""
+    assert pair_report._signed_rank_p([0.3, 0.2, 0.1, -0.05], method="exact") == pytest.approx(0.25)
+    assert pair_report._signed_rank_p([0.1, 0.2, 0.3], method="exact") == pytest.approx(0.25)
+    assert pair_report._signed_rank_p([0.1]) is None and pair_report._signed_rank_p([0.0, 0.0]) is None
+
+
+def test_held_out_pairs_are_tested_over_their_three_map_pairs():
+    """12 ordered pairs, 3 maps x 2 versions: 4 per unordered map pair. Map-pair means +0.3, +0.2, -0.1: ranks 3, 2,
+    1, T- = 1; 2 of the 8 sign patterns have T- <= 1, p = 2 x 2/8 = 0.5; 2 wins of 3. Per pair: 9 wins of 12."""
+    from scipy.stats import wilcoxon
+
+    rows = _held_out_rows()
+    c = pair_report.compare(rows, "m", "syn", pair_report.anatomy_units(SUBJECTS))
+    assert (c["n_pairs"], c["wins"], c["n_groups"], c["group_wins"]) == (12, 9, 3, 2)
+    assert [g["n_pairs"] for g in c["groups"]] == [4, 4, 4]
+    assert {tuple(g["anatomies"]): g["dice_diff_mean"] for g in c["groups"]} == pytest.approx(GROUP_DIFFS)
+    assert c["group_wilcoxon_p"] == pytest.approx(0.5)
+    a, b = ([r["dice_mean"] for r in rows if r["method"] == m] for m in ("m", "syn"))
+    assert c["wilcoxon_p"] == wilcoxon(a, b).pvalue  # the per-pair test as before
+
+
+def test_colin27_pairs_are_tested_over_their_unordered_subject_pairs():
+    """Subjects without a label map (one anatomy) are their own units: 6 ordered pairs, 3 subject pairs of 2;
+    every mean positive: p = 2/2^3."""
+    units = pair_report.anatomy_units({s: {"subject": s, "anatomy": "colin27"} for s in ("c1", "c2", "c3")})
+    diffs = {("c1", "c2"): 0.01, ("c2", "c1"): 0.03, ("c1", "c3"): 0.02, ("c3", "c1"): -0.01, ("c2", "c3"): 0.05,
+             ("c3", "c2"): 0.04}
+    c = pair_report.compare(_rows(colin27_pairs(3), lambda m, f: diffs[(m, f)]), "m", "syn", units)
+    assert [(g["anatomies"], g["n_pairs"]) for g in c["groups"]] == [
+        (["c1", "c2"], 2), (["c1", "c3"], 2), (["c2", "c3"], 2)]
+    assert [g["dice_diff_mean"] for g in c["groups"]] == pytest.approx([0.02, 0.005, 0.045])
+    assert (c["n_groups"], c["group_wins"], c["group_wilcoxon_p"]) == (3, 3, pytest.approx(0.25))
+
+
+def test_summary_cells_mark_a_single_value_and_a_partial_column():
+    assert pair_report._fmt(pair_report._mean_std([0.734]), 3, 1) == "0.734 ± –"
+    assert pair_report._fmt(pair_report._mean_std([1.0, 3.0, None]), 1, 3) == "2.0 ± 1.4 (2)"
+    assert pair_report._fmt(pair_report._mean_std([1.0, 3.0]), 1, 2) == "2.0 ± 1.4"
+    assert pair_report._fmt(pair_report._mean_std([None]), 1, 2) == "n/a"
+
+
+def test_report_shows_map_pair_tests_missing_pairs_and_mixed_code_versions(tmp_path):
+    """From result files: the map-pair columns and their note, a method over fewer pairs, a CPU column over 11 of
+    12 pairs, and a method whose rows come from two code versions."""
+    pairs = ordered_pairs(MAPS, 2)
+    rows = _held_out_rows()
+    rows[0]["cpu_seconds"] = None  # the reference's CPU seconds of the first pair
+    rows.append({"moving": pairs[0][0], "fixed": pairs[0][1], "method": "fireants", "dice_mean": 0.7,
+                 "forward_seconds": 5.0, "error": ""})
+    for i, row in enumerate(rows):
+        code = "b" * 64 if row["method"] == "m" and i < 4 else "a" * 64
+        (tmp_path / f"{row['moving']}_to_{row['fixed']}.{row['method']}.json").write_text(
+            json.dumps({"key": "k", "key_inputs": {"code_sha256": code}, "row": row}))
+    (tmp_path / "benchmark.json").write_text(json.dumps(
+        {"what": "test", "voxel_mm": 2, "ordered_pairs": [list(p) for p in pairs], "subjects": SUBJECTS}))
+    report = pair_report.write_report(tmp_path, tmp_path / "pair_accuracy_test_2mm")
+    text = (tmp_path / "pair_accuracy_test_2mm.md").read_text()
+    assert report["summary"]["m"]["code_versions"] == {"a" * 64: 10, "b" * 64: 2}
+    assert report["summary"]["m"]["vs_syn"]["group_wilcoxon_p"] == pytest.approx(0.5)
+    assert "| syn | 12 | 0 | 0.500 ± 0.000 |" in text and " ± 0.0 (11) |" in text
+    assert "| fireants | 1 | 0 | 0.700 ± – |" in text
+    assert "Over fewer than the table's 12 pairs" in text and ": fireants (1)." in text
+    assert "from more than one code version" in text and "m (aaaaaaaa: 10, bbbbbbbb: 2)." in text
+    p = f"{report['summary']['m']['vs_syn']['wilcoxon_p']:.3g}"
+    assert f"| m | 12 | 9 | +0.133 [-0.250, +0.450] | {p} | 3 | 2 | 0.5 | 0.100 | 0.100 (11 pairs) |" in text
+    assert "(1-4 ordered pairs each: either direction, any version)" in text  # FireANTs' one pair with SyN
+    assert "With n groups the smallest attainable p is 2/2^n (1 for n = 1, 0.25 for n = 3)." in text
