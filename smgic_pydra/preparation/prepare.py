@@ -84,7 +84,8 @@ def load_inputs(t1_path, mask_path=None, labels_path=None) -> tuple:
     return t1_img, mask_img, labels_img
 
 
-def _subject_id_from(path: Path) -> str:
+def subject_id_from(path: Path) -> str:
+    """A subject id from an image file's name: the name less ``.nii.gz``, ``.nii`` or ``.mgz`` (else its stem)."""
     name = path.name
     for suffix in (".nii.gz", ".nii", ".mgz"):
         if name.endswith(suffix):
@@ -121,7 +122,7 @@ def prepare_subject(
     t1_path, out_dir = Path(t1_path), Path(out_dir)
     t1_img, mask_img, labels_img = load_inputs(t1_path, mask_path, labels_path)
 
-    subject_id = subject_id or _subject_id_from(t1_path)
+    subject_id = subject_id or subject_id_from(t1_path)
     sources, fingerprint = _fingerprint(t1_path, cfg, mask_path, labels_path, skull_strip, subject_id)
     if is_prepared(out_dir, fingerprint):
         return PreparedSubject.load(out_dir)

@@ -16,7 +16,8 @@ Conventions of the outputs (RAS mm inside; the files are ITK/ANTs'):
 * ``warped_image``: the (masked) moving image on the fixed grid, trilinear; ``jacobian``:
   ``det(I + du/dx)`` of the forward warp on the fixed grid.
 * ``sidecar``: JSON with the method, its options, the model's weights SHA-256, seed and the
-  seconds of each stage (``forward_seconds``: the registration itself).
+  seconds of each stage (``forward_seconds``: the registration itself); ``fixed`` / ``moving``: the
+  subject ids of :func:`pair_subject_ids`.
 """
 
 from __future__ import annotations
@@ -41,13 +42,25 @@ FILE_ROLES = {"forward_warp": ("warp", "warp.nii.gz"), "inverse_warp": ("inverse
 ANTS_PRESETS = tuple(n for n, m in METHODS.items() if m.runner == METHODS["syn"].runner and m.selectable)
 
 
+def pair_subject_ids(fixed_image, moving_image) -> tuple[str, str]:
+    """``(fixed id, moving id)`` the two images are prepared with: their file names less ``.nii.gz``, ``.nii`` or
+    ``.mgz`` when these differ; else (``a/T1w.nii.gz`` and ``b/T1w.nii.gz``, FreeSurfer's ``*/mri/norm.mgz``, one
+    file twice) ``<name>_fixed`` and ``<name>_moving``. Always distinct: SM-GICNet's mapping keys the two subjects'
+    halfway views and native grids by id."""
+    from ..preparation.prepare import subject_id_from
+
+    fixed, moving = (subject_id_from(Path(str(image))) for image in (fixed_image, moving_image))
+    return (fixed, moving) if fixed != moving else (f"{fixed}_fixed", f"{moving}_moving")
+
+
 def register_files(method: str, fixed_image, moving_image, fixed_mask=None, moving_mask=None, *, model=None,
                    options: dict | None = None, device: str = "cpu", num_threads: int = 1, random_seed: int = 1,
                    out_dir=None) -> tuple:
     """Prepare, register and write one pair with registry ``method``; returns the values of :data:`OUTPUTS`.
 
     out_dir: where the files go (default: the current folder, the task's). options: the method's
-    options over its registry defaults (unknown keys and bad values are one-line errors).
+    options over its registry defaults (unknown keys and bad values are one-line errors). The subjects' ids
+    (the sidecar's ``fixed`` / ``moving``) are :func:`pair_subject_ids`'.
     """
     from ..methods import MethodContext, get_method
     from ..worldspace import PairOutputPaths
@@ -58,8 +71,9 @@ def register_files(method: str, fixed_image, moving_image, fixed_mask=None, movi
     context = MethodContext(model="" if model is None else str(model), device=device, threads=num_threads,
                             seed=random_seed, options=entry.merged_options(options))
     out = Path.cwd() if out_dir is None else Path(out_dir)
-    fixed = prepare_for_model(fixed_image, out / "prepared" / "fixed", model, fixed_mask, subject_id="")
-    moving = prepare_for_model(moving_image, out / "prepared" / "moving", model, moving_mask, subject_id="")
+    fixed_id, moving_id = pair_subject_ids(fixed_image, moving_image)
+    fixed = prepare_for_model(fixed_image, out / "prepared" / "fixed", model, fixed_mask, subject_id=fixed_id)
+    moving = prepare_for_model(moving_image, out / "prepared" / "moving", model, moving_mask, subject_id=moving_id)
     limit_threads(num_threads)
     extra = {"fixed_image": str(fixed_image), "moving_image": str(moving_image)}
     pair = entry.make_runner(context)(fixed, moving, extra)
@@ -97,21 +111,29 @@ def _documented(extra: str):
 
 @_documented("""
         model: SM-GICNet model folder (default: the packaged model).
-        refine: Adam steps of test-time refinement of the velocity field (None: the registry's default; 0: none).
-        affine: run the symmetric affine stage first.
+        refine: Adam steps of test-time refinement of the velocity field (0: none; None: options' refine, else
+            the preset's, else the registry's).
+        affine: run the symmetric affine stage first (None: options' affine, else the preset's, else the
+            registry's: yes).
         quality: the preset (fast, default or best; ``smgic_pydra.pipeline_settings.QUALITY_PRESETS``) under
             refine, affine and options.
-        options: further smgicnet options (registry keys, e.g. refine_factor).
+        options: further smgicnet options (registry keys, e.g. refine_factor, or affine and refine themselves:
+            given both as an argument and in options with different values is a ValueError).
         device: cpu, cuda or cuda:N.
         num_threads: torch threads.""")
 def smgicnet_registration(fixed_image: Image, moving_image: Image, fixed_mask: Image | None = None,
-                          moving_mask: Image | None = None, model: Directory = PACKAGED_MODEL, refine: int | None = None,
-                          affine: bool = True, quality: str = "default", options: dict | None = None,
-                          device: str = "cpu", num_threads: int = 1) -> PairOutputs:
+                          moving_mask: Image | None = None, model: Directory = PACKAGED_MODEL,
+                          refine: int | None = None, affine: bool | None = None, quality: str = "default",
+                          options: dict | None = None, device: str = "cpu", num_threads: int = 1) -> PairOutputs:
     """Register moving_image to fixed_image with SM-GICNet (symmetric affine, the network, refinement)."""
-    stages = {"affine": affine} | ({} if refine is None else {"refine": refine})
+    options = dict(options or {})
+    stages = {key: value for key, value in (("affine", affine), ("refine", refine)) if value is not None}
+    clashes = [f"{key}={value!r} and options[{key!r}]={options[key]!r}" for key, value in stages.items()
+               if key in options and options[key] != value]
+    if clashes:
+        raise ValueError(f"smgicnet: {'; '.join(clashes)} disagree: give one")
     return register_files("smgicnet", fixed_image, moving_image, fixed_mask, moving_mask, model=model,
-                          options={**quality_options(quality), **(options or {}), **stages}, device=device,
+                          options={**quality_options(quality), **options, **stages}, device=device,
                           num_threads=num_threads)
 
 

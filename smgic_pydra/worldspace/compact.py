@@ -34,7 +34,7 @@ COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 class CompactMapping:
     """Both directions of one pair's mapping.
 
-    fixed / moving: subject keys of the canonical order (the stored ``v`` maps fixed -> moving).
+    fixed / moving: subject keys of the canonical order (the stored ``v`` maps fixed -> moving); distinct.
     velocity: ``(3, D, H, W)`` float32 on the halfway grid of the network level that made it (the model's
     grid, or half of it). ss_steps: scaling-and-squaring steps. fixed_view / moving_view: ``(4, 4)``
     index -> RAS mm affines of that grid in the two halfway views. affine: ``A`` ``(4, 4)`` RAS mm (canonical fixed -> moving) or None.
@@ -51,6 +51,8 @@ class CompactMapping:
     grids: dict
 
     def __post_init__(self) -> None:
+        if self.fixed == self.moving:  # the views and grids are keyed by subject: one key would merge them
+            raise ValueError(f"a compact mapping needs two distinct subject keys, got {self.fixed!r} for both")
         self.velocity = np.ascontiguousarray(np.asarray(self.velocity, dtype=np.float32).reshape((3, *np.shape(self.velocity)[-3:])))
 
     def network_fields(self, device="cpu"):
