@@ -39,7 +39,8 @@ class BidsAppSettings:
     methods: list[str] = field(default_factory=lambda: ["smgicnet", "identity"])
     """``--method`` in order, plus ``identity`` (always reported)."""
     method_options: dict[str, dict] = field(default_factory=dict)
-    """method -> its options (``--method-option``, over the ``--quality`` preset), checked against the method registry."""
+    """method -> its options (``--method-option``), checked against the method registry; outside ``train`` smgicnet's
+    also hold ``quality``'s preset beneath the explicit ones (:meth:`__post_init__`)."""
     quality: str = "default"
     """smgicnet's preset (``smgic_pydra.pipeline_settings.QUALITY_PRESETS``): fast, default or best."""
     pairs: str = "all"
@@ -62,7 +63,8 @@ class BidsAppSettings:
     validation_fraction: float = 0.2
     validation_participants: list[str] | None = None
     precision: str = "fp32"
-    """training's autocast (registration's precision travels in ``method_options``)."""
+    """train: the autocast (fp32, bf16 or fp16); the other levels: smgicnet's network forward, its option in
+    ``method_options`` (``--precision``; by default auto), copied here (:meth:`__post_init__`)."""
     checkpoint_every: int = CHECKPOINT_EVERY
     validate_every: int = VALIDATE_EVERY
     # execution
@@ -77,6 +79,32 @@ class BidsAppSettings:
     verbose: int = 0
     command: list[str] = field(default_factory=list)
     """the command line as given (recorded with trained models)."""
+
+    def __post_init__(self) -> None:
+        """Outside ``train``: put ``quality``'s preset beneath smgicnet's explicit options (each item only where it
+        changes them, so the same settings built again are equal) and set ``precision`` to smgicnet's option (what
+        runs and what the run's record shows). A bad value, a preset without smgicnet or another precision given
+        here is a one-line ValueError."""
+        if self.analysis_level == "train":
+            return
+        from .methods import METHODS
+        from .pipeline_settings import quality_options
+
+        if "smgicnet" not in self.methods:
+            if self.quality != default("quality"):
+                raise ValueError(f"--quality {self.quality}: smgicnet's preset, and smgicnet is not selected (--method "
+                                 f"{','.join(m for m in self.methods if m != 'identity')}); add it or drop the option")
+            return
+        explicit = self.method_options.get("smgicnet", {})
+        defaults = METHODS["smgicnet"].defaults
+        preset = {k: v for k, v in quality_options(self.quality).items() if k not in explicit and v != defaults[k]}
+        if preset:
+            self.method_options = {**self.method_options, "smgicnet": preset | explicit}
+        runs = METHODS["smgicnet"].merged_options(self.method_options.get("smgicnet"))["precision"]
+        if self.precision not in (default("precision"), runs):
+            raise ValueError(f"precision {self.precision}: registration's is smgicnet's option (method_options "
+                             f"smgicnet.precision, here {runs}; --precision on the command line)")
+        self.precision = runs
 
 
 def default(name: str):
@@ -93,14 +121,22 @@ def default(name: str):
 
 def settings_record(settings: BidsAppSettings, now: datetime) -> dict:
     """The JSON content of a run's settings: ``version``, ``date`` (UTC, ISO 8601), ``command`` (argv as
-    given, after the program name) and ``settings`` (every field; paths as strings, tuples as lists)."""
+    given, after the program name), ``settings`` (every field; paths as strings, tuples as lists) and, for a
+    participant run with smgicnet, ``network_precision``: what ``precision`` gives on ``device`` on the machine
+    that writes the record (``auto``: bf16 or fp32 by CPU; SLURM nodes may differ: each pair's sidecar records
+    what ran)."""
     import json
 
     from . import __version__
     from .io.atomic import json_text
 
-    return {"version": __version__, "date": now.isoformat(), "command": list(settings.command),
-            "settings": json.loads(json_text(asdict(settings)))}
+    record = {"version": __version__, "date": now.isoformat(), "command": list(settings.command),
+              "settings": json.loads(json_text(asdict(settings)))}
+    if settings.analysis_level == "participant" and "smgicnet" in settings.methods:
+        from .network.precision import device_precision
+
+        record["network_precision"] = device_precision(settings.precision, settings.device)
+    return record
 
 
 def write_run_config(settings: BidsAppSettings) -> Path:

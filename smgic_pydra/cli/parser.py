@@ -11,7 +11,7 @@ from pathlib import Path
 from .. import __version__
 from ..methods import METHODS, selectable_methods
 from ..output_policy import OUTPUT_POLICIES, policies_help
-from ..pipeline_settings import QUALITY_PRESETS, PipelineSettings, quality_options
+from ..pipeline_settings import QUALITY_PRESETS, PipelineSettings
 from ..preparation.skullstrip import SKULL_STRIPPERS
 from ..settings import BidsAppSettings, default
 from .options import device_name, non_negative_int, parse_iterations, parse_stages, positive_int
@@ -191,10 +191,9 @@ def parse_method_options(items: list[str], methods: list[str] | None = None) -> 
 
 
 def smgicnet_shortcuts(args) -> list[str]:
-    """``--quality``'s preset, then ``--refine``, ``--no-affine`` and (outside train) ``--precision``, as
-    ``--method-option`` items (items given later win: explicit ones come after these)."""
-    preset = [f"smgicnet.{key}={json.dumps(value)}" for key, value in quality_options(args.quality).items()]
-    items = preset + ([] if args.refine is None else [f"smgicnet.refine={args.refine}"])
+    """``--refine``, ``--no-affine`` and (outside train) ``--precision`` as ``--method-option`` items (items given
+    later win: explicit ones come after these; :class:`BidsAppSettings` puts ``--quality``'s preset beneath them)."""
+    items = [] if args.refine is None else [f"smgicnet.refine={args.refine}"]
     if args.precision is not None and args.analysis_level != "train":
         items.append(f'smgicnet.precision="{args.precision}"')
     return items + (["smgicnet.affine=false"] if args.no_affine else [])
@@ -209,13 +208,14 @@ def parse_settings(argv: list[str] | None = None) -> BidsAppSettings:
     if args.plan_only and args.analysis_level != "participant":
         raise UsageError(f"--plan-only applies to the participant level, not {args.analysis_level}")
     methods = parse_methods(args.method)
-    if args.quality != default("quality") and "smgicnet" not in methods:
-        raise UsageError(f"--quality {args.quality} is smgicnet's preset, and smgicnet is not selected "
-                         f"(--method {args.method}); add it or drop the option")
-    given = {f.name: getattr(args, f.name) for f in fields(BidsAppSettings) if hasattr(args, f.name)}
-    return BidsAppSettings(**given | dict(
+    given = {f.name: getattr(args, f.name) for f in fields(BidsAppSettings) if hasattr(args, f.name)} | dict(
         bids_dir=args.bids_dir.absolute(), output_dir=args.output_dir.absolute(), work_dir=args.work_dir.absolute(),
         methods=methods, method_options=parse_method_options(smgicnet_shortcuts(args) + args.method_option, methods),
         stages=parse_stages(args.stages), iterations=parse_iterations(args.iterations) if args.iterations else None,
-        precision=args.precision or default("precision"), command=list(sys.argv[1:] if argv is None else argv),
-    ))
+        precision=(args.precision if args.analysis_level == "train" else None) or default("precision"),
+        command=list(sys.argv[1:] if argv is None else argv),
+    )
+    try:
+        return BidsAppSettings(**given)
+    except ValueError as err:  # the settings' own checks (quality, precision)
+        raise UsageError(str(err)) from None

@@ -42,6 +42,11 @@ def network_precision(setting: str, device_type: str) -> str:
     return "bf16" if device_type == "cpu" and cpu_bf16_flags() else "fp32"
 
 
+def device_precision(setting: str, device: str) -> str:
+    """:func:`network_precision` on the device named ``device`` (``cpu``, ``cuda``, ``cuda:N``), from this machine."""
+    return network_precision(setting, device.partition(":")[0])
+
+
 def forward_context(precision: str, device_type: str):
     """The autocast context of ``precision`` (``bf16``: autocast to bfloat16 on ``device_type``; ``fp32``: none)."""
     if precision != "bf16":

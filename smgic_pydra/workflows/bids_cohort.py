@@ -55,7 +55,8 @@ def default_labels_table(subjects) -> str:
 
 def bids_plan(bids_dir, output_dir, work_dir, methods, *, reports: bool = False, **options):
     """:func:`settings_plan` in keyword form (for scripts): ``options`` are :class:`BidsAppSettings` fields
-    (e.g. ``pairs``, ``model``, ``pairs_per_job``, ``outputs``, ``reportlets``), their defaults the settings'."""
+    (e.g. ``pairs``, ``model``, ``quality``, ``pairs_per_job``, ``outputs``, ``reportlets``), their defaults the
+    settings'."""
     settings = BidsAppSettings(bids_dir=Path(bids_dir), output_dir=Path(output_dir), work_dir=Path(work_dir),
                                analysis_level="participant", methods=list(methods), **options)
     return settings_plan(settings, reports=reports)
@@ -123,15 +124,24 @@ def participant_record_path(plan: CohortPlan, output_dir) -> Path:
     return derivatives.participant_records_dir(output_dir) / f"{plan.run_key}.json"
 
 
+def result_settings(plan: CohortPlan) -> dict[str, dict]:
+    """Method -> what its rows depend on besides the pairs' input files: its settings
+    (:meth:`CohortPlan.method_settings`) and the label table's SHA-256 (``""``: the packaged one)."""
+    from ..io.hashing import sha256_file
+
+    table = sha256_file(plan.labels_table) if plan.labels_table else ""
+    return {m: plan.method_settings(m) | {"labels_table_sha256": table} for m in plan.methods}
+
+
 def write_participant_record(plan: CohortPlan, output_dir) -> Path:
-    """The tiles this participant run owes to the group level, written before any work: the methods, the
-    output policy and each tile's subjects and pairs (so the group level can name the pairs of a
-    missing tile)."""
+    """The tiles this participant run owes to the group level, written before any work: the methods, their
+    :func:`result_settings`, the output policy and each tile's subjects and pairs (so the group level can name
+    the pairs of a missing tile)."""
     out = Path(output_dir).absolute()
     tiles = [{"id": t["id"], "fixed": t["fixed"], "moving": t["moving"], "pairs": t["pairs"].tolist()}
              for t in plan.tiles()]
-    return save_json({"run_key": plan.run_key, "methods": plan.methods, "outputs": plan.outputs, "tiles": tiles},
-                     participant_record_path(plan, out))
+    return save_json({"run_key": plan.run_key, "methods": plan.methods, "settings": result_settings(plan),
+                      "outputs": plan.outputs, "tiles": tiles}, participant_record_path(plan, out))
 
 
 def write_warped_sidecars(plan: CohortPlan, rows, by_key, bids_dir) -> None:
@@ -296,7 +306,8 @@ def check_space(plan: CohortPlan, output_dir, grids: dict[str, tuple[int, float]
 
 
 def _records(output_dir) -> list[dict]:
-    """Every participant run's record in OUTPUT_DIR, oldest first (a later run's pair replaces an earlier one's)."""
+    """Every participant run's record in OUTPUT_DIR, oldest first (a later run's pair replaces an earlier one's);
+    ``settings`` None for a record written before they were recorded."""
     folder = derivatives.participant_records_dir(output_dir)
     files = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime_ns, p.name))
     if not files:
@@ -305,15 +316,41 @@ def _records(output_dir) -> list[dict]:
     for path in files:
         try:
             record = json.loads(path.read_text())
-            records.append({"outputs": record["outputs"], "methods": list(record["methods"]),
+            records.append({"run_key": record["run_key"], "outputs": record["outputs"],
+                            "methods": list(record["methods"]), "settings": record.get("settings"),
                             "tiles": [{k: t[k] for k in ("id", "fixed", "moving", "pairs")} for t in record["tiles"]]})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(display_path(path), f"not a participant run record ({type(exc).__name__}: {exc})") from None
     return records
 
 
+def _flat(settings: dict, prefix: str = "") -> dict:
+    """Nested settings as ``{"a.b": value}``."""
+    flat = {}
+    for key, value in settings.items():
+        flat |= _flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {prefix + key: value}
+    return flat
+
+
+def check_same_settings(output_dir, owed, records) -> None:
+    """Refuse (one line, :class:`InputError`) to report together the pairs of one method from participant runs
+    whose :func:`result_settings` differ (``owed``: :func:`_owed_pairs`; runs recorded without settings are not
+    compared), naming the runs and the first differing setting."""
+    settings = {r["run_key"]: r["settings"] for r in records if r["settings"] is not None}
+    for method, runs in owed.groupby("method", sort=False)["run"].unique().items():
+        recorded = [(run, _flat(settings[run][method])) for run in runs if run in settings]
+        for run, values in recorded[1:]:
+            first, reference = recorded[0]
+            key = next((k for k in sorted(reference.keys() | values.keys()) if values.get(k) != reference.get(k)), None)
+            if key is not None:
+                raise InputError(display_path(derivatives.participant_records_dir(output_dir)), (
+                    f"participant runs {first} and {run} ran {method} with different settings ({key}: "
+                    f"{reference.get(key)!r} vs {values.get(key)!r}); run one of them again with the other's "
+                    "settings, or write them into separate output folders"))
+
+
 def _owed_pairs(output_dir, records):
-    """DataFrame of every pair the records owe (method, fixed, moving, outputs, pairs_file, labels_file), the
+    """DataFrame of every pair the records owe (method, fixed, moving, outputs, run, pairs_file, labels_file), the
     latest record's entry of each pair."""
     import numpy as np
     import pandas as pd
@@ -326,7 +363,8 @@ def _owed_pairs(output_dir, records):
             for method in record["methods"]:
                 files = tile_files(output_dir, method, tile["id"])
                 parts.append(pd.DataFrame({"method": method, "fixed": fixed, "moving": moving, "outputs": record["outputs"],
-                                           "pairs_file": str(files.pairs), "labels_file": str(files.labels)}))
+                                           "run": record["run_key"], "pairs_file": str(files.pairs),
+                                           "labels_file": str(files.labels)}))
     owed = pd.concat(parts, ignore_index=True)
     return owed.drop_duplicates(["method", "fixed", "moving"], keep="last").reset_index(drop=True)
 
@@ -350,7 +388,8 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
 
     A pair whose tile table is missing or damaged, or that is missing from it, or whose written outputs no
     longer match their sidecar records (size always, SHA-256 when modified or with ``verify_outputs``;
-    the content key always) is a failed row naming the file. The per-label tables are read one tile
+    the content key always) is a failed row naming the file. Runs whose reported pairs of one method differ in
+    settings are refused (:func:`check_same_settings`). The per-label tables are read one tile
     at a time, filtered to the successful pairs.
     """
     import pandas as pd
@@ -359,7 +398,9 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
     from ..reports.tiles import check_tile_table, iter_label_tables, read_pairs_tables
 
     out = Path(output_dir).absolute()
-    owed = _owed_pairs(out, _records(out))
+    records = _records(out)
+    owed = _owed_pairs(out, records)
+    check_same_settings(out, owed, records)
     found, problems = [], {}
     labels_file = dict(zip(owed["pairs_file"], owed["labels_file"]))
     for path in owed["pairs_file"].unique():
@@ -372,7 +413,7 @@ def read_group_tables(output_dir, verify_outputs: bool = False):
         except FileNotFoundError as exc:
             problems[path] = f"{exc.filename}: tile table missing; run the participant level again"
     keys = ["method", "fixed", "moving", "pairs_file"]
-    results = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=keys)
+    results = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=[*PAIR_COLUMNS, "pairs_file"])
     pairs = owed.merge(results.drop_duplicates(keys, keep="last"), on=keys, how="left", indicator=True)
     missing = pairs["_merge"] == "left_only"
     pairs.loc[missing, "error"] = [problems.get(f, f"{f}: the pair is missing from its tile table")

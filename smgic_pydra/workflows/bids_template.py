@@ -5,8 +5,8 @@ line, :func:`~smgic_pydra.bids.templates.find_template`), then each selected sub
 from the derivatives) is registered with the one ``--method`` to the template (the fixed image, with
 its brain mask), writing the files of :mod:`.to_template` into ``OUTPUT_DIR/sub-X[/ses-Y]/anat``.
 A subject whose files exist with the same content key (SHA-256 of its inputs, the template's files,
-the method, its options, the model's weights and the seed, recorded in the forward warp's sidecar) is
-not redone. A failing subject is a failed line; the others finish.
+the method, its options with the network precision that runs on ``--device``, the model's weights and config and
+the seed, recorded in the forward warp's sidecar) is not redone. A failing subject is a failed line; the others finish.
 
 group: per template, ``reports/tpl-NAME_desc-mean_T1w.nii.gz`` (the voxel-wise mean of the subjects'
 ``space-NAME`` T1w), ``reports/tpl-NAME_desc-logjacobian_maps.nii.gz`` (4-D: one log-Jacobian map in
@@ -35,12 +35,13 @@ def is_template_run(pairs: str) -> bool:
     return str(pairs).startswith(PREFIX)
 
 
-def _content_key(subject, template, method: str, options: dict, model_sha: str | None, seed: int) -> str:
+def _content_key(subject, template, method: str, options: dict, model: dict | None, seed: int) -> str:
+    """options: :func:`~.cohort.keyed_options`; model: :func:`~.cohort.model_identity` (None: the method uses none)."""
     from ..io.hashing import sha256_file, sha256_json
 
     inputs = [subject.preproc_t1w or subject.t1w, subject.mask, template.t1w, template.mask, template.dseg]
     return sha256_json({"inputs": [sha256_file(p) if p else None for p in inputs], "method": method,
-                        "options": options, "model": model_sha, "seed": seed})
+                        "options": options, "model": model, "seed": seed})
 
 
 def _done(anat: Path, names: dict, key: str) -> bool:
@@ -60,6 +61,7 @@ def run_template_participant(settings) -> list[str]:
     from ..io.atomic import save_json
     from ..methods import get_method
     from ..settings import write_run_config
+    from .cohort import keyed_options, model_identity
     from .to_template import register_to_template
 
     s = settings
@@ -76,30 +78,26 @@ def run_template_participant(settings) -> list[str]:
     if require_brain_masks(subjects, s.skull_strip) != "none" or any(x.mask is None for x in subjects):
         raise InputError("--skull-strip", "a template run needs each subject's brain mask from the derivatives "
                          "(computing masks is not supported with --pairs template: yet)")
-    entry = get_method(method)
-    options = entry.merged_options(s.method_options.get(method))
-    model_sha = None
-    if entry.uses_model:
-        from ..inference import load_model
-
-        model_sha = load_model(s.model or None).weights_sha256
+    options = keyed_options(method, s.method_options.get(method), s.device)  # here, where it runs
+    model = model_identity(s.model) if get_method(method).uses_model else None
     if s.plan_only:
         print(f"smgic-bids: {len(subjects)} subject(s) to {template.name} (res-{template.resolution}) with {method}")
         return []
-    derivatives.write_dataset_description(s.output_dir, __version__, model_sha, s.random_seed, s.bids_dir)
+    derivatives.write_dataset_description(s.output_dir, __version__, None if model is None else model["weights_sha256"],
+                                          s.random_seed, s.bids_dir)
     write_run_config(s)
     failed = []
     for subject in subjects:
         prefix = derivatives.file_prefix(subject)
         anat = derivatives.subject_anat_dir(s.output_dir, subject)
         names = template_output_names(prefix, template.name)
-        key = _content_key(subject, template, method, options, model_sha, s.random_seed)
+        key = _content_key(subject, template, method, options, model, s.random_seed)
         if _done(anat, names, key):
             continue
         try:
             files = register_to_template(subject.preproc_t1w or subject.t1w, subject.mask, template, anat, prefix,
                                          method=method, model=s.model, options=s.method_options.get(method),
-                                         num_threads=s.omp_nthreads, random_seed=s.random_seed)
+                                         device=s.device, num_threads=s.omp_nthreads, random_seed=s.random_seed)
         except Exception as exc:  # errors are data: the others finish
             failed.append(f"{prefix} to {template.name}: {' '.join(str(exc).split())}")
             continue

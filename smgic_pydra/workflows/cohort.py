@@ -29,9 +29,10 @@ Work directory layout (``work_dir``)::
 ``run_key`` is a hash of the pairs, methods, model and settings, so the same command with the same
 work directory resumes. Reuse is decided by content, never by paths: every subject is stamped
 (:func:`stamp_subjects`) with the SHA-256 of its input files, and every pair gets a content key
-(inputs, model weights and the method's settings from :meth:`CohortPlan.method_settings`, the one
-place that lists them) inside its tile job, which reuses a pair only when its journal and, for
-the policies that write files, its sidecar and files match that key (see :mod:`smgic_pydra.tasks.tile`).
+(inputs, the model's weights and config, and the method's settings, with the network precision that runs,
+not the setting ``auto``: :meth:`CohortPlan.method_settings`, the one place that lists them) inside its tile
+job, which reuses a pair only when its journal and, for the policies that write files, its sidecar and files
+match that key (see :mod:`smgic_pydra.tasks.tile`).
 A subject is prepared only when its folder's fingerprint matches. Tile jobs always run (this
 run's token): pydra's cache never returns a tile, the tile decides per pair. Stale pydra lock files
 of a killed run are removed under an exclusive run lock. Pydra itself unpickles its cache files
@@ -183,31 +184,57 @@ class CohortPlan:
 
     def method_settings(self, method: str) -> dict:
         """What the outputs of a pair of ``method`` depend on besides its input files: every plan field
-        not in ``NOT_SETTINGS`` and the model by its weights' SHA-256 (methods that use the model; the
-        others: ``BASELINE_SETTINGS``), and the method's options (registry defaults updated by
-        ``method_options``) when it has any."""
+        not in ``NOT_SETTINGS`` and the model (:func:`model_identity`; methods that use the model; the
+        others: ``BASELINE_SETTINGS``), and the method's options (:func:`keyed_options`) when it has any."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SETTINGS}
-        entry = get_method(method)
-        if entry.uses_model:
-            data["model"] = self.model_sha256()
+        if get_method(method).uses_model:
+            data["model"] = self.model_identity()
         else:
             data = {k: data[k] for k in BASELINE_SETTINGS}
-        options = entry.merged_options(self.method_options.get(method))
+        options = keyed_options(method, self.method_options.get(method), self.device)
         return {"method": method, **data, **({"options": options} if options else {})}
 
-    def model_sha256(self) -> str:
-        """SHA-256 of the model's weights, after loading and checking the model once (:class:`InputError` if bad)."""
-        if "_model_sha256" not in self.__dict__:
-            from ..inference import load_model
+    def model_identity(self) -> dict:
+        """:func:`model_identity` of the plan's model (loaded and checked once)."""
+        if "_model_identity" not in self.__dict__:
+            self.__dict__["_model_identity"] = model_identity(self.model)
+        return self.__dict__["_model_identity"]
 
-            self.__dict__["_model_sha256"] = load_model(self.model or None).weights_sha256
-        return self.__dict__["_model_sha256"]
+    def model_sha256(self) -> str:
+        """SHA-256 of the model's weights (:meth:`model_identity`)."""
+        return self.model_identity()["weights_sha256"]
 
     def config_json(self) -> str:
         """The network config of the model: it defines the grid every subject is prepared on."""
         from ..inference import resolve_model_files
 
         return resolve_model_files(self.model or None)[1].read_text()
+
+
+def model_identity(model: str | None) -> dict:
+    """A model as content keys name it: the SHA-256 of its weights and of its config as canonical JSON (its
+    ``ss_steps``, ``range_flow``, ... change the results too), after loading and checking it (:class:`InputError`
+    if bad; ``model`` ``""`` or None: the packaged one)."""
+    from ..inference import load_model
+    from ..io.hashing import sha256_json
+
+    bundle = load_model(model or None)
+    return {"weights_sha256": bundle.weights_sha256, "config_sha256": sha256_json(bundle.cfg.to_dict())}
+
+
+def keyed_options(method: str, options: dict | None, device: str) -> dict:
+    """``method``'s options (registry defaults updated by ``options``) as content keys hold them: the model's
+    ``precision`` as what runs on ``device`` (``auto``: bf16 or fp32 by device and CPU,
+    :func:`~smgic_pydra.network.precision.device_precision`), resolved where it is called: for a cohort, the
+    planning machine, so on SLURM nodes whose CPUs differ from it in bf16 units give ``precision`` bf16 or fp32
+    (each pair's sidecar records what ran)."""
+    entry = get_method(method)
+    merged = entry.merged_options(options)
+    if entry.uses_model:
+        from ..network.precision import device_precision
+
+        merged["precision"] = device_precision(merged["precision"], device)
+    return merged
 
 
 def input_hashes(subject: dict) -> dict[str, str]:

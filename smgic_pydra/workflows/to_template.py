@@ -28,10 +28,11 @@ from ..bids.templates import TemplateFiles, template_output_names
 
 
 def register_to_template(t1w, mask, template: TemplateFiles, anat_dir, subject_key: str, *, method: str = "smgicnet",
-                         model=None, options: dict | None = None, num_threads: int = 1,
+                         model=None, options: dict | None = None, device: str = "cpu", num_threads: int = 1,
                          random_seed: int = 1) -> dict[str, Path]:
-    """Register the subject (``t1w`` with brain ``mask``) to ``template``; returns role -> written file
-    (the roles of :func:`~smgic_pydra.bids.templates.template_output_names`, plus ``sidecar``)."""
+    """Register the subject (``t1w`` with brain ``mask``) to ``template`` on ``device`` (cpu, cuda or cuda:N);
+    returns role -> written file (the roles of :func:`~smgic_pydra.bids.templates.template_output_names`, plus
+    ``sidecar``)."""
     from ..tasks.apply_warp import apply_warp
     from ..tasks.registration import OUTPUTS, register_files
 
@@ -40,7 +41,7 @@ def register_to_template(t1w, mask, template: TemplateFiles, anat_dir, subject_k
     anat_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=anat_dir, prefix=".to-template-") as tmp:
         values = register_files(method, template.t1w, t1w, template.mask, mask, model=model, options=options,
-                                num_threads=num_threads, random_seed=random_seed, out_dir=tmp)
+                                device=device, num_threads=num_threads, random_seed=random_seed, out_dir=tmp)
         files = dict(zip(OUTPUTS, values))
         staged = {"forward": files["forward_warp"], "inverse": files["inverse_warp"], "t1w": files["warped_image"],
                   "sidecar": files["sidecar"]}
