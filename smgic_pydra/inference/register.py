@@ -17,7 +17,7 @@ from ..affine.symmetric import COARSE_LEVELS, DEFAULT_LEVELS
 from ..io.images import load_image
 from ..metrics.timing import synchronize
 from ..preparation import PreparedSubject
-from ..network.precision import forward_context, precision_record
+from ..network.precision import forward_context, network_precision, precision_record
 from ..pipeline_settings import PipelineSettings
 from ..refinement import refine_velocity
 from ..worldspace.compact import CompactMapping
@@ -27,6 +27,8 @@ from .network_grid import network_top_level
 
 
 STAGE_SECONDS = ("forward_seconds", "affine_seconds", "network_seconds", "refine_seconds")
+WARM_UP_DEVICES = ("cuda",)
+"""Device types whose first network forward per bundle is preceded by an untimed one (kernel selection)."""
 
 
 def _check_geometry(bundle: ModelBundle, subject: PreparedSubject) -> None:
@@ -80,14 +82,29 @@ def _network_velocity(bundle: ModelBundle, fixed: torch.Tensor, moving: torch.Te
     (:mod:`.network_grid`), float32, a normal tensor on the bundle's device.
 
     precision: ``bf16`` (autocast) or ``fp32`` (:func:`smgic_pydra.network.precision.network_precision`).
-    On CUDA the first call per bundle is preceded by an untimed warm-up (kernel selection).
     """
     with torch.inference_mode(), forward_context(precision, bundle.device.type):
-        if not bundle.warmed_up and bundle.device.type == "cuda":
-            bundle.model.velocity(moving, fixed, upto_level=level)
-            bundle.warmed_up = True
         velocity = bundle.model.velocity(moving, fixed, upto_level=level).float()
     return velocity.clone()  # outside inference mode: usable by autograd in the refinement
+
+
+def _top_level(bundle: ModelBundle, settings: PipelineSettings, fixed: PreparedSubject,
+               moving: PreparedSubject) -> int:
+    """The cascade's last level for the pair (:func:`.network_grid.network_top_level`, the same for both orders)."""
+    return network_top_level(settings.network_grid, bundle.cfg.voxel_size_mm,
+                             (fixed.native_affine, moving.native_affine))
+
+
+def _warm_up(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSubject, settings: PipelineSettings) -> None:
+    """Once per bundle on a :data:`WARM_UP_DEVICES` device: one network forward of the pair's images (the
+    network grid's shape, the pair's level and precision), synchronized; called before a pair's clocks start."""
+    if bundle.warmed_up or bundle.device.type not in WARM_UP_DEVICES:
+        return
+    device = bundle.device
+    _network_velocity(bundle, _image_tensor(fixed, device), _image_tensor(moving, device),
+                      network_precision(settings.precision, device.type), _top_level(bundle, settings, fixed, moving))
+    synchronize(device)
+    bundle.warmed_up = True
 
 
 def level_affine(net_affine, grid_shape, level_shape) -> np.ndarray:
@@ -112,9 +129,11 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     refinement's settings, loss before and after, seconds), ``affine_seconds``,
     ``network_seconds``, ``refine_seconds`` and ``forward_seconds`` (their sum plus the resampling
     into the halfway space and the field integration: the registration itself). CUDA work is
-    synchronized before each clock reading.
+    synchronized before each clock reading; the first pair of a bundle on CUDA is preceded by an untimed
+    network forward (:func:`_warm_up`).
     """
     device = bundle.device
+    _warm_up(bundle, fixed, moving, settings)
     synchronize(device)
     start = time.perf_counter()
     swapped = _image_sha256(fixed) > _image_sha256(moving)
@@ -127,8 +146,7 @@ def pair_fields(bundle: ModelBundle, fixed: PreparedSubject, moving: PreparedSub
     synchronize(device)
     network_start = time.perf_counter()
     precision = precision_record(settings.precision, device.type)
-    level = network_top_level(settings.network_grid, bundle.cfg.voxel_size_mm,
-                              (fixed.native_affine, moving.native_affine))
+    level = _top_level(bundle, settings, fixed, moving)
     velocity = _network_velocity(bundle, fix, mov, precision["network"], level)
     synchronize(device)
     network_seconds = time.perf_counter() - network_start
@@ -172,10 +190,12 @@ def smgicnet_pair(
     """Register ``moving`` to ``fixed`` (:func:`pair_fields`) and map the fields to the native grids
     in millimetres; returns the pair in memory (nothing written). The fields hold the whole mapping
     (affine included); the seconds hold ``forward_seconds`` (the registration: affine, network,
-    refinement) and each stage's."""
-    start = time.perf_counter()
+    refinement) and each stage's. The pair's clocks (these and ``started``) start after the untimed first
+    forward on CUDA (:func:`_warm_up`)."""
     for subject in (fixed, moving):
         _check_geometry(bundle, subject)
+    _warm_up(bundle, fixed, moving, settings)
+    start = time.perf_counter()
     fields_ = pair_fields(bundle, fixed, moving, settings)
     fixed_img, moving_img = skull_stripped_native(fixed), skull_stripped_native(moving)
     fwd, inv, _ = fields_.mapping.dense_fields(fixed.subject_id, network=(fields_.disp, fields_.disp_inv)

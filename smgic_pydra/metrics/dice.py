@@ -3,25 +3,34 @@
 Dice of label ``l``: ``2 |W_l & F_l| / (|W_l| + |F_l|)`` (unitless, in [0, 1]), with ``W`` the
 warped moving labels and ``F`` the fixed labels. A label absent from both images has no Dice
 (NaN, skipped); a label present in only one of them has Dice 0. The mean is taken over the labels
-present in the fixed image (a label only in the warped image is reported but not averaged).
+present in the fixed image (a label only in the warped image is reported but not averaged);
+:meth:`DiceResult.scored` gives exactly the values averaged (what the per-structure tables hold).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class DiceResult:
-    """per_label: ``{label: Dice}`` (NaN when absent from both); mean over labels present in the fixed image."""
+    """per_label: ``{label: Dice}`` (NaN when absent from both); mean over the ``n_labels`` labels present in
+    the fixed image; in_fixed / in_warped: the evaluated labels present in the fixed / warped image."""
 
     per_label: dict[int, float]
     mean: float
     n_labels: int
+    in_fixed: frozenset[int]
+    in_warped: frozenset[int]
+
+    def scored(self) -> dict[int, float]:
+        """``per_label`` with NaN for the labels absent from the fixed image (undefined there): the values
+        the mean averages."""
+        return {k: v if k in self.in_fixed else math.nan for k, v in self.per_label.items()}
 
 
 def _positions(wanted: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -51,7 +60,17 @@ def dice_per_label(warped_labels: np.ndarray, fixed_labels: np.ndarray, labels: 
         if n_f[i]:
             present.append(per_label[label])
     mean = float(np.mean(present)) if present else float("nan")
-    return DiceResult(per_label, mean, len(present))
+    return DiceResult(per_label, mean, len(present), frozenset(wanted[n_f > 0].tolist()),
+                      frozenset(wanted[n_w > 0].tolist()))
+
+
+def labels_present(labels: np.ndarray, wanted: Iterable[int]) -> frozenset[int]:
+    """The labels of ``wanted`` that occur in the integer array ``labels`` (one pass over its voxels)."""
+    keys = np.array(sorted({int(v) for v in wanted}), dtype=np.int64)
+    if not len(keys):
+        return frozenset()
+    idx, ok = _positions(keys, np.asarray(labels).ravel())
+    return frozenset(keys[np.bincount(idx[ok], minlength=len(keys)) > 0].tolist())
 
 
 def dice_from_files(warped_labels_path, fixed_labels_path, labels: Iterable[int]) -> DiceResult:

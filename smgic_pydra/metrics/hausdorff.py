@@ -1,13 +1,19 @@
 """Robust Hausdorff distance (HD95) per label between warped moving labels and fixed labels, in mm.
 
-The Learn2Reg metric: for label ``l`` with masks ``W_l`` (warped) and ``F_l`` (fixed) on one grid,
-the surface of a mask is its voxels with a 6-neighbour outside it (``mask & ~erode(mask)``, outside
-the grid counts as outside). The directed distance ``d(W -> F)`` is, for each surface voxel of
-``W_l``, the Euclidean distance (mm, voxel spacing applied) to the nearest surface voxel of ``F_l``;
-HD95 of the label is ``max(p95(d(W -> F)), p95(d(F -> W)))``, the symmetric robust Hausdorff
-distance of the ``surface-distance`` package that Learn2Reg uses (there each surface element is
-weighted by its area; here each surface voxel counts once). A label absent from either image has
-no HD95 (NaN); the mean is over the labels present in both.
+For label ``l`` with masks ``W_l`` (warped) and ``F_l`` (fixed) on one grid, the surface of a mask
+is its voxels with a 6-neighbour outside it (``mask & ~erode(mask)``, outside the grid counts as
+outside). The directed distance ``d(W -> F)`` is, for each surface voxel of ``W_l``, the Euclidean
+distance (mm, voxel spacing applied) to the nearest surface voxel of ``F_l``; HD95 of the label is
+``max(p95(d(W -> F)), p95(d(F -> W)))``, the symmetric robust Hausdorff distance of the
+``surface-distance`` package that Learn2Reg uses (there each surface element is weighted by its
+area; here each surface voxel counts once).
+
+Which labels are averaged differs from Learn2Reg. A label absent from the fixed or the warped image
+has no HD95 (NaN); the mean is over the labels present in both. Learn2Reg skips a label only when
+the fixed or the *moving* image lacks it, so a label that the warp erased (present in the fixed and
+the moving image, absent from the warped one) is ``inf`` there and left out here. Leaving it out
+favours a method that erases small structures: read the mean with the pair's count of erased labels,
+``labels_lost`` (:func:`smgic_pydra.metrics.pair_metrics.field_metrics`; Dice scores those labels 0).
 
 The surfaces of every label come from one pass over each image (a voxel whose label differs from
 a 6-neighbour's), and the nearest-surface distances from a k-d tree of the other surface's points
@@ -26,8 +32,8 @@ PERCENTILE = 95.0
 
 @dataclass(frozen=True)
 class HausdorffResult:
-    """per_label: ``{label: HD95 mm}`` (NaN when absent from either image); mean over the labels present
-    in both images (NaN when none); n_labels: how many."""
+    """per_label: ``{label: HD95 mm}`` (NaN when absent from the fixed or the warped image); mean over the
+    labels present in both (NaN when none); n_labels: how many."""
 
     per_label: dict[int, float]
     mean: float

@@ -1,7 +1,7 @@
 """Report tables from result rows (pandas).
 
-Units: Dice in [0, 1]; HD95 in millimetres; folding in percent of fixed-brain voxels with
-det(J) <= 0; inverse consistency in millimetres; times in seconds.
+Units: Dice in [0, 1]; HD95 in millimetres; labels_lost a count of labels; folding in percent of
+fixed-brain voxels with det(J) <= 0; inverse consistency in millimetres; times in seconds.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import pandas as pd
 
 from ..methods.registry import report_label
 
-#: columns of pairs.csv, in order
-PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "hd95_mm", "folding_percent", "log_jacobian_std",
-                "inverse_consistency_mm", "seconds", "forward_seconds", "error"]
+#: columns of pairs.csv, in order (``labels_lost``: :data:`smgic_pydra.metrics.pair_metrics.METRIC_DESCRIPTIONS`)
+PAIR_COLUMNS = ["method", "fixed", "moving", "dice_mean", "hd95_mm", "labels_lost", "folding_percent",
+                "log_jacobian_std", "inverse_consistency_mm", "seconds", "forward_seconds", "error"]
 #: metrics summarised per method: column -> label used in the formatted summary
 METRICS = {"dice_mean": "Dice", "hd95_mm": "HD95 (mm)", "folding_percent": "Folding %",
            "inverse_consistency_mm": "Inverse consistency (mm)", "seconds": "Seconds"}
@@ -52,20 +52,23 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
 def summary_frame(pairs: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation (ddof=1) per method over the successful pairs.
 
-    Columns: method, label (the method's report label, from the registry), n_pairs, n_failed, ``<metric>_mean``, ``<metric>_std`` and a formatted
-    ``"<mean> ± <std>"`` column per metric (the paper's Table 1 layout).
+    Columns: method, label (the method's report label, from the registry), n_pairs, n_failed, labels_lost (the
+    labels the warps erased, summed over the successful pairs that counted them; NaN: none did; such labels are
+    left out of HD95), ``<metric>_mean``, ``<metric>_std`` and a formatted ``"<mean> ± <std>"`` column per
+    metric (the paper's Table 1 layout).
     """
     out = []
     for method, group in pairs.groupby("method", sort=True):
         ok = group[group["error"] == ""]
-        row = {"method": method, "label": report_label(method), "n_pairs": len(group), "n_failed": int((group["error"] != "").sum())}
+        row = {"method": method, "label": report_label(method), "n_pairs": len(group),
+               "n_failed": int((group["error"] != "").sum()), "labels_lost": ok["labels_lost"].sum(min_count=1)}
         for column, label in METRICS.items():
             mean, std = _mean_std(ok[column])
             digits = 2 if column == "seconds" else 3
             row[f"{column}_mean"], row[f"{column}_std"] = mean, std
             row[label] = "n/a" if math.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
         out.append(row)
-    columns = ["method", "label", "n_pairs", "n_failed"]
+    columns = ["method", "label", "n_pairs", "n_failed", "labels_lost"]
     columns += [c for column, label in METRICS.items() for c in (f"{column}_mean", f"{column}_std", label)]
     return pd.DataFrame(out, columns=columns)
 

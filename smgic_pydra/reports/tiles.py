@@ -36,6 +36,8 @@ from .tables import LABEL_COLUMNS, PAIR_COLUMNS
 
 TILE_PAIR_COLUMNS = [*PAIR_COLUMNS, "content_sha256", "resumed"]
 """Columns of a tile's pairs table, in order."""
+ADDED_COLUMNS = ("labels_lost",)
+"""Float columns that tables of earlier versions lack: read as NaN (not counted)."""
 _PAIR_STRINGS = ("method", "fixed", "moving", "error", "content_sha256")
 _LABEL_STRINGS = ("method", "fixed", "moving", "name")
 COMPRESSION = "zstd"
@@ -144,18 +146,21 @@ def rows_table(rows: list[dict], schema):
 
 def conform(table, schema, source=""):
     """``table`` (Arrow or pandas) with exactly the columns of ``schema``, cast to its types (string
-    columns dictionary-encoded, missing strings ``""``); ``InputError`` naming ``source`` when a
-    column is missing."""
+    columns dictionary-encoded, missing strings ``""``, a missing :data:`ADDED_COLUMNS` column NaN);
+    ``InputError`` naming ``source`` when another column is missing."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if isinstance(table, pd.DataFrame):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    missing = [f.name for f in schema if f.name not in table.column_names]
+    missing = [f.name for f in schema if f.name not in table.column_names and f.name not in ADDED_COLUMNS]
     if missing:
         raise InputError(source or "table", f"missing columns {', '.join(missing)}")
     columns = []
     for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.array([math.nan] * table.num_rows, pa.float64()))
+            continue
         column = table.column(field.name)
         if pa.types.is_dictionary(field.type):
             if not column.type.equals(field.type) or column.null_count:

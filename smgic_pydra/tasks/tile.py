@@ -136,7 +136,7 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
         if meta is not None:  # complete files of this key from an earlier run: evaluate them
             files = {r: str(Path(paths.sidecar).parent / n) for r, n in meta["files"].items()}
             metrics, per_label = pair_metrics(files, subject(fixed), table, labels_table or None, subject(moving))
-            seconds = meta.get("total_seconds", meta.get("seconds_before_write", math.nan))
+            seconds = meta.get("total_seconds", math.nan)  # as a fresh pair's; NaN: written by an older version
             return row | metrics | {"seconds": float(seconds), "resumed": True,
                                     "forward_seconds": float(meta.get("forward_seconds", math.nan))}, per_label, None
         if not runner:
@@ -144,11 +144,13 @@ def run_tile(method: str, tile: dict, runner_factory, *, subjects: list, prepare
         extra = {"content_sha256": key, "inputs_sha256": {"fixed": inputs[fixed], "moving": inputs[moving]}}
         result = runner[0](subject(fixed), subject(moving), extra)
         if paths is not None:
-            result.write(paths, policy)
-        seconds = time.perf_counter() - result.started  # registration + outputs; evaluation excluded
+            result.write(paths, policy)  # stamps total_seconds, also into the sidecar (read on resume)
+        # registration + outputs; evaluation excluded
+        seconds = result.total_seconds if paths is not None else time.perf_counter() - result.started
+        moving_labels = None if result.moving_labels is None else result.moving_labels.dataobj
         metrics, per_label = field_metrics(result.forward, result.fixed_affine, result.inverse,
                                            result.moving_img.affine, subject(fixed), result.warped_labels(), table,
-                                           labels_table or None)
+                                           labels_table or None, moving_labels)
         return row | metrics | {"seconds": seconds, "forward_seconds": float(result.seconds["forward_seconds"])}, \
             per_label, (result.forward.astype("float64"), result.fixed_affine)
 

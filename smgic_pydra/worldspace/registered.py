@@ -7,11 +7,15 @@ arrays, so registration and evaluation never write and re-read the fields.
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_path, json_text
 from ..output_policy import output_policy
 from .compact import CompactMapping
 from .outputs import PairOutputPaths, resample_with_displacement, write_compact_outputs, write_pair_outputs
@@ -29,7 +33,8 @@ class RegisteredPair:
     and any per-stage seconds. affine_ras: the method's affine stage ``A`` (4 x 4 RAS mm, fixed ->
     moving, already inside both fields) or None. started: ``time.perf_counter()`` when the pair began.
     compact: the method's :class:`~smgic_pydra.worldspace.compact.CompactMapping` (SM-GICNet), from which
-    ``forward`` and ``inverse`` were computed, or None.
+    ``forward`` and ``inverse`` were computed, or None. total_seconds: seconds from :attr:`started` until
+    :meth:`write` finished writing the outputs (NaN before).
     """
 
     method: str
@@ -43,6 +48,7 @@ class RegisteredPair:
     affine_ras: np.ndarray | None = None
     started: float = field(default_factory=time.perf_counter)
     compact: CompactMapping | None = None
+    total_seconds: float = field(default=math.nan, init=False)
 
     def __post_init__(self) -> None:
         self.forward = np.asarray(self.forward, dtype=np.float32)
@@ -66,9 +72,15 @@ class RegisteredPair:
         """Write the files of ``policy`` (an :class:`~smgic_pydra.output_policy.OutputPolicy` or its name;
         nothing for ``metrics``), all or nothing; returns output role -> path of the files written. (The
         cohort's tiles skip methods that write no outputs, ``identity``: :meth:`OutputPolicy.writes_for`;
-        a direct call writes what it is asked.)"""
+        a direct call writes what it is asked.)
+
+        Sets :attr:`total_seconds` and, once the outputs and the sidecar are in place, adds it to the
+        sidecar (``total_seconds``; ``seconds_before_write`` is stamped before writing), so a pair evaluated
+        later from its files reports the seconds a fresh pair does. A sidecar rewritten this way keeps its
+        outputs' records valid: they cover the other files only."""
         policy = output_policy(policy)
         if not policy.writes_files:
+            self.total_seconds = time.perf_counter() - self.started
             return {}
         roles = policy.roles_for(self.compact is not None)
         sidecar = {**self.sidecar, **(sidecar_extra or {}), "output_policy": policy.name}
@@ -80,11 +92,19 @@ class RegisteredPair:
             written = write_pair_outputs(paths, self.fixed_img, self.moving_img, self.moving_labels,
                                          self.forward.astype(np.float64), self.inverse.astype(np.float64), sidecar,
                                          affine_ras=self.affine_ras, roles=roles, warped_labels=labels)
+        self.total_seconds = time.perf_counter() - self.started
+        _add_to_sidecar(paths.sidecar, {"total_seconds": self.total_seconds})
         return {r: str(p) for r, p in written.items()}
 
     def write_row(self, paths: PairOutputPaths, policy="full", sidecar_extra: dict | None = None) -> dict:
         """:meth:`write`, then the pair's row: method, the :attr:`seconds` (``forward_seconds``: the
-        registration), ``total_seconds`` (everything since :attr:`started`, writing included), files."""
+        registration), :attr:`total_seconds` (everything since :attr:`started`, writing included), files."""
         files = self.write(paths, policy, sidecar_extra)
-        return {"method": self.method, **self.seconds, "total_seconds": time.perf_counter() - self.started,
-                "files": files}
+        return {"method": self.method, **self.seconds, "total_seconds": self.total_seconds, "files": files}
+
+
+def _add_to_sidecar(path, values: dict) -> None:
+    """Add ``values`` to the JSON sidecar at ``path`` (atomic rewrite)."""
+    meta = json.loads(Path(path).read_text())
+    with atomic_path(path) as tmp:
+        tmp.write_text(json_text(meta | values))
