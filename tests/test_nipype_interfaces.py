@@ -133,8 +133,9 @@ def test_ants_baseline_interface_identity_has_closed_form_outputs(tmp_path, writ
     reg = ANTsBaseline(method="identity", fixed_dir=dirs[0], moving_dir=dirs[1]).run(cwd=str(tmp_path / "reg")).outputs
     assert not np.asarray(nib.load(reg.warp).dataobj).any() and Path(reg.sidecar).name.startswith("sub-02_to-sub-01")
     (tmp_path / "metrics").mkdir()
-    metrics = PairMetrics(fixed_dir=dirs[0], warp=reg.warp, inverse_warp=reg.inverse_warp,
+    metrics = PairMetrics(fixed_dir=dirs[0], warp=reg.warp, inverse_warp=reg.inverse_warp, moving_dir=dirs[1],
                           warped_labels=reg.warped_labels).run(cwd=str(tmp_path / "metrics")).outputs
     assert metrics.dice_mean == 1.0 and metrics.folding_percent == 0.0 and metrics.inverse_consistency_mm == 0.0
+    assert metrics.labels_lost == 0.0  # the identity keeps every label of the moving image
     with pytest.raises(Exception, match="method"):
         ANTsBaseline(method="smgicnet")

@@ -14,6 +14,7 @@ class _PairMetricsInputSpec(BaseInterfaceInputSpec):
     warp = File(exists=True, mandatory=True, desc="forward warp (RegisterPair)")
     inverse_warp = File(exists=True, mandatory=True, desc="inverse warp (RegisterPair)")
     warped_labels = File(exists=True, desc="warped moving labels (RegisterPair); without them no Dice")
+    moving_dir = Directory(exists=True, desc="prepared moving subject (its labels: labels_lost; without it NaN)")
     labels_table = File(exists=True, desc="label table TSV (index, name) for Dice (default: 36 aseg labels)")
     method = traits.Str("", usedefault=True, desc="method name, recorded in the metrics JSON")
     moving = traits.Str("", usedefault=True, desc="moving subject label, recorded in the metrics JSON")
@@ -46,7 +47,8 @@ class PairMetrics(SimpleInterface):
         files = {"warp": self.inputs.warp, "inverse_warp": self.inputs.inverse_warp}
         if isdefined(self.inputs.warped_labels):
             files["warped_labels"] = self.inputs.warped_labels
-        metrics, per_label = pair_metrics(files, fixed, table, table_path)
+        moving = PreparedSubject.load(self.inputs.moving_dir) if isdefined(self.inputs.moving_dir) else None
+        metrics, per_label = pair_metrics(files, fixed, table, table_path, moving)
         row = {"method": self.inputs.method, "fixed": fixed.subject_id, "moving": self.inputs.moving, "error": "",
                **metrics, "metrics_file": os.path.join(runtime.cwd, "metrics.json")}
         write_metrics_file(row, per_label, dict(table), table_path)
