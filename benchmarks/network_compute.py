@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
-from precision_speed import _aten_convolutions  # noqa: E402
+from precision_speed import _aten_convolutions, smooth_pair  # noqa: E402
 from registration_speed import cpu_model  # noqa: E402
 
 MATMUL_N = 2048
@@ -51,9 +51,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     bundle = load_model(None)
     g = torch.Generator().manual_seed(0)
-    shape = (1, 1, *bundle.cfg.grid_shape)
-    fixed = torch.nn.functional.avg_pool3d(torch.rand(shape, generator=g), 9, 1, 4)
-    moving = torch.roll(fixed, 3, dims=2)
+    fixed, moving = smooth_pair(bundle, g)
     levels = range(1, N_LEVELS + 1)
     precision = network_precision("auto", "cpu")
     gflop, forward = {}, {level: [] for level in levels}

@@ -37,10 +37,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     bundle = load_model(None)
-    g = torch.Generator().manual_seed(0)
-    shape = (1, 1, *bundle.cfg.grid_shape)
-    fixed = torch.nn.functional.avg_pool3d(torch.rand(shape, generator=g), 9, 1, 4)
-    moving = torch.roll(fixed, 3, dims=2)
+    fixed, moving = smooth_pair(bundle, torch.Generator().manual_seed(0))
     seconds = {variant: [] for variant in args.variants}
     velocity = {}
     load_before = os.getloadavg()
@@ -69,6 +66,15 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=1))
     return 0
+
+
+def smooth_pair(bundle, generator):
+    """The speed benchmarks' network inputs: a smooth random image ``(1, 1, *grid)`` on the model's grid and the
+    same shifted by 3 voxels along D."""
+    import torch
+
+    fixed = torch.nn.functional.avg_pool3d(torch.rand((1, 1, *bundle.cfg.grid_shape), generator=generator), 9, 1, 4)
+    return fixed, torch.roll(fixed, 3, dims=2)
 
 
 @contextmanager
