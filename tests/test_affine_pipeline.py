@@ -6,6 +6,7 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
@@ -186,6 +187,7 @@ def test_network_on_half_grid_registers_as_well_and_stays_unfolded(anatomy, both
     warp file folds < 0.05 % of the brain, and Dice is within 0.03 of the full grid's (same pair, default pipeline)."""
     sidecar, half, full = _unfolded_variant_and_dice(anatomy, both_ways, "half", PipelineSettings(network_grid="half"))
     assert sidecar["network_level"] == 3 and sidecar["network_grid_shape"] == [64, 64, 64]
+    assert sidecar["threads"] == torch.get_num_threads()
     assert json.loads(both_ways["ab"][0].sidecar.read_text())["network_level"] == 4  # the default grid: full
     assert abs(half - full) < 0.03, (half, full)
 

@@ -212,6 +212,7 @@ def smgicnet_pair(
         "moving_source": moving.source_files,
         "model": {"path": str(bundle.path), "weights_sha256": bundle.weights_sha256, "config": bundle.cfg.to_dict()},
         "device": str(bundle.device),
+        "threads": torch.get_num_threads(),  # on the CPU the refinement's sums depend on it (float rounding)
         "pipeline": record["settings"],
         "precision": record["precision"],
         "network_level": record["network_level"],
