@@ -120,3 +120,31 @@ def test_identity_tile_gives_closed_form_metrics_and_reports(tmp_path, write_coh
     assert not list((tmp_path / "out").glob("sub-*"))  # outputs metrics: no per-pair file
     reports = _run(WriteReports(summaries=[summary], output_dir=str(tmp_path)), tmp_path / "cache").reports
     assert Path(reports["pairs"]).read_text().count("\n") == 2 and reports["summary_tsv"].endswith("group_summary.tsv")
+
+
+def test_register_tile_keys_pairs_with_the_precision_that_runs_on_its_node(tmp_path, write_cohort, write_small_model,
+                                                                           monkeypatch):
+    """A tile planned on a machine with bf16 units (its settings say bf16) but run on one without them keys its
+    pair with fp32, what ran there, so neither machine's result passes for the other's."""
+    from smgic_pydra.methods import get_method
+    from smgic_pydra.network import precision
+    from smgic_pydra.tasks.tile import pair_key
+
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ())  # this node: no bf16 units
+    subjects = write_cohort(tmp_path / "raw", 2)
+    model = write_small_model(tmp_path / "models")
+    cfg = SMGICNetConfig.from_json((model / "config.json").read_text())
+    dirs = []
+    for s in subjects:
+        prepare_subject(s["t1w"], tmp_path / "prep" / s["subject"], cfg, subject_id=s["subject"])
+        dirs.append(str(tmp_path / "prep" / s["subject"]))
+    ids, options = ["sub-01", "sub-02"], {"refine": 0}
+    planned = {"method": "smgicnet", "options": {**get_method("smgicnet").merged_options(options), "precision": "bf16"}}
+    inputs = {k: {"t1w": k} for k in ids}
+    task = RegisterTile(tile=_tile([("sub-01", "sub-02")]), subjects=ids, prepared_dirs=dirs, preparation_errors=["", ""],
+                        inputs=inputs, settings=planned, output_dir=str(tmp_path / "out"),
+                        journal_dir=str(tmp_path / "journal"), options=options, model=str(model), outputs="metrics")
+    (row,) = read_pairs_tables([_run(task, tmp_path / "cache").summary["pairs_file"]]).to_dict("records")
+    ran = {**planned, "options": {**planned["options"], "precision": "fp32"}}
+    assert row["error"] == "" and row["content_sha256"] == pair_key(inputs, "sub-01", "sub-02", ran)
+    assert row["content_sha256"] != pair_key(inputs, "sub-01", "sub-02", planned)

@@ -145,6 +145,19 @@ class RegistrationMethod:
             self.check(merged)
         return merged
 
+    def keyed_options(self, overrides: Mapping | None, device: str) -> dict:
+        """:meth:`merged_options` as content keys hold them: a model method's ``precision`` as what runs on
+        ``device`` on this machine (``auto``: bf16 or fp32 by device and CPU,
+        :func:`~smgic_pydra.network.precision.device_precision`). A cohort's tile jobs key their pairs with what
+        runs on their node (:func:`~smgic_pydra.tasks.register.RegisterTile`), the plan with what runs on the
+        planning machine."""
+        merged = self.merged_options(overrides)
+        if self.uses_model:
+            from ..network.precision import device_precision
+
+            merged["precision"] = device_precision(merged["precision"], device)
+        return merged
+
 
 def _check_fireants(options: dict) -> None:
     """FireANTs runs one affine and one greedy level per scale: the three lists have the same length."""

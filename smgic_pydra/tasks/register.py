@@ -33,8 +33,8 @@ def RegisterTile(
 
     subjects / prepared_dirs / preparation_errors: parallel lists from :func:`PrepareSubject` (an
     empty dir means the subject failed with that error). inputs: subject -> SHA-256 of its input
-    files by role; settings: the method's settings (``CohortPlan.method_settings``): with
-    ``inputs`` they make each pair's content key. model: a model folder or ``""`` (packaged;
+    files by role; settings: the method's settings (``CohortPlan.method_settings``, its options keyed again
+    here: the precision that runs on this machine): with ``inputs`` they make each pair's content key. model: a model folder or ``""`` (packaged;
     loaded once per tile, only when a pair needs it); model_sha256: its weights' expected SHA-256.
     device: where GPU-capable methods run. omp_nthreads: threads (0: torch's default).
     random_seed: ANTs / FireANTs seed. options: the method's options (over its registry
@@ -52,6 +52,8 @@ def RegisterTile(
     entry = get_method(method)
     context = MethodContext(model=model, model_sha256=model_sha256, device=device, threads=omp_nthreads,
                             seed=random_seed, options=entry.merged_options(options))
+    if "options" in settings:  # keyed with what runs on this node (a SLURM node's CPU may differ from the plan's)
+        settings = {**settings, "options": entry.keyed_options(options, device)}
     return run_tile(method, tile, lambda: entry.make_runner(context), subjects=subjects, prepared_dirs=prepared_dirs,
                     preparation_errors=preparation_errors, inputs=inputs, settings=settings, output_dir=output_dir,
                     outputs=outputs, reportlets=reportlets, labels_table=labels_table,

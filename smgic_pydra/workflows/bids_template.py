@@ -36,7 +36,8 @@ def is_template_run(pairs: str) -> bool:
 
 
 def _content_key(subject, template, method: str, options: dict, model: dict | None, seed: int) -> str:
-    """options: :func:`~.cohort.keyed_options`; model: :func:`~.cohort.model_identity` (None: the method uses none)."""
+    """options: :meth:`~smgic_pydra.methods.RegistrationMethod.keyed_options`; model: :func:`~.cohort.model_identity`
+    (None: the method uses none)."""
     from ..io.hashing import sha256_file, sha256_json
 
     inputs = [subject.preproc_t1w or subject.t1w, subject.mask, template.t1w, template.mask, template.dseg]
@@ -61,7 +62,7 @@ def run_template_participant(settings) -> list[str]:
     from ..io.atomic import save_json
     from ..methods import get_method
     from ..settings import write_run_config
-    from .cohort import keyed_options, model_identity
+    from .cohort import model_identity
     from .to_template import register_to_template
 
     s = settings
@@ -78,8 +79,9 @@ def run_template_participant(settings) -> list[str]:
     if require_brain_masks(subjects, s.skull_strip) != "none" or any(x.mask is None for x in subjects):
         raise InputError("--skull-strip", "a template run needs each subject's brain mask from the derivatives "
                          "(computing masks is not supported with --pairs template: yet)")
-    options = keyed_options(method, s.method_options.get(method), s.device)  # here, where it runs
-    model = model_identity(s.model) if get_method(method).uses_model else None
+    entry = get_method(method)
+    options = entry.keyed_options(s.method_options.get(method), s.device)  # here, where it runs
+    model = model_identity(s.model) if entry.uses_model else None
     if s.plan_only:
         print(f"smgic-bids: {len(subjects)} subject(s) to {template.name} (res-{template.resolution}) with {method}")
         return []

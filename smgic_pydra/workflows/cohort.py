@@ -185,13 +185,14 @@ class CohortPlan:
     def method_settings(self, method: str) -> dict:
         """What the outputs of a pair of ``method`` depend on besides its input files: every plan field
         not in ``NOT_SETTINGS`` and the model (:func:`model_identity`; methods that use the model; the
-        others: ``BASELINE_SETTINGS``), and the method's options (:func:`keyed_options`) when it has any."""
+        others: ``BASELINE_SETTINGS``), and the method's options (:meth:`RegistrationMethod.keyed_options`) when it
+        has any."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in NOT_SETTINGS}
         if get_method(method).uses_model:
             data["model"] = self.model_identity()
         else:
             data = {k: data[k] for k in BASELINE_SETTINGS}
-        options = keyed_options(method, self.method_options.get(method), self.device)
+        options = get_method(method).keyed_options(self.method_options.get(method), self.device)
         return {"method": method, **data, **({"options": options} if options else {})}
 
     def model_identity(self) -> dict:
@@ -220,21 +221,6 @@ def model_identity(model: str | None) -> dict:
 
     bundle = load_model(model or None)
     return {"weights_sha256": bundle.weights_sha256, "config_sha256": sha256_json(bundle.cfg.to_dict())}
-
-
-def keyed_options(method: str, options: dict | None, device: str) -> dict:
-    """``method``'s options (registry defaults updated by ``options``) as content keys hold them: the model's
-    ``precision`` as what runs on ``device`` (``auto``: bf16 or fp32 by device and CPU,
-    :func:`~smgic_pydra.network.precision.device_precision`), resolved where it is called: for a cohort, the
-    planning machine, so on SLURM nodes whose CPUs differ from it in bf16 units give ``precision`` bf16 or fp32
-    (each pair's sidecar records what ran)."""
-    entry = get_method(method)
-    merged = entry.merged_options(options)
-    if entry.uses_model:
-        from ..network.precision import device_precision
-
-        merged["precision"] = device_precision(merged["precision"], device)
-    return merged
 
 
 def input_hashes(subject: dict) -> dict[str, str]:
