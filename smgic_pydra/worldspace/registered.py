@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.atomic import atomic_path, json_text
+from ..io.atomic import save_json
 from ..output_policy import output_policy
 from .compact import CompactMapping
 from .outputs import PairOutputPaths, resample_with_displacement, write_compact_outputs, write_pair_outputs
@@ -93,7 +93,7 @@ class RegisteredPair:
                                          self.forward.astype(np.float64), self.inverse.astype(np.float64), sidecar,
                                          affine_ras=self.affine_ras, roles=roles, warped_labels=labels)
         self.total_seconds = time.perf_counter() - self.started
-        _add_to_sidecar(paths.sidecar, {"total_seconds": self.total_seconds})
+        save_json(json.loads(Path(paths.sidecar).read_text()) | {"total_seconds": self.total_seconds}, paths.sidecar)
         return {r: str(p) for r, p in written.items()}
 
     def write_row(self, paths: PairOutputPaths, policy="full", sidecar_extra: dict | None = None) -> dict:
@@ -101,10 +101,3 @@ class RegisteredPair:
         registration), :attr:`total_seconds` (everything since :attr:`started`, writing included), files."""
         files = self.write(paths, policy, sidecar_extra)
         return {"method": self.method, **self.seconds, "total_seconds": self.total_seconds, "files": files}
-
-
-def _add_to_sidecar(path, values: dict) -> None:
-    """Add ``values`` to the JSON sidecar at ``path`` (atomic rewrite)."""
-    meta = json.loads(Path(path).read_text())
-    with atomic_path(path) as tmp:
-        tmp.write_text(json_text(meta | values))
