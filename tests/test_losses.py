@@ -19,6 +19,7 @@ from smgic_pydra.losses import (
     stage_weights,
     symmetric_consistency,
 )
+from smgic_pydra.losses.ncc import box_mean
 from smgic_pydra.network.outputs import LevelOutput
 from smgic_pydra.transforms import integrate_velocity, warp
 
@@ -79,6 +80,21 @@ def test_ncc_matches_scipy_uniform_filter_reference():
         ref = np.mean([_numpy_local_ncc(i[b, 0], j[b, 0], w) for b in range(2)])
         assert ours == pytest.approx(ref, rel=2e-4)
         assert -1.0 <= ours < -0.3
+
+
+def test_box_mean_and_its_gradient_match_scipy_uniform_filter():
+    """The box mean (zero padding, padded zeros counted) is scipy's ``uniform_filter(mode="constant")``; its
+    kernel is symmetric, so the gradient of ``sum(box(x) * g)`` is the box mean of ``g``."""
+    rng = np.random.default_rng(3)
+    x, g = rng.random((2, 3, 9, 12, 7)), rng.random((2, 3, 9, 12, 7))
+    for w in (3, 5):
+        xt = torch.from_numpy(x).float().requires_grad_()
+        out = box_mean(xt, w)
+        (out * torch.from_numpy(g).float()).sum().backward()
+        ref = ndimage.uniform_filter(x, (1, 1, w, w, w), mode="constant")
+        np.testing.assert_allclose(out.detach().numpy(), ref, atol=2e-6)
+        np.testing.assert_allclose(xt.grad.numpy(), ndimage.uniform_filter(g, (1, 1, w, w, w), mode="constant"),
+                                   atol=2e-6)
 
 
 # ------------------------------------------------------------------------------------- regularizers
