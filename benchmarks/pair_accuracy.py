@@ -336,6 +336,11 @@ def main(argv=None) -> int:
         subjects = make_subjects(work, args.label_maps, args.versions, args.voxel_mm, args.seed, args.colin27)
         pairs = (colin27_pairs(args.colin27) if args.colin27 else ordered_pairs(args.label_maps, args.versions))
         pairs = pairs[: args.max_pairs]
+        try:  # before benchmark.json is rewritten with this run's subjects
+            pair_report.check_subjects(pair_report.load_rows(folder),
+                                       {k: {"content_sha256": s.content_sha256} for k, s in subjects.items()}, folder)
+        except ValueError as exc:
+            raise SystemExit(str(exc)) from None
         names = [f"{moving}_to_{fixed}" for moving, fixed in pairs]
         unknown = sorted(set(args.pairs or ()) - set(names))
         if unknown:

@@ -42,16 +42,34 @@ METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "fireants-s
 
 def load_rows(folder: Path) -> list[dict]:
     """The stored rows of ``folder`` (files ``<moving>_to_<fixed>.<method>.json``), sorted by pair and method, each
-    with its key's ``code_sha256`` (None where the file has no key inputs)."""
+    with its key's ``code_sha256`` and its subjects' content SHA-256s ``fixed_sha256``, ``moving_sha256`` (None
+    where the file has no key inputs)."""
     rows = []
     for path in sorted(Path(folder).glob("*_to_*.*.json")):
         try:
             data = json.loads(path.read_text())
-            rows.append({**data["row"], "code_sha256": (data.get("key_inputs") or {}).get("code_sha256")})
+            key = data.get("key_inputs") or {}
+            rows.append({**data["row"], "code_sha256": key.get("code_sha256"),
+                         **{f"{role}_sha256": (key.get(role) or {}).get("sha256") for role in ("fixed", "moving")}})
         except (OSError, ValueError, KeyError):
             continue
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     return sorted(rows, key=lambda r: (r["moving"], r["fixed"], order.get(r["method"], len(order)), r["method"]))
+
+
+def check_subjects(rows: list[dict], subjects: dict, where: Path) -> None:
+    """A one-line ``ValueError`` if a row was computed on a subject whose content differs from ``subjects`` (id ->
+    ``{"content_sha256": ...}``, as ``benchmark.json`` records them): the same seed synthesizes slightly different
+    subjects on another CPU class (numpy's and ATen's SIMD code paths), and such rows must not share a table."""
+    expected = {sid: (spec or {}).get("content_sha256") for sid, spec in subjects.items()}
+    stale = [(row, role) for row in rows for role in ("fixed", "moving")
+             if row.get(f"{role}_sha256") and expected.get(row[role]) and row[f"{role}_sha256"] != expected[row[role]]]
+    if stale:
+        row, role = stale[0]
+        raise ValueError(f"{where}: {len({(r['moving'], r['fixed'], r['method']) for r, _ in stale})} stored result(s) "
+                         f"were computed on other subjects (first: {row['moving']}_to_{row['fixed']}.{row['method']}, "
+                         f"{role} {row[role]} {row[role + '_sha256'][:12]} against {expected[row[role]][:12]}), e.g. "
+                         "synthesized on another CPU class; run under another --name")
 
 
 def _finite(values) -> list[float]:
@@ -267,6 +285,7 @@ def write_report(folder: Path, stem: Path) -> dict:
     info.setdefault("voxel_factor_range", list(VOXEL_FACTOR))  # benchmark.json files written before it was recorded
     info.setdefault("voxel_factors", "isotropic")
     rows = load_rows(folder)
+    check_subjects(rows, info.get("subjects", {}), folder)
     report = {"name": stem.name, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "benchmark": {k: v for k, v in info.items() if k != "subjects"}, "subjects": info.get("subjects", {}),
               "summary": summarize(rows, anatomy_units(info.get("subjects", {}))), "rows": rows}
