@@ -59,8 +59,9 @@ def load_rows(folder: Path) -> list[dict]:
 
 def check_subjects(rows: list[dict], subjects: dict, where: Path) -> None:
     """A one-line ``ValueError`` if a row was computed on a subject whose content differs from ``subjects`` (id ->
-    ``{"content_sha256": ...}``, as ``benchmark.json`` records them): the same seed synthesizes slightly different
-    subjects on another CPU class (numpy's and ATen's SIMD code paths), and such rows must not share a table."""
+    ``{"content_sha256": ...}``, as ``benchmark.json`` records them): the synthesis of older code gave slightly
+    different subjects on different CPU classes (BLAS kernels, numpy's AVX-512 ``power``), and the subjects change
+    with the synthesis code; such rows must not share a table."""
     expected = {sid: (spec or {}).get("content_sha256") for sid, spec in subjects.items()}
     stale = [(row, role) for row in rows for role in ("fixed", "moving")
              if row.get(f"{role}_sha256") and expected.get(row[role]) and row[f"{role}_sha256"] != expected[row[role]]]
@@ -69,7 +70,7 @@ def check_subjects(rows: list[dict], subjects: dict, where: Path) -> None:
         raise ValueError(f"{where}: {len({(r['moving'], r['fixed'], r['method']) for r, _ in stale})} stored result(s) "
                          f"were computed on other subjects (first: {row['moving']}_to_{row['fixed']}.{row['method']}, "
                          f"{role} {row[role]} {row[role + '_sha256'][:12]} against {expected[row[role]][:12]}), e.g. "
-                         "synthesized on another CPU class; run under another --name")
+                         "synthesized by other code or, before it was CPU-independent, on another CPU class; run under another --name")
 
 
 def _finite(values) -> list[float]:

@@ -13,7 +13,10 @@ A version of a map (subject id ``<map><letter>``, e.g. ``13a``) has its own, see
 The native grid covers the placed brain plus ``FOV_MARGIN_MM``; the labels are resampled label-aware
 from the 1 mm map (``native voxel -> A^-1 -> map voxel``) and the T1w is synthesized on that grid.
 Everything is drawn from ``numpy.random.default_rng([seed, map number, version])``, so a subject
-does not depend on which other subjects are made. :func:`write_colin27_subject` makes the demo's
+does not depend on which other subjects are made, and computed without BLAS
+(:mod:`smgic_pydra.worldspace.exact_affine`) and with the C library's ``pow``
+(:func:`smgic_pydra.synthesis.gamma_curve`), so it is the same, bit for bit, on every CPU: a long benchmark
+continues across machines (subjects made before this differed between CPU classes). :func:`write_colin27_subject` makes the demo's
 subjects instead (one real anatomy, AAL labels), with the same files.
 """
 
@@ -92,6 +95,7 @@ def write_subject(map_path: Path, version: int, seed: int, voxel_mm: float, out_
     from smgic_pydra.bids.examples import native_grid
     from smgic_pydra.io.atomic import save_json
     from smgic_pydra.synthesis import brain_mask, load_label_map, synthesize_t1
+    from smgic_pydra.worldspace.exact_affine import apply_affine, invert_affine, matmul
     from smgic_pydra.worldspace.sampling import resample
 
     spec, rng = draw_spec(map_path, version, seed, voxel_mm)
@@ -101,15 +105,15 @@ def write_subject(map_path: Path, version: int, seed: int, voxel_mm: float, out_
     hi = np.minimum(np.argwhere(brain).max(axis=0) + 3, labels.shape)
     crop = np.where(brain, labels, 0)[tuple(slice(a, b) for a, b in zip(lo, hi))].astype(np.int16)
     crop_affine = affine.copy()
-    crop_affine[:3, 3] = affine[:3, :3] @ lo + affine[:3, 3]
-    centroid = affine[:3, :3] @ np.argwhere(brain).mean(axis=0) + affine[:3, 3]
+    crop_affine[:3, 3] = apply_affine(affine, lo)
+    centroid = apply_affine(affine, np.argwhere(brain).mean(axis=0))
     placement = np.asarray(spec["placement_about_centroid"])
     world = np.eye(4)  # about the centroid: x -> c + t + M (x - c)
     world[:3, :3] = placement[:3, :3]
-    world[:3, 3] = centroid + placement[:3, 3] - placement[:3, :3] @ centroid
+    world[:3, 3] = centroid + placement[:3, 3] - matmul(placement[:3, :3], centroid[:, None])[:, 0]
     native_affine, shape = native_grid(SimpleNamespace(labels=crop, affine=crop_affine), world,
                                        tuple(spec["orientation"]), np.full(3, spec["voxel_mm"]))
-    native = resample(crop, crop_affine, np.linalg.inv(world) @ native_affine, shape, "labels").astype(np.int16)
+    native = resample(crop, crop_affine, matmul(invert_affine(world), native_affine), shape, "labels").astype(np.int16)
     c = spec["contrast"]
     image = synthesize_t1(native, rng, voxel_size_mm=spec["voxel_mm"], contrast_jitter=c["contrast_jitter"],
                           bias_strength=c["bias_strength"], noise_std=c["noise_std"], blur_fwhm_mm=c["blur_fwhm_mm"])

@@ -114,8 +114,8 @@ def test_report_shows_map_pair_tests_missing_pairs_and_mixed_code_versions(tmp_p
 
 
 def test_rows_of_other_subjects_are_refused_before_any_table_is_written(tmp_path):
-    """A stored result whose subject's content SHA-256 differs from benchmark.json's (the same seed synthesizes
-    slightly different subjects on another CPU class) is a one-line error, and no report file is written."""
+    """A stored result whose subject's content SHA-256 differs from benchmark.json's (other synthesis code, or
+    older code on another CPU class) is a one-line error, and no report file is written."""
     subjects = {sid: {**spec, "content_sha256": sid * 32} for sid, spec in SUBJECTS.items()}
     for moving, fixed, moving_sha in (("13a", "14b", "13a" * 32), ("14a", "13b", "ff" * 32)):
         row = {"moving": moving, "fixed": fixed, "method": "syn", "dice_mean": 0.5, "error": ""}
@@ -125,8 +125,8 @@ def test_rows_of_other_subjects_are_refused_before_any_table_is_written(tmp_path
     with pytest.raises(ValueError) as err:
         pair_report.write_report(tmp_path, tmp_path / "pair_accuracy_test_2mm")
     assert str(err.value) == (f"{tmp_path}: 1 stored result(s) were computed on other subjects (first: "
-                              f"14a_to_13b.syn, moving 14a ffffffffffff against 14a14a14a14a), e.g. synthesized on "
-                              "another CPU class; run under another --name")
+                              f"14a_to_13b.syn, moving 14a ffffffffffff against 14a14a14a14a), e.g. synthesized by other "
+                              "code or, before it was CPU-independent, on another CPU class; run under another --name")
     assert not list(tmp_path.glob("pair_accuracy_test_2mm.*"))
     pair_report.check_subjects(pair_report.load_rows(tmp_path), {**subjects, "14a": {"content_sha256": "ff" * 32},
                                                                   "13a": {}}, tmp_path)  # consistent: no error

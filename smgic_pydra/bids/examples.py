@@ -26,6 +26,7 @@ import numpy as np
 
 from ..io.atomic import save_json, save_nifti
 from ..io.errors import InputError, display_path
+from ..worldspace.exact_affine import apply_affine, invert_affine, matmul
 
 TEMPLATE_DIR = Path("/usr/share/mricron/templates")
 TEMPLATE_FILES = {"head": "ch2.nii.gz", "brain": "ch2bet.nii.gz", "labels": "aal.nii.gz", "names": "aal.nii.txt"}
@@ -88,7 +89,7 @@ def load_template(voxel_mm: float = 2.0, template_dir=TEMPLATE_DIR) -> Template:
     shape = tuple(int(n) for n in np.floor(np.array(src.shape[:3]) / factor))
     new_affine = affine.copy()
     new_affine[:3, :3] = affine[:3, :3] @ np.diag(factor)
-    new_affine[:3, 3] = affine[:3, :3] @ ((factor - 1.0) / 2.0) + affine[:3, 3]
+    new_affine[:3, 3] = apply_affine(affine, (factor - 1.0) / 2.0)
     sigma = np.sqrt(np.maximum(factor**2 - 1.0, 0.0)) / 2.3548  # to a Gaussian of FWHM one coarse voxel
 
     def downsample(data):
@@ -123,7 +124,7 @@ def native_grid(template: Template, world_affine: np.ndarray, orientation, voxel
 
     shape = np.array(template.labels.shape)
     corners = np.array([[i, j, k, 1.0] for i, j, k in product(*[(0, n - 1) for n in shape])])
-    world = (world_affine @ template.affine @ corners.T).T[:, :3]
+    world = apply_affine(matmul(world_affine, template.affine), corners[:, :3])
     ornt = nib.orientations.axcodes2ornt(orientation)
     rot = np.zeros((3, 3))
     for axis, (world_axis, flip) in enumerate(ornt):
@@ -182,7 +183,7 @@ def synthesize_subject(template: Template, seed: list[int], index: int) -> dict:
     ``mask`` (uint8), ``dseg`` (AAL, int16), ``affine`` (native voxel -> RAS mm) and ``truth``
     (JSON-ready ground truth).
     """
-    from ..synthesis import deform_volume, smooth_random_field
+    from ..synthesis import deform_volume, gamma_curve, smooth_random_field
     from ..worldspace.sampling import resample
 
     cfg = SYNTHESIS
@@ -193,7 +194,7 @@ def synthesize_subject(template: Template, seed: list[int], index: int) -> dict:
     voxel_sizes = voxel_mm * np.array(VOXEL_SCALES[index % len(VOXEL_SCALES)])
     affine, shape = native_grid(template, world_affine, orientation, voxel_sizes)
     # native voxel -> template world: A^-1 @ native affine
-    to_template = np.linalg.inv(world_affine) @ affine
+    to_template = matmul(invert_affine(world_affine), affine)
 
     def to_native(volume, order):
         warped = deform_volume(volume, disp, order=0 if order == "labels" else 1)
@@ -205,7 +206,7 @@ def synthesize_subject(template: Template, seed: list[int], index: int) -> dict:
     gamma = float(rng.uniform(*cfg["gamma_range"]))
     bias_strength = float(rng.uniform(*cfg["bias_strength_range"]))
     noise_std = float(rng.uniform(*cfg["noise_std_range"]))
-    preproc = np.clip(head, 0, 1) ** gamma
+    preproc = gamma_curve(np.clip(head, 0, 1), gamma)
     bias = 1.0 + bias_strength * smooth_random_field(shape, rng)
     t1w = np.clip(preproc * bias + rng.normal(0.0, noise_std, shape), 0.0, None)
     t1w = np.where(head > 0, t1w, 0.0)  # air outside the field of view of the source stays 0

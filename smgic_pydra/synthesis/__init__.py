@@ -3,7 +3,7 @@
 from .deformation import deform_volume, random_affine, random_smooth_displacement
 from .labels import brain_mask, load_label_map
 from .subjects import SyntheticSubject, downsample_labels, write_synthetic_subject
-from .t1_contrast import smooth_random_field, synthesize_t1
+from .t1_contrast import gamma_curve, smooth_random_field, synthesize_t1
 
 __all__ = [
     "SyntheticSubject",
@@ -11,6 +11,7 @@ __all__ = [
     "write_synthetic_subject",
     "brain_mask",
     "deform_volume",
+    "gamma_curve",
     "load_label_map",
     "random_affine",
     "random_smooth_displacement",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 
@@ -24,6 +26,16 @@ def smooth_random_field(shape, rng: np.random.Generator, control_points: int = 4
     zoom = [n / control_points for n in shape]
     field = ndimage.zoom(coarse, zoom, order=3, mode="nearest")[tuple(slice(0, n) for n in shape)]
     return field / max(np.abs(field).max(), 1e-6)
+
+
+def gamma_curve(image: np.ndarray, gamma: float) -> np.ndarray:
+    """``image ** gamma`` (float32) of an image ``>= 0``, the same bits on every CPU: the C library's ``pow`` in
+    float64 on the nonzero voxels, rounded to float32 (numpy's ``power`` takes its own AVX-512 code path where the
+    CPU has one, so one seed synthesized other images there)."""
+    out = np.zeros(image.shape, dtype=np.float32)
+    inside = image > 0
+    out[inside] = np.frompyfunc(math.pow, 2, 1)(image[inside].astype(np.float64), float(gamma)).astype(np.float32)
+    return out
 
 
 def synthesize_t1(
@@ -52,7 +64,7 @@ def synthesize_t1(
     if blur_fwhm_mm > 0:
         image = ndimage.gaussian_filter(image, blur_fwhm_mm / 2.3548 / voxel_size_mm)
     image *= 1.0 + bias_strength * smooth_random_field(labels.shape, rng)
-    image = np.clip(image, 0, None) ** rng.uniform(*gamma_range)
+    image = gamma_curve(np.clip(image, 0, None), rng.uniform(*gamma_range))
     image += rng.normal(0.0, noise_std, labels.shape)
     image = np.clip(image, 0, None) * mask
     return (image / max(float(image.max()), 1e-6)).astype(np.float32)

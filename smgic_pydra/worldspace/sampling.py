@@ -11,14 +11,10 @@ from itertools import product
 import numpy as np
 from scipy import ndimage
 
+from .exact_affine import apply_affine, invert_affine
+
 ROWS_PER_CHUNK_VOXELS = 1 << 20
 """Target voxels handled at once (bounds the memory of coordinate arrays)."""
-
-
-def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``affine (4, 4)`` applied to points ``(..., 3)``; float64."""
-    affine = np.asarray(affine, dtype=np.float64)
-    return points @ affine[:3, :3].T + affine[:3, 3]
 
 
 def grid_world_points(affine: np.ndarray, shape, rows: slice) -> np.ndarray:
@@ -125,7 +121,7 @@ def resample(data, data_affine, ref_affine, ref_shape, order, disp_ras_mm=None) 
     """
     data = np.asarray(data)
     ref_shape = tuple(int(n) for n in ref_shape[:3])
-    to_index = np.linalg.inv(np.asarray(data_affine, dtype=np.float64))
+    to_index = invert_affine(data_affine)
     dtype = data.dtype if order in (0, "labels") else np.float32
     if order == 1:
         data = data.astype(np.float64, copy=False)
