@@ -9,10 +9,10 @@ from __future__ import annotations
 from ..pipeline_settings import PipelineSettings
 
 STAGE_CPU_SECONDS = {
-    "bf16": {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.524,
-             "refine_fine_step": 4.17, "rest": {"full": 2.45, "half": 0.96}},
-    "fp32": {"affine": {True: 3.6, False: 2.1}, "network": {4: 15.35, 3: 1.91}, "refine_step": 0.809,
-             "refine_fine_step": 6.61, "rest": {"full": 3.36, "half": 1.47}},
+    "bf16": {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.508,
+             "refine_fine_step": 4.34, "rest": {"full": 2.45, "half": 0.96}},
+    "fp32": {"affine": {True: 3.6, False: 2.1}, "network": {4: 15.35, 3: 1.91}, "refine_step": 0.785,
+             "refine_fine_step": 6.85, "rest": {"full": 3.36, "half": 1.47}},
 }
 """Network precision -> CPU seconds (one thread, the packaged 128^3 model) of a pair's stages on the model grid.
 
@@ -33,10 +33,9 @@ of ``smgicnet-best`` less ``smgicnet``'s over 8, same pairs), rest 33.11 - 3.58 
 5.48 - 2.10 - 1.91. The two CPUs differ in more than the bf16 units (the AVX2 core ran the float32 affine
 1.4x slower), so each table is its CPU class's.
 
-Refinement steps since local NCC's box mean runs as 2-D convolutions: the steps measured above times 0.897
-(coarse) and 0.787 (fine), the ratios of ``benchmarks/refine_step_speed.py`` after and before that change (two runs
-each, alternating, one session, the AVX2 CPU: ``refine_step_speed_avx2_1t.json`` against
-``refine_step_speed_avx2_1t_3d_kernels.json``), applied to both tables.
+Refinement steps since local NCC's box mean runs as 2-D convolutions: the steps measured above times 0.870
+(coarse) and 0.819 (fine), the ratios of ``benchmarks/refine_step_speed.py`` after and before that change (four
+runs each, alternating, one session, the AVX2 CPU: ``refine_step_speed_avx2_1t_ab.json``), applied to both tables.
 
 The ``--plan-only`` time guide's model-grid part (:func:`grid_cpu_seconds`)."""
 
