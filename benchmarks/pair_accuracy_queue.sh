@@ -2,7 +2,7 @@
 # The issue-22 pair-accuracy runs in two lanes (one process each, nice 19, one thread), resumable across sessions and
 # machines: every finished (pair, method) under benchmarks/results/pair_accuracy_<name>_<N>mm/ is skipped when its
 # key matches, and the subjects are the same on every CPU (benchmarks/pair_subjects.py).
-# Runs from a clone at a fixed commit (COPY, default /tmp/smgic-bench-<lane>; made from this repository if missing),
+# Runs from a clone (COPY, default /tmp/smgic-bench-<lane>) checked out at this repository's HEAD when the lane starts,
 # so edits in the shared working tree do not reach a run; results go to this repository's benchmarks/results.
 #   lane a: the cheap methods (SyNQuick, SM-GICNet's stages and presets) at 1 mm, held-out maps then Colin27, the
 #           same at 2 mm (the table with full SyN), then the separate table of pairs among TRAINING maps 01-04;
@@ -14,7 +14,7 @@ LANE=${1:?lane a or b}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 COPY=${COPY:-/tmp/smgic-bench-$LANE}
 [ -d "$COPY/.git" ] || git clone -q "$REPO" "$COPY" || exit 1
-cd "$COPY" || exit 1
+cd "$COPY" && git fetch -q "$REPO" HEAD && git checkout -q --detach FETCH_HEAD || exit 1
 L=${LABEL_MAPS:-$(dirname "$REPO")/shared/data/synthseg_label_maps}
 HELD="--label-maps $L/training_seg_13.nii.gz $L/training_seg_14.nii.gz $L/training_seg_15.nii.gz"
 TRAIN="--label-maps $L/training_seg_01.nii.gz $L/training_seg_02.nii.gz $L/training_seg_03.nii.gz $L/training_seg_04.nii.gz"
