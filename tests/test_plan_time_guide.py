@@ -197,6 +197,10 @@ def test_plan_counts_as_done_exactly_the_pairs_the_run_then_reuses(tmp_path, cap
     assert done("warps") == 2
     assert done("all") == 1 and resumed("all") == {"smgicnet": False, "identity": True}
     assert done("all") == 2 and done("warps") == 2  # files of all cover warps
+    # another work dir (another run key, no journals): SM-GICNet's files of the same content key are evaluated
+    # without registering, and counted as done; identity writes no files, so its pair runs again
+    args[args.index(str(work))] = str(tmp_path / "work2")
+    assert done("all") == 1 and resumed("all") == {"smgicnet": True, "identity": False}
 
 
 @needs_example

@@ -195,17 +195,38 @@ def model_grid(plan) -> tuple[int, float]:
 
 
 def finished_pairs(plan) -> dict[str, set]:
-    """Method -> the ``(fixed, moving)`` pairs of the plan that its tile jobs would reuse without registering
-    (:func:`smgic_pydra.tasks.tile.reusable`, the tiles' own rule, on this run's journals). Reads nothing
-    (no model, no input hashes) when the run has no journal yet."""
+    """Method -> the ``(fixed, moving)`` pairs of the plan that its tile jobs would not register again: reused
+    from this run's journals (:func:`smgic_pydra.tasks.tile.reusable`, the tiles' own rule) or evaluated from
+    complete files of the same content key (:func:`~smgic_pydra.tasks.tile.written_files`), e.g. written by a run
+    with another work dir or pair selection. Reads nothing (no model, no input hashes) when the run has no
+    journal and OUTPUT_DIR no pair sidecar of a plan's method yet."""
     from ..output_policy import output_policy
-    from ..tasks.tile import pair_key, read_journal, reusable
+    from ..tasks.tile import pair_key, read_journal, reusable, written_files
     from .cohort import stamp_subjects
 
     finished: dict[str, set] = {m: set() for m in plan.methods}
+    policy = output_policy(plan.outputs)
     journals = {m: sorted(Path(plan.progress_dir).glob(f"{m}__*.jsonl")) for m in plan.methods}
-    if not any(journals.values()):
+    writers = [m for m in plan.methods if policy.writes_for(m)]
+    sidecars = [f"sub-*/**/*_desc-{m}_mode-image_xfm.json" for m in writers]
+    if not any(journals.values()) and not any(next(Path(plan.output_dir).glob(g), None) for g in sidecars):
         return finished
+    _, inputs = stamp_subjects(plan, plan.config_json())
+    for method, files in journals.items():
+        entries = {}
+        for path in files:
+            entries.update(read_journal(path))
+        settings = plan.method_settings(method)
+        for fixed, moving in plan.pairs:
+            entry = entries.get((fixed, moving))
+            paths = plan.pair_paths(fixed, moving, method) if method in writers else None
+            if entry is None and (paths is None or not paths.sidecar.is_file()):  # most pairs of a fresh run
+                continue
+            key = pair_key(inputs, fixed, moving, settings)
+            if reusable(entry, key, paths, policy, plan.verify_outputs) or \
+                    written_files(paths, key, policy, plan.verify_outputs) is not None:
+                finished[method].add((fixed, moving))
+    return finished
     _, inputs = stamp_subjects(plan, plan.config_json())
     policy = output_policy(plan.outputs)
     for method, files in journals.items():
