@@ -223,23 +223,9 @@ def finished_pairs(plan) -> dict[str, set]:
             if entry is None and (paths is None or not paths.sidecar.is_file()):  # most pairs of a fresh run
                 continue
             key = pair_key(inputs, fixed, moving, settings)
-            if reusable(entry, key, paths, policy, plan.verify_outputs) or \
-                    written_files(paths, key, policy, plan.verify_outputs) is not None:
-                finished[method].add((fixed, moving))
-    return finished
-    _, inputs = stamp_subjects(plan, plan.config_json())
-    policy = output_policy(plan.outputs)
-    for method, files in journals.items():
-        entries = {}
-        for path in files:
-            entries.update(read_journal(path))
-        settings = plan.method_settings(method)
-        writes = policy.writes_for(method)
-        for fixed, moving in plan.pairs:
-            entry = entries.get((fixed, moving))
-            if entry is None:  # most pairs of a fresh run: no key to compute
-                continue
-            paths = plan.pair_paths(fixed, moving, method) if writes else None
-            if reusable(entry, pair_key(inputs, fixed, moving, settings), paths, policy, plan.verify_outputs):
+            # as a tile: a method with files skips registering when they are complete for the key (its journal
+            # entry aside), one without files when its journal entry is reusable
+            if (written_files(paths, key, policy, plan.verify_outputs) is not None if paths is not None
+                    else reusable(entry, key, None, policy, plan.verify_outputs)):
                 finished[method].add((fixed, moving))
     return finished
