@@ -6,8 +6,8 @@
 # so edits in the shared working tree do not reach a run; results go to this repository's benchmarks/results.
 #   lane a: the cheap methods (SyNQuick, SM-GICNet's stages and presets) at 1 mm, held-out maps then Colin27, the
 #           same at 2 mm (the table with full SyN), then the separate table of pairs among TRAINING maps 01-04;
-#   lane b: FireANTs at 1 mm (about 10-50 CPU min a pair), then full SyN at 2 mm (about 10 CPU min a pair; 1 mm,
-#           about 60, does not fit), held-out maps then Colin27.
+#   lane b: full SyN at 2 mm first (the headline comparison; about 10 CPU min a pair; 1 mm, about 60, does not fit),
+#           then FireANTs at 1 mm (about 10-50 CPU min a pair), held-out maps then Colin27.
 #   nohup benchmarks/pair_accuracy_queue.sh a > /tmp/bench_a.log 2>&1 &
 #   nohup benchmarks/pair_accuracy_queue.sh b > /tmp/bench_b.log 2>&1 &
 LANE=${1:?lane a or b}
@@ -29,8 +29,8 @@ if [ "$LANE" = a ]; then
     $PA --colin27 3 --voxel-mm 2 --name issue22-colin27 --work-dir $W/c27_2mm --methods $CHEAP
     $PA $TRAIN --max-pairs 12 --voxel-mm 2 --name issue22-training --work-dir $W/train_2mm --methods smgicnet synquick syn
 else
-    $PA $HELD --voxel-mm 1 --name issue22 --work-dir $W/held_1mm --methods fireants
-    $PA --colin27 3 --voxel-mm 1 --name issue22-colin27 --work-dir $W/c27_1mm --methods fireants
     $PA $HELD --voxel-mm 2 --name issue22 --work-dir $W/held_2mm --methods syn
     $PA --colin27 3 --voxel-mm 2 --name issue22-colin27 --work-dir $W/c27_2mm --methods syn
+    $PA $HELD --voxel-mm 1 --name issue22 --work-dir $W/held_1mm --methods fireants
+    $PA --colin27 3 --voxel-mm 1 --name issue22-colin27 --work-dir $W/c27_1mm --methods fireants
 fi
