@@ -130,3 +130,40 @@ def test_rows_of_other_subjects_are_refused_before_any_table_is_written(tmp_path
     assert not list(tmp_path.glob("pair_accuracy_test_2mm.*"))
     pair_report.check_subjects(pair_report.load_rows(tmp_path), {**subjects, "14a": {"content_sha256": "ff" * 32},
                                                                   "13a": {}}, tmp_path)  # consistent: no error
+
+
+def _write_folder(folder: Path, rows: list[dict], subjects: dict) -> Path:
+    folder.mkdir()
+    for row in rows:
+        (folder / f"{row['moving']}_to_{row['fixed']}.{row['method']}.json").write_text(json.dumps({"row": row}))
+    (folder / "benchmark.json").write_text(json.dumps({"what": "test", "voxel_mm": 2, "subjects": subjects}))
+    return folder
+
+
+def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
+    """benchmarks/target_check.py: 12 held-out pairs (9 wins, mean +0.1333) and 6 Colin27 pairs of -0.02 each (ids
+    prefixed by their folder; no folding recorded): 18 pairs, 9 wins (50 %, not met), mean
+    (12 x 0.4/3 - 6 x 0.02) / 18 = +0.08222 (met); CPU 2 s against 20 s (0.1, met); SyNQuick 0.01 above the method
+    on one pair (not met); the highest folding 0.06 % (not met)."""
+    import target_check
+
+    colin = {s: {"subject": s} for s in ("c1", "c2", "c3")}
+    held = _rows(ordered_pairs(MAPS, 2), lambda m, f: 0.0)
+    for row, plain in zip((r for r in held if r["method"] == "m"), _held_out_rows()[1::2]):
+        row["dice_mean"], row["percent_folded"] = plain["dice_mean"], 0.01
+    held[1]["percent_folded"] = 0.06
+    held.append({**held[0], "method": "synquick", "dice_mean": held[1]["dice_mean"] + 0.01})
+    c27 = _rows(colin27_pairs(3), lambda m, f: -0.02)
+    folders = [_write_folder(tmp_path / "held", held, SUBJECTS), _write_folder(tmp_path / "c27", c27, colin)]
+    rows, units = target_check.pooled_rows(folders)
+    assert {r["moving"] for r in rows} == {f"held/{s}" for s in SUBJECTS} | {"c27/c1", "c27/c2", "c27/c3"}
+    result = target_check.check(rows, units, "m", "syn", 0.03)
+    vs = result["vs_syn"]
+    assert (vs["n_pairs"], vs["wins"], vs["n_groups"]) == (18, 9, 6)
+    assert vs["dice_diff_mean"] == pytest.approx((12 * 0.4 / 3 - 6 * 0.02) / 18)
+    assert vs["cpu_seconds_ratio"] == pytest.approx(0.1)
+    assert result["vs_synquick"]["dice_diff_min"] == pytest.approx(-0.01) and result["max_percent_folded"] == 0.06
+    assert list(result["targets"].values()) == [True, False, True, False, False]
+    out = tmp_path / "targets.json"
+    assert target_check.main([str(f) for f in folders] + ["--method", "m", "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["targets"] == result["targets"]

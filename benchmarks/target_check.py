@@ -1,0 +1,102 @@
+"""Issue 22's targets, checked on the pairs of several pair-accuracy folders pooled (e.g. the held-out maps' and
+Colin27's tables of one voxel size: together "the benchmark").
+
+For ``--method`` (default ``smgicnet``) against ``--reference`` (default full SyN), over the pairs both finished:
+mean Dice difference (target >= ``--margin``, 0.03), the share of pairs with higher Dice (target >= 80 %), the
+paired two-sided Wilcoxon test (:func:`pair_report.compare`), the CPU-seconds ratio (summed over the pairs where
+both recorded it; target <= 0.1); against SyNQuick: Dice on every pair at least its (``>=``); the highest share of
+folded brain voxels (target < 0.05 %). Subject ids are prefixed by their folder, so tables never share a pair.
+Writes ``--out`` (JSON) and prints one line per target.
+
+    python benchmarks/target_check.py benchmarks/results/pair_accuracy_issue22_2mm \\
+        benchmarks/results/pair_accuracy_issue22-colin27_2mm --out benchmarks/results/issue22_targets_2mm.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pair_report  # noqa: E402  (this folder)
+
+
+def pooled_rows(folders: list[Path]) -> tuple[list[dict], dict]:
+    """The stored rows of ``folders`` (subject ids prefixed ``<folder name>/``) and their anatomy units; a folder
+    whose rows used other subjects than its ``benchmark.json`` is a one-line ``ValueError``."""
+    rows, units = [], {}
+    for folder in folders:
+        info = json.loads((folder / "benchmark.json").read_text())
+        mine = pair_report.load_rows(folder)
+        pair_report.check_subjects(mine, info.get("subjects", {}), folder)
+        tag = f"{folder.name}/"
+        units.update({tag + s: tag + a for s, a in pair_report.anatomy_units(info.get("subjects", {})).items()})
+        rows += [{**r, "moving": tag + r["moving"], "fixed": tag + r["fixed"]} for r in mine]
+    return rows, units
+
+
+def check(rows: list[dict], units: dict, method: str, reference: str, margin: float) -> dict:
+    """The targets' numbers and verdicts (None where a method has no finished pair)."""
+    vs_ref = pair_report.compare(rows, method, reference, units)
+    vs_quick = pair_report.compare(rows, method, "synquick", units) if reference != "synquick" else vs_ref
+    mine = [r for r in rows if r["method"] == method and not r.get("error")]
+    folded = max((r["percent_folded"] for r in mine if r.get("percent_folded") is not None), default=None)
+    out = {"method": method, "reference": reference, "n_pairs_method": len(mine),
+           f"vs_{reference}": vs_ref, "vs_synquick": vs_quick, "max_percent_folded": folded}
+    if vs_ref:
+        out["targets"] = {
+            f"mean Dice >= {reference} + {margin}": vs_ref["dice_diff_mean"] >= margin,
+            f"higher Dice than {reference} on >= 80 % of pairs": vs_ref["wins"] >= 0.8 * vs_ref["n_pairs"],
+            f"CPU time <= 1/10 of {reference}'s": vs_ref["cpu_seconds_ratio"] is not None and vs_ref["cpu_seconds_ratio"] <= 0.1}
+    if vs_quick:
+        out.setdefault("targets", {})["Dice >= SyNQuick's on every pair"] = vs_quick["dice_diff_min"] >= 0
+    if folded is not None:
+        out.setdefault("targets", {})["folding < 0.05 % on every pair"] = folded < 0.05
+    return out
+
+
+def lines(result: dict) -> str:
+    ref, out = result["reference"], []
+    for name, key in ((ref, f"vs_{ref}"), ("synquick", "vs_synquick")):
+        c = result[key]
+        if c:
+            ratio = "n/a" if c["cpu_seconds_ratio"] is None else f"{c['cpu_seconds_ratio']:.3f} ({c['cpu_n_pairs']} pairs)"
+            p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3g}"
+            out.append(f"{result['method']} vs {name}: {c['n_pairs']} pairs, Dice diff {c['dice_diff_mean']:+.4f} "
+                       f"[{c['dice_diff_min']:+.4f}, {c['dice_diff_max']:+.4f}], wins {c['wins']}/{c['n_pairs']}, "
+                       f"Wilcoxon p {p}, CPU ratio {ratio}")
+    if result["max_percent_folded"] is not None:
+        out.append(f"{result['method']}: max folding {result['max_percent_folded']:.4f} % of brain voxels")
+    out += [f"{'met' if ok else 'NOT met'}: {name}" for name, ok in result.get("targets", {}).items()]
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="pair-accuracy result folders (pair_accuracy_<name>_<N>mm)")
+    parser.add_argument("--method", default="smgicnet")
+    parser.add_argument("--reference", default="syn")
+    parser.add_argument("--margin", type=float, default=0.03, help="Dice margin over the reference (default 0.03)")
+    parser.add_argument("--out", type=Path, help="JSON file to write")
+    args = parser.parse_args(argv)
+    try:
+        rows, units = pooled_rows(args.folders)
+    except (OSError, ValueError) as exc:
+        print(f"target_check: {exc}", file=sys.stderr)
+        return 2
+    result = {"folders": [str(f) for f in args.folders],
+              **check(rows, units, args.method, args.reference, args.margin)}
+    print(lines(result))
+    if args.out:
+        from smgic_pydra.io.atomic import save_json
+
+        save_json(result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
