@@ -1,11 +1,12 @@
 """Seconds of one test-time refinement step (:mod:`smgic_pydra.refinement`) on the model's grid, CPU.
 
-A coarse step runs the objective (both maps integrated, both images warped, two local NCCs, smoothness) with
-its backward and an Adam update on the 3 mm grid (the 128^3 grid pooled by 2); a fine step does the same on
-the 128^3 grid itself. Times :func:`~smgic_pydra.refinement.refine_velocity` from a zero velocity on the speed
-benchmarks' smooth pair (:func:`precision_speed.smooth_pair`; the cost does not depend on the values):
-``steps`` coarse steps alone, then one coarse step plus ``fine_steps`` fine ones (a fine step's seconds are the
-difference over ``fine_steps``). Medians of ``--repeats`` runs.
+A coarse step (the main stage's) runs the objective (both maps integrated, both images warped, two local NCCs,
+smoothness) with its backward and an Adam update on the 3 mm grid (the 128^3 grid pooled by 2); a fine step does
+the same on the 128^3 grid itself, a pre step on the 6 mm grid (pooled by 4). Times
+:func:`~smgic_pydra.refinement.refine_velocity` from a zero velocity on the speed benchmarks' smooth pair
+(:func:`precision_speed.smooth_pair`; the cost does not depend on the values): ``steps`` coarse steps alone, then
+one coarse step plus ``fine_steps`` fine ones or ``pre_steps`` pre ones (a fine or pre step's seconds are the
+difference to one coarse step alone, over their number). Medians of ``--repeats`` runs.
 
     OMP_NUM_THREADS=1 python benchmarks/refine_step_speed.py --threads 1 --name avx2_1t
 
@@ -33,6 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12, help="coarse steps timed (default 12, the default's)")
     parser.add_argument("--fine-steps", type=int, default=4, help="fine steps timed (default 4)")
+    parser.add_argument("--pre-steps", type=int, default=8, help="pre steps timed (default 8)")
     parser.add_argument("--name", default="cpu", help="result file name part")
     args = parser.parse_args(argv)
     import torch
@@ -53,12 +55,15 @@ def main(argv=None) -> int:
         refine_velocity(velocity, fixed, moving, settings)
         return time.perf_counter() - start
 
-    runs = {"coarse": [], "one_coarse_plus_fine": [], "one_coarse": []}
+    runs = {"coarse": [], "one_coarse_plus_fine": [], "one_coarse_plus_pre": [], "one_coarse": []}
     load_before = os.getloadavg()
     for _ in range(args.repeats):
-        runs["coarse"].append(seconds(RefineSettings(steps=args.steps)))
-        runs["one_coarse_plus_fine"].append(seconds(RefineSettings(steps=1, fine_steps=args.fine_steps)))
-        runs["one_coarse"].append(seconds(RefineSettings(steps=1)))
+        runs["coarse"].append(seconds(RefineSettings(steps=args.steps, fine_steps=0, pre_steps=0)))
+        runs["one_coarse_plus_fine"].append(seconds(RefineSettings(steps=1, fine_steps=args.fine_steps,
+                                                                   pre_steps=0)))
+        runs["one_coarse_plus_pre"].append(seconds(RefineSettings(steps=1, fine_steps=0,
+                                                                  pre_steps=args.pre_steps)))
+        runs["one_coarse"].append(seconds(RefineSettings(steps=1, fine_steps=0, pre_steps=0)))
     median = {k: sorted(v)[args.repeats // 2] for k, v in runs.items()}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     record = {"benchmark": "refine_step_speed", "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -68,10 +73,12 @@ def main(argv=None) -> int:
               "load_average_before": load_before, "load_average_after": os.getloadavg(),
               "seconds": {k: [round(s, 3) for s in v] for k, v in runs.items()},
               "coarse_step_seconds": round(median["coarse"] / args.steps, 3),
-              "fine_step_seconds": round((median["one_coarse_plus_fine"] - median["one_coarse"]) / args.fine_steps, 3)}
+              "fine_step_seconds": round((median["one_coarse_plus_fine"] - median["one_coarse"]) / args.fine_steps, 3),
+              "pre_step_seconds": round((median["one_coarse_plus_pre"] - median["one_coarse"]) / args.pre_steps, 3)}
     out = REPO / "benchmarks" / "results" / f"refine_step_speed_{args.name}.json"
     out.write_text(json.dumps(record, indent=1) + "\n")
-    print(json.dumps({k: record[k] for k in ("coarse_step_seconds", "fine_step_seconds", "git_commit")}))
+    keys = ("coarse_step_seconds", "fine_step_seconds", "pre_step_seconds", "git_commit")
+    print(json.dumps({k: record[k] for k in keys}))
     print(f"wrote {out}")
     return 0
 

@@ -24,28 +24,36 @@ def _bounded(default, **bounds):
 
 @dataclass(frozen=True)
 class RefineSettings:
-    """Defaults measured on held-out pairs (2 CPU cores, 128^3 model grid): each step on the 3 mm grid
-    costs about 0.5 s; 12 steps keep a 1 mm registration 10x faster than SyNQuick (Dice 0.675 on the
-    1 mm pair, 0.684 with 20 steps, 0.594 with none); a 6 mm grid (factor 4) lowered Dice.
-    Learning rate 0.01 was chosen on tuning pairs (6 pairs of training maps 01-04 and 6 of Colin27 subjects of
-    seed 2, 2 mm: Dice 0.7133 / 0.8344 against 0.7121 / 0.8300; 0.015 and 8 steps at 0.01 were lower) but did
-    not generalise: on the 12 held-out 2 mm pairs of maps 13-15 it gave -0.0024 (worst pair -0.0077), on the
-    benchmark's Colin27 pairs +0.0038; 24 steps at 0.01 gave -0.0014 and +0.0082 (still below full SyN on 5 of
-    the 6 Colin27 pairs). So 0.005 and 12 steps stay. The smoothness weight pulls the two tuning sets apart: 0.5
-    gave -0.0032 (training maps) / -0.0086 (Colin27), 2.0 gave -0.0113 / +0.0051 (every Colin27 pair higher, 4 of 6
-    training-map pairs lower, down to -0.019), so 1.0 stays; a local NCC window of 3 was lower on Colin27 (0.820
-    against 0.826 on its first 2 pairs).
-    A second stage on the network grid itself (``fine_steps``, 1.5 mm) is what more time buys: on the same tuning
-    pairs 4 fine steps gave +0.055 / +0.004 (every pair higher; 0.767 / 0.834), 8 gave +0.059 / +0.009 (every pair
-    higher; 0.771 / 0.839; folding at most 0.005 %), at ~10x a coarse step's cost each; the ``best`` preset
-    (:data:`QUALITY_PRESETS`).
+    """Three stages of Adam steps on a correction of the network's velocity: ``pre_steps`` on the 6 mm grid (the
+    128^3 model grid pooled by ``2 factor``), ``steps`` on the 3 mm grid (pooled by ``factor``), ``fine_steps`` on
+    the 1.5 mm model grid itself; one objective, learning rate and smoothness weight for all three.
 
-    steps: Adam steps (0 = the network alone). factor: the correction's grid is the network grid
-    pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC
-    window (voxels of the pooled grid, odd). smooth_weight: weight of the smoothness of both maps
-    (voxel units of the pooled grid). ss_steps: scaling-and-squaring steps on the pooled grid. fine_steps: Adam
-    steps of a second correction on the network grid itself (factor 1), after the ``steps`` coarse ones (which it
-    needs: ``steps`` 0 is the network alone)."""
+    How the defaults were chosen (tuning pairs only, never the benchmark's: 6 ordered pairs of training maps 01-04,
+    2 versions, seed 1, and 6 of Colin27 subjects of seed 2, 2 mm, one thread; Dice means over the pairs, CPU
+    seconds a pair on a 2-core AVX2 CPU without bf16 units, busy; ``benchmarks/results/refine_stages_tuning_2mm.json``):
+
+    - the main stage alone, 12 steps at learning rate 0.005 (the default until stop 35): 0.7094 / 0.8204, 37 CPU s.
+      A learning rate of 0.01, 24 or 36 steps, smoothness 0.5 or 2.0, or an NCC window of 3 or 7 did not generalise
+      to held-out pairs (stops 31-34; the two sets pull apart: Colin27 likes more travel and smoothing, different
+      anatomies do not);
+    - ``fine_steps``: the 1.5 mm grid is what more time buys: 4 steps 0.7703 / 0.8243 (every pair higher), 8 steps
+      0.7722 / 0.8298, at ~8.7x a main step's cost each (62 and 88 CPU s a pair);
+    - ``pre_steps``: 8 steps on the 6 mm grid add smooth travel for ~0.4 CPU s: with 4 fine steps 0.7685 / 0.8341
+      (-0.0018 on the training maps, 4 of 6 pairs lower; +0.0098 on Colin27, 6 of 6 higher); alone (before the
+      fine stage existed in the default) -0.0019 / +0.0099. Adopted for its Colin27 gain at a small cost on
+      different anatomies; weighted as the benchmark weighs its tables (12 pairs of maps, 6 of Colin27), +0.002.
+    - default: 8 + 12 + 4 steps, the most accurate setting tried whose CPU time stays within a tenth of full SyN's
+      on the benchmark's 2 mm pairs (SyN: 617-699 CPU s a pair there) on the slowest CPU we run (AVX2, float32);
+      ``best`` (:data:`QUALITY_PRESETS`) 8 fine steps.
+    A 6 mm grid instead of the 3 mm one lowered Dice; the refined field stays unfolded (at most 0.005 % of brain
+    voxels on those pairs).
+
+    steps: Adam steps of the main stage (0 = the network alone: no stage runs). factor: the main stage's grid is
+    the network grid pooled by ``factor``. learning_rate: Adam's, in normalized units per step. window: local NCC
+    window (voxels of the stage's grid, odd). smooth_weight: weight of the smoothness of both maps (voxel units of
+    the stage's grid). ss_steps: scaling-and-squaring steps on the stage's grid. fine_steps: Adam steps of a last
+    correction on the network grid itself (factor 1). pre_steps: Adam steps of a first correction on the grid
+    pooled by ``2 factor``."""
 
     steps: int = _bounded(12, minimum=0)
     factor: int = _bounded(2, minimum=1)
@@ -53,16 +61,23 @@ class RefineSettings:
     window: int = _bounded(5, minimum=1, odd=True)
     smooth_weight: float = _bounded(1.0, minimum=0)
     ss_steps: int = _bounded(5, minimum=1)
-    fine_steps: int = _bounded(0, minimum=0)
+    fine_steps: int = _bounded(4, minimum=0)
+    pre_steps: int = _bounded(8, minimum=0)
 
     def __post_init__(self) -> None:
         for name, option in _declarations(self, "").items():
             option.check(f"refine {name}", getattr(self, name))
 
     @property
-    def fine_steps_run(self) -> int:
-        """The fine steps that run: none without coarse ones (``steps`` 0 is the network alone)."""
-        return self.fine_steps if self.steps > 0 else 0
+    def stages(self) -> tuple[tuple[str, int, int], ...]:
+        """``(record suffix, factor, steps)`` of the stages that run, in order: ``pre_steps`` (pooled by twice
+        ``factor``), the main one (suffix ``""``), the fine one (factor 1); none with ``steps`` 0 (the network
+        alone), none of 0 steps."""
+        if self.steps <= 0:
+            return ()
+        stages = (("_pre", 2 * self.factor, self.pre_steps), ("", self.factor, self.steps),
+                  ("_fine", 1, self.fine_steps))
+        return tuple(stage for stage in stages if stage[2] > 0)
 
 
 @dataclass(frozen=True)
@@ -140,14 +155,11 @@ QUALITY_PRESETS = {
 }
 """``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
 beneath any given explicitly (:func:`quality_options`). ``fast``: the network alone after a coarse affine (its 6 mm
-levels only), on half the grid for coarse (>= 2.85 mm) inputs. ``best``: the default, then 8 refinement steps on the
-network grid itself (:class:`RefineSettings` ``fine_steps``; about 3x the default's CPU time on the model grid),
-chosen on tuning pairs only (training maps 01-04, Colin27 subjects of seed 2; :class:`RefineSettings`), its
-held-out Dice and seconds in the README. More coarse steps did not generalise: on 6 pairs of training maps 01-04
-at 2 mm (Dice / CPU s a pair, one thread) 12 steps gave 0.711 / 29, 24 steps 0.713 / 34, 36 steps 0.716 / 46 (a
-window of 7, 0.712, and half the smoothness weight, more folding, did not help); on the 12 held-out pairs of maps
-13-15, 36 steps gave 0.708 against 12 steps' 0.710 (``benchmarks/results/pair_accuracy_heldout22_2mm.md`` at
-commit d95667f, row ``smgicnet-best``, then 36 coarse steps)."""
+levels only), on half the grid for coarse (>= 2.85 mm) inputs. ``best``: the default with 8 steps on the 1.5 mm
+grid instead of 4 (about 1.4x the default's CPU time on the model grid), chosen on tuning pairs only
+(:class:`RefineSettings`); held-out Dice and seconds of each in the README. More main-stage steps did not
+generalise: on the 12 held-out 2 mm pairs of maps 13-15, 36 steps gave 0.708 against 12 steps' 0.710
+(``benchmarks/results/pair_accuracy_heldout22_2mm.md`` at commit d95667f)."""
 
 
 def quality_options(quality: str) -> dict:

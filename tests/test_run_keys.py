@@ -188,6 +188,6 @@ def test_group_refuses_to_merge_runs_of_one_method_with_different_settings(small
         read_group_tables(out)
     message = str(err.value)
     assert "\n" not in message and f"participant runs {default} and {best} ran smgicnet with different settings " \
-        "(options.refine_fine_steps: 0 vs 8)" in message
+        "(options.refine_fine_steps: 4 vs 8)" in message
     record("sub-01", "sub-02", refine_fine_steps=8)  # replaces the last default pairs: the runs left agree
     assert len(read_group_tables(out)[0]) == 4

@@ -6,8 +6,8 @@ correction ``dv`` held on a grid ``factor`` times coarser and minimises the symm
 
     NCC(M o exp(v_c), F) + NCC(F o exp(-v_c), M) + lambda (smooth(exp(v_c)) + smooth(exp(-v_c)))
 
-with ``v_c = pool(v) + dv`` and ``F``, ``M`` the images pooled to that grid, by Adam; optionally a second
-stage does the same on the images' grid itself (``fine_steps``, after the coarse one). The result
+with ``v_c = pool(v) + dv`` and ``F``, ``M`` the images pooled to that grid, by Adam. Optional stages do the
+same on a grid twice as coarse first (``pre_steps``) and on the images' grid itself last (``fine_steps``). The result
 ``v + upsample(dv)`` is again a stationary velocity field, so the map stays diffeomorphic (up to
 the integration's accuracy) and its inverse is still ``exp(-v)``; exchanging the images gives the
 negated correction.
@@ -43,10 +43,11 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
 
     fixed, moving: ``(1, 1, D, H, W)`` images on the network grid; the velocity is on it or on a coarser
     level's grid (upsampled first; the correction's grid is the images' pooled by ``settings.factor``, then, for
-    ``settings.fine_steps``, the images' grid). The record holds the settings, the coarse objective before and
-    after, with fine steps the fine stage's (another objective: the images' grid) ``loss_before_fine`` and
-    ``loss_after_fine``, and the seconds. With ``settings.steps == 0`` the velocity is returned unchanged (on its
-    own grid). No randomness: the result depends only on the inputs (and on the CPU, on the thread count).
+    ``settings.fine_steps``, the images' grid; with ``settings.pre_steps``, first, the grid twice as coarse as
+    ``factor``'s). The record holds the settings, the objective before and after the main stage, each other
+    stage's (other objectives: other grids) ``loss_before_<pre|fine>`` and ``loss_after_<pre|fine>``, and the
+    seconds. With ``settings.steps == 0`` the velocity is returned unchanged (on its own grid). No randomness: the
+    result depends only on the inputs (and on the CPU, on the thread count).
     """
     start = time.perf_counter()
     record = {"settings": asdict(settings), "loss_before": None, "loss_after": None}
@@ -57,11 +58,9 @@ def refine_velocity(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.T
         # a coarser level's velocity goes to the images' grid, as the cascade upsamples it (the refined
         # velocity lives there: integrating a refined field on the coarser grid lost Dice)
         velocity = upsample_field(velocity, fixed.shape[-3:])
-    velocity, record["loss_before"], record["loss_after"] = _stage(velocity, fixed, moving, settings,
-                                                                    settings.factor, settings.steps)
-    if settings.fine_steps_run > 0:
-        velocity, record["loss_before_fine"], record["loss_after_fine"] = _stage(velocity, fixed, moving, settings,
-                                                                                  1, settings.fine_steps_run)
+    for stage, factor, steps in settings.stages:
+        velocity, record[f"loss_before{stage}"], record[f"loss_after{stage}"] = _stage(
+            velocity, fixed, moving, settings, factor, steps)
     record["seconds"] = time.perf_counter() - start
     return velocity, record
 
