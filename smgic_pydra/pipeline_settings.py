@@ -156,7 +156,7 @@ QUALITY_PRESETS = {
 """``--quality`` presets (``default`` first: choice lists, e.g. the Nipype input's, start with it): smgicnet options
 beneath any given explicitly (:func:`quality_options`). ``fast``: the network alone after a coarse affine (its 6 mm
 levels only), on half the grid for coarse (>= 2.85 mm) inputs. ``best``: the default with 8 steps on the 1.5 mm
-grid instead of 4 (about 1.4x the default's CPU time on the model grid), chosen on tuning pairs only
+grid instead of 4 (about 1.5x the default's CPU time on the model grid), chosen on tuning pairs only
 (:class:`RefineSettings`); held-out Dice and seconds of each in the README. More main-stage steps did not
 generalise: on the 12 held-out 2 mm pairs of maps 13-15, 36 steps gave 0.708 against 12 steps' 0.710
 (``benchmarks/results/pair_accuracy_heldout22_2mm.md`` at commit d95667f)."""

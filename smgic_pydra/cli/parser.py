@@ -70,12 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--method-option", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option (VALUE as JSON, e.g. fireants.greedy_iterations=[100,50,25]); repeatable")
     g.add_argument("--refine", type=non_negative_int, default=None, metavar="N",
-                   help="smgicnet: Adam steps of test-time refinement of each pair's velocity field, 0 for the "
-                   f"network alone (default: {PipelineSettings().refine.steps}; = --method-option smgicnet.refine=N)")
+                   help="smgicnet: Adam steps of test-time refinement of each pair's velocity field on the 3 mm grid "
+                   "(before them refine_pre_steps on a 6 mm grid, after them refine_fine_steps on the 1.5 mm grid), 0 "
+                   f"for the network alone (default: {PipelineSettings().refine.steps}; = --method-option "
+                   "smgicnet.refine=N)")
     g.add_argument("--quality", choices=tuple(QUALITY_PRESETS), default=default("quality"),
                    help="smgicnet's preset, under --refine, --no-affine and --method-option: fast (the network alone "
                    "after the affine, on half the grid for >= 2.85 mm inputs), default (with the refinement) or best "
-                   "(then 8 refinement steps on the network's 1.5 mm grid, ~3x the time); "
+                   "(8 refinement steps on the network's 1.5 mm grid instead of 4, ~1.5x the time); "
                    f"their Dice and seconds are in the README (default: {default('quality')})")
     g.add_argument("--no-affine", action="store_true",
                    help="smgicnet: no symmetric affine pre-alignment (= --method-option smgicnet.affine=false)")

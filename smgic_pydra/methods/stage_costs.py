@@ -10,9 +10,9 @@ from ..pipeline_settings import PipelineSettings
 
 STAGE_CPU_SECONDS = {
     "bf16": {"affine": {True: 2.6, False: 1.3}, "network": {4: 5.9, 3: 0.74}, "refine_step": 0.508,
-             "refine_fine_step": 4.34, "refine_pre_step": 0.056, "rest": {"full": 2.45, "half": 0.96}},
+             "refine_fine_step": 4.34, "refine_pre_step": 0.060, "rest": {"full": 2.45, "half": 0.96}},
     "fp32": {"affine": {True: 3.6, False: 2.1}, "network": {4: 15.35, 3: 1.91}, "refine_step": 0.785,
-             "refine_fine_step": 6.85, "refine_pre_step": 0.086, "rest": {"full": 3.36, "half": 1.47}},
+             "refine_fine_step": 6.85, "refine_pre_step": 0.093, "rest": {"full": 3.36, "half": 1.47}},
 }
 """Network precision -> CPU seconds (one thread, the packaged 128^3 model) of a pair's stages on the model grid.
 
@@ -36,8 +36,8 @@ of ``smgicnet-best`` less ``smgicnet``'s over 8, same pairs), rest 33.11 - 3.58 
 Refinement steps since local NCC's box mean runs as 2-D convolutions: the steps measured above times 0.870
 (coarse) and 0.819 (fine), the ratios of ``benchmarks/refine_step_speed.py`` after and before that change (four
 runs each, alternating, one session, the AVX2 CPU: ``refine_step_speed_avx2_1t_ab.json``), applied to both tables.
-A step of the first stage on the 6 mm grid (``pre_steps``): a main step's times 0.11, their ratio in
-``refine_step_speed_avx2_1t_pre.json`` (the AVX2 CPU).
+A step of the first stage on the 6 mm grid (``pre_steps``): a main step's times 0.119, their ratio in
+``refine_step_speed_avx2_1t_pre.json`` (the AVX2 CPU, load average 4-6 on its 2 cores: the ratio, not the seconds).
 
 The ``--plan-only`` time guide's model-grid part (:func:`grid_cpu_seconds`)."""
 
