@@ -33,9 +33,9 @@ class RefineSettings:
     seconds a pair on a 2-core AVX2 CPU without bf16 units, busy; ``benchmarks/results/refine_stages_tuning_2mm.json``):
 
     - the main stage alone, 12 steps at learning rate 0.005 (the default until stop 35): 0.7094 / 0.8204, 37 CPU s.
-      A learning rate of 0.01, 24 or 36 steps, smoothness 0.5 or 2.0, or an NCC window of 3 or 7 did not generalise
-      to held-out pairs (stops 31-34; the two sets pull apart: Colin27 likes more travel and smoothing, different
-      anatomies do not);
+      Tried in stops 31-34 and not kept: smoothness 0.5 and NCC windows 3 and 7 (lower on tuning pairs), learning
+      rate 0.01 and 36 steps (higher on tuning pairs, lower on held-out ones), smoothness 2.0 (pulls the sets
+      apart: Colin27 likes more travel and smoothing, different anatomies do not);
     - ``fine_steps``: the 1.5 mm grid is what more time buys: 4 steps 0.7703 / 0.8243 (every pair higher), 8 steps
       0.7722 / 0.8298, at ~8.7x a main step's cost each (62 and 88 CPU s a pair);
     - ``pre_steps``: 8 steps on the 6 mm grid add smooth travel for ~0.4 CPU s: with 4 fine steps 0.7685 / 0.8341

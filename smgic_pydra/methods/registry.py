@@ -63,8 +63,8 @@ class RegistrationMethod:
     pair (GiB; the plan's guide for ``--mem``): the largest resident set of the 1 mm pairs of
     ``benchmarks/pair_accuracy.py`` (``results/pair_accuracy_*_1mm.json``, registration and writing in a fresh
     process: identity 1.95, synquick 5.35, smgicnet 2.86 without the 1.5 mm refinement stage and 3.51 with
-    it, as the default since stop 35), rounded up; syn: synquick's times the two's ratio at 2 mm (1482 / 977 MiB); fireants: its CPU run at 1 mm
-    (``pair_accuracy_avx2_1mm.json``); affine: estimated. cpu_seconds: seconds
+    it, as the default since stop 35), rounded up; syn: synquick's times the two's ratio at 2 mm (1482 / 977
+    MiB); fireants: its CPU run at 1 mm (``pair_accuracy_avx2_1mm.json``); affine: estimated. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
     ``results/pair_accuracy_idle2_1mm.md`` (CPU seconds minus registration seconds, means over its 12 pairs:
