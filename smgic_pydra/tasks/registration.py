@@ -111,8 +111,8 @@ def _documented(extra: str):
 
 @_documented("""
         model: SM-GICNet model folder (default: the packaged model).
-        refine: Adam steps of test-time refinement of the velocity field (0: none; None: options' refine, else
-            the preset's, else the registry's).
+        refine: Adam steps of test-time refinement of the velocity field on the 3 mm grid (0: none, nor the 6 and
+            1.5 mm stages around them; None: options' refine, else the preset's, else the registry's).
         affine: run the symmetric affine stage first (None: options' affine, else the preset's, else the
             registry's: yes).
         quality: the preset (fast, default or best; ``smgic_pydra.pipeline_settings.QUALITY_PRESETS``) under
