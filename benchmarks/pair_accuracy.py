@@ -11,7 +11,9 @@ deformation; every ordered pair of N subjects). Each method registers moving -> 
 (:func:`smgic_pydra.worldspace.write_pair_outputs`); the same code then measures, on the fixed
 native grid:
 
-* Dice of the 36 aseg labels (AAL's 116 for Colin27; warped moving labels vs fixed labels; mean over labels present),
+* Dice of the aseg labels (36 in the label table, 33-34 of them in a map's subjects; AAL's 116 for Colin27; warped
+  moving labels vs fixed labels; mean over the labels present in the fixed image, one the warped image lacks
+  counting 0: :mod:`smgic_pydra.metrics.dice`),
 * HD95 of the same labels (mm; :mod:`smgic_pydra.metrics.hausdorff`, the Learn2Reg metric),
 * % of fixed-brain voxels with Jacobian determinant <= 0 (and over the whole grid), std of log det,
 * inverse consistency ``|phi_inv(phi_fwd(x)) - x|`` in the fixed brain (mean, 95th percentile, mm),
