@@ -32,13 +32,14 @@ class RefineSettings:
     2 versions, seed 1, and 6 of Colin27 subjects of seed 2, 2 mm, one thread; Dice means over the pairs, CPU
     seconds a pair on a 2-core AVX2 CPU without bf16 units, busy; ``benchmarks/results/refine_stages_tuning_2mm.json``):
 
-    - the main stage alone, 12 steps at learning rate 0.005 (the default until stop 35): 0.7094 / 0.8204, 37 CPU s.
-      Tried in stops 31-34 and not kept: smoothness 0.5 and NCC windows 3 and 7 (lower on tuning pairs), learning
-      rate 0.01 and 36 steps (higher on tuning pairs, lower on held-out ones), smoothness 2.0 (pulls the sets
-      apart: Colin27 likes more travel and smoothing, different anatomies do not);
+    - the main stage alone, 12 steps at learning rate 0.005 (the default before commit 4d50a7e): 0.7094 / 0.8204,
+      37 CPU s. Tried earlier and not kept: smoothness 0.5 and NCC windows 3 and 7 (lower on tuning pairs); 36
+      steps and learning rate 0.01 (higher on tuning pairs, lower on the held-out maps; 0.01 +0.0038 on the
+      benchmark's Colin27 pairs); smoothness 2.0 (pulls the sets apart: Colin27 likes more travel and smoothing,
+      different anatomies do not);
     - ``fine_steps``: the 1.5 mm grid is what more time buys: 4 steps 0.7703 / 0.8243 (every pair higher), 8 steps
-      0.7722 / 0.8298, at ~8.7x a main step's cost each (62 and 88 CPU s a pair);
-    - ``pre_steps``: 8 steps on the 6 mm grid add smooth travel for ~0.4 CPU s: with 4 fine steps 0.7685 / 0.8341
+      0.7722 / 0.8297, at ~8.7x a main step's cost each (62 and 88 CPU s a pair);
+    - ``pre_steps``: 8 steps on the 6 mm grid add smooth travel for 0.5-0.7 CPU s: with 4 fine steps 0.7685 / 0.8341
       (-0.0018 on the training maps, 4 of 6 pairs lower; +0.0098 on Colin27, 6 of 6 higher); alone (before the
       fine stage existed in the default) -0.0019 / +0.0099. Adopted for its Colin27 gain at a small cost on
       different anatomies; weighted as the benchmark weighs its tables (12 pairs of maps, 6 of Colin27), +0.002.
