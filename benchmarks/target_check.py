@@ -5,8 +5,11 @@ For ``--method`` (default ``smgicnet``) against ``--reference`` (default full Sy
 mean Dice difference (target >= ``--margin``, 0.03), the share of pairs with higher Dice (target >= 80 %), the
 paired two-sided Wilcoxon test (:func:`pair_report.compare`), the CPU-seconds ratio (summed over the pairs where
 both recorded it; target <= 0.1); against SyNQuick: Dice on every pair at least its (``>=``); the highest share of
-folded brain voxels (target < 0.05 %). Subject ids are prefixed by their folder, so tables never share a pair.
-Writes ``--out`` (JSON) and prints one line per target.
+folded brain voxels (target < 0.05 %). The tests are also given over the anatomy pairs (the independent units,
+:func:`pair_report.compare`). Subject ids are prefixed by their folder, so tables never share a pair (two folders of
+one name are refused). A method whose pooled rows come from more than one code version (``code_sha256`` of their keys: a
+table being re-run after a change) is named in a warning line and in the JSON (``versions``). Writes ``--out`` (JSON),
+prints one line per target; exit status 1 when a target is not met, 2 on unreadable folders.
 
     python benchmarks/target_check.py benchmarks/results/pair_accuracy_issue22_2mm \\
         benchmarks/results/pair_accuracy_issue22-colin27_2mm --out benchmarks/results/issue22_targets_2mm.json
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -29,6 +33,9 @@ def pooled_rows(folders: list[Path]) -> tuple[list[dict], dict]:
     """The stored rows of ``folders`` (subject ids prefixed ``<folder name>/``) and their anatomy units; a folder
     whose rows used other subjects than its ``benchmark.json`` is a one-line ``ValueError``."""
     rows, units = [], {}
+    names = [folder.name for folder in folders]
+    if len(set(names)) < len(names):
+        raise ValueError(f"two folders of one name among {[str(f) for f in folders]}: their subjects would merge")
     for folder in folders:
         info = json.loads((folder / "benchmark.json").read_text())
         mine = pair_report.load_rows(folder)
@@ -45,13 +52,17 @@ def check(rows: list[dict], units: dict, method: str, reference: str, margin: fl
     vs_quick = pair_report.compare(rows, method, "synquick", units) if reference != "synquick" else vs_ref
     mine = [r for r in rows if r["method"] == method and not r.get("error")]
     folded = max((r["percent_folded"] for r in mine if r.get("percent_folded") is not None), default=None)
-    out = {"method": method, "reference": reference, "n_pairs_method": len(mine),
+    versions = {m: dict(Counter(r.get("code_sha256") or "unrecorded" for r in rows if r["method"] == m
+                                and not r.get("error")))
+                for m in {method, reference, "synquick"}}
+    out = {"method": method, "reference": reference, "n_pairs_method": len(mine), "versions": versions,
            f"vs_{reference}": vs_ref, "vs_synquick": vs_quick, "max_percent_folded": folded}
     if vs_ref:
+        ratio = vs_ref["cpu_seconds_ratio"]
         out["targets"] = {
             f"mean Dice >= {reference} + {margin}": vs_ref["dice_diff_mean"] >= margin,
             f"higher Dice than {reference} on >= 80 % of pairs": vs_ref["wins"] >= 0.8 * vs_ref["n_pairs"],
-            f"CPU time <= 1/10 of {reference}'s": vs_ref["cpu_seconds_ratio"] is not None and vs_ref["cpu_seconds_ratio"] <= 0.1}
+            f"CPU time <= 1/10 of {reference}'s": ratio is not None and ratio <= 0.1}
     if vs_quick:
         out.setdefault("targets", {})["Dice >= SyNQuick's on every pair"] = vs_quick["dice_diff_min"] >= 0
     if folded is not None:
@@ -59,16 +70,24 @@ def check(rows: list[dict], units: dict, method: str, reference: str, margin: fl
     return out
 
 
+def _p(value) -> str:
+    return "n/a" if value is None else f"{value:.3g}"
+
+
 def lines(result: dict) -> str:
     ref, out = result["reference"], []
-    for name, key in ((ref, f"vs_{ref}"), ("synquick", "vs_synquick")):
-        c = result[key]
+    mixed = {m: len(v) for m, v in result["versions"].items() if len(v) > 1}
+    if mixed:
+        out.append(f"warning: rows of more than one code version: {mixed} (a table being re-run?)")
+    for name in dict.fromkeys((ref, "synquick")):
+        c = result[f"vs_{name}"]
         if c:
-            ratio = "n/a" if c["cpu_seconds_ratio"] is None else f"{c['cpu_seconds_ratio']:.3f} ({c['cpu_n_pairs']} pairs)"
-            p = "n/a" if c["wilcoxon_p"] is None else f"{c['wilcoxon_p']:.3g}"
+            ratio = c["cpu_seconds_ratio"]
+            ratio = "n/a" if ratio is None else f"{ratio:.3f} ({c['cpu_n_pairs']} pairs)"
             out.append(f"{result['method']} vs {name}: {c['n_pairs']} pairs, Dice diff {c['dice_diff_mean']:+.4f} "
                        f"[{c['dice_diff_min']:+.4f}, {c['dice_diff_max']:+.4f}], wins {c['wins']}/{c['n_pairs']}, "
-                       f"Wilcoxon p {p}, CPU ratio {ratio}")
+                       f"Wilcoxon p {_p(c['wilcoxon_p'])}; anatomy pairs {c['group_wins']}/{c['n_groups']} higher, "
+                       f"exact Wilcoxon p {_p(c['group_wilcoxon_p'])}; CPU ratio {ratio}")
     if result["max_percent_folded"] is not None:
         out.append(f"{result['method']}: max folding {result['max_percent_folded']:.4f} % of brain voxels")
     out += [f"{'met' if ok else 'NOT met'}: {name}" for name, ok in result.get("targets", {}).items()]
@@ -77,7 +96,8 @@ def lines(result: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folders", nargs="+", type=Path, help="pair-accuracy result folders (pair_accuracy_<name>_<N>mm)")
+    parser.add_argument("folders", nargs="+", type=Path,
+                        help="pair-accuracy result folders (pair_accuracy_<name>_<N>mm)")
     parser.add_argument("--method", default="smgicnet")
     parser.add_argument("--reference", default="syn")
     parser.add_argument("--margin", type=float, default=0.03, help="Dice margin over the reference (default 0.03)")
@@ -95,7 +115,7 @@ def main(argv=None) -> int:
         from smgic_pydra.io.atomic import save_json
 
         save_json(result, args.out)
-    return 0
+    return 0 if all(result.get("targets", {}).values()) else 1
 
 
 if __name__ == "__main__":

@@ -164,6 +164,10 @@ def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     assert vs["cpu_seconds_ratio"] == pytest.approx(0.1)
     assert result["vs_synquick"]["dice_diff_min"] == pytest.approx(-0.01) and result["max_percent_folded"] == 0.06
     assert list(result["targets"].values()) == [True, False, True, False, False]
+    assert result["versions"] == {"m": {"unrecorded": 18}, "syn": {"unrecorded": 18}, "synquick": {"unrecorded": 1}}
     out = tmp_path / "targets.json"
-    assert target_check.main([str(f) for f in folders] + ["--method", "m", "--out", str(out)]) == 0
+    assert target_check.main([str(f) for f in folders] + ["--method", "m", "--out", str(out)]) == 1  # not all met
     assert json.loads(out.read_text())["targets"] == result["targets"]
+    (tmp_path / "other").mkdir()
+    with pytest.raises(ValueError, match="two folders of one name"):
+        target_check.pooled_rows([folders[0], _write_folder(tmp_path / "other" / "held", c27, colin)])

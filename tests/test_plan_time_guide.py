@@ -79,7 +79,7 @@ def test_guide_within_a_factor_of_1_5_of_the_stored_benchmark_runs(table, method
     data = json.loads((RESULTS / f"pair_accuracy_{table}.json").read_text())
     assert data["benchmark"]["options"] == {} and data["benchmark"]["machine"]["omp_num_threads"] == "1"
     base, _, quality = method.partition("-")
-    # these runs predate the pre and fine stages of the default refinement (8 and 4 steps since stop 35)
+    # these runs predate the pre and fine stages of the default refinement (8 and 4 steps since commit 4d50a7e)
     options = {**STORED_RUN_DEFAULTS, **(quality_options(quality) if quality else {})} if base == "smgicnet" else None
     ratios = [row["cpu_seconds"] / pair_seconds(base, float(np.prod(data["subjects"][row["fixed"]]["shape"])),
                                                 options=options)

@@ -63,7 +63,7 @@ class RegistrationMethod:
     pair (GiB; the plan's guide for ``--mem``): the largest resident set of the 1 mm pairs of
     ``benchmarks/pair_accuracy.py`` (``results/pair_accuracy_*_1mm.json``, registration and writing in a fresh
     process: identity 1.95, synquick 5.35, smgicnet 2.86 without the 1.5 mm refinement stage and 3.51 with
-    it, as the default since stop 35), rounded up; syn: synquick's times the two's ratio at 2 mm (1482 / 977
+    it, as the default since commit 4d50a7e), rounded up; syn: synquick's times the two's ratio at 2 mm (1482 / 977
     MiB); fireants: its CPU run at 1 mm (``pair_accuracy_avx2_1mm.json``); affine: estimated. cpu_seconds: seconds
     of one 1 mm pair end to end (registration and every output) on the 2-core CI CPU, a guide for
     ``--plan-only``: smgicnet: its ``grid_seconds`` plus the native-grid part of the 1 mm pairs of
@@ -83,7 +83,7 @@ class RegistrationMethod:
     run's CPU share in ``time_guide_3mm_fp32.json``) and its 1 mm ``cpu_seconds``; 0 (all per voxel) for
     the others. grid_share: ``(options, level) -> float``, the share of ``grid_seconds`` a pair costs with the
     method's merged options and the network run up to cascade ``level`` (4 full, 3 half) on this CPU (smgicnet:
-    :func:`smgic_pydra.methods.stage_costs.grid_cost_share`, about 1.8 for the defaults on a CPU without bf16
+    :func:`smgic_pydra.methods.stage_costs.grid_cost_share`, about 1.7 for the defaults on a CPU without bf16
     units), or None (always all of it).
     extra: the pip extra that installs it (None: core).
     options: default method options (override per run; recorded in the sidecar). selectable:

@@ -21,7 +21,7 @@ held-out 3 mm pairs of ``benchmarks/results/pair_accuracy_idle2_3mm.md`` (an oth
 one process at a time): affine (``True``: with its 3 mm level; ``False``: without it, ``affine_fine=false``,
 ``smgicnet-fast``), network (4: the full grid; 3: half the grid, ``smgicnet-fast``), refinement per step
 (7.01 s / 12; a step of the fine stage on the full grid, ``fine_steps``: 5.3 s, the CPU seconds of
-``smgicnet-best`` less ``smgicnet``'s over 8, on the held-out 2 mm pairs of
+``smgicnet-best`` less ``smgicnet``'s (then without a fine stage) over 8, on the held-out 2 mm pairs of
 ``benchmarks/results/pair_accuracy_heldout22_2mm.md`` and on its Colin27 pairs alike), and the rest of the
 registration (resampling into the halfway space, field integration): ``full`` 17.96 - 2.63 - 5.88 - 7.01,
 ``half`` for the half grid without refinement (its fields integrated on the half grid: 2.99 - 1.29 - 0.74).
