@@ -271,12 +271,10 @@ def csv_text(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def write_report(folder: Path, stem: Path) -> dict:
-    """Summarize the result files of ``folder`` and its ``benchmark.json`` into ``<stem>.json/.csv/.md``; without
-    a readable ``benchmark.json`` a one-line ``ValueError`` naming it, and nothing written."""
-    from smgic_pydra.io.atomic import atomic_path, save_json
-
-    folder, stem = Path(folder), Path(stem)
+def load_folder(folder: Path) -> tuple[dict, list[dict]]:
+    """A benchmark folder's ``benchmark.json`` and its stored rows (:func:`load_rows`), checked to be of its subjects
+    (:func:`check_subjects`); without a readable ``benchmark.json`` a one-line ``ValueError`` naming it."""
+    folder = Path(folder)
     described = folder / "benchmark.json"
     try:
         info = json.loads(described.read_text())
@@ -287,6 +285,16 @@ def write_report(folder: Path, stem: Path) -> dict:
     info.setdefault("voxel_factors", "isotropic")
     rows = load_rows(folder)
     check_subjects(rows, info.get("subjects", {}), folder)
+    return info, rows
+
+
+def write_report(folder: Path, stem: Path) -> dict:
+    """Summarize the result files of ``folder`` and its ``benchmark.json`` into ``<stem>.json/.csv/.md``; without
+    a readable ``benchmark.json`` a one-line ``ValueError`` naming it, and nothing written."""
+    from smgic_pydra.io.atomic import atomic_path, save_json
+
+    stem = Path(stem)
+    info, rows = load_folder(folder)
     report = {"name": stem.name, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "benchmark": {k: v for k, v in info.items() if k != "subjects"}, "subjects": info.get("subjects", {}),
               "summary": summarize(rows, anatomy_units(info.get("subjects", {}))), "rows": rows}

@@ -18,7 +18,6 @@ prints one line per target; exit status 1 when a target is not met, 2 on unreada
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -31,15 +30,14 @@ import pair_report  # noqa: E402  (this folder)
 
 def pooled_rows(folders: list[Path]) -> tuple[list[dict], dict]:
     """The stored rows of ``folders`` (subject ids prefixed ``<folder name>/``) and their anatomy units; a folder
-    whose rows used other subjects than its ``benchmark.json`` is a one-line ``ValueError``."""
+    without a readable ``benchmark.json``, or whose rows used other subjects than it records, is a one-line
+    ``ValueError`` (:func:`pair_report.load_folder`)."""
     rows, units = [], {}
     names = [folder.name for folder in folders]
     if len(set(names)) < len(names):
         raise ValueError(f"two folders of one name among {[str(f) for f in folders]}: their subjects would merge")
     for folder in folders:
-        info = json.loads((folder / "benchmark.json").read_text())
-        mine = pair_report.load_rows(folder)
-        pair_report.check_subjects(mine, info.get("subjects", {}), folder)
+        info, mine = pair_report.load_folder(folder)
         tag = f"{folder.name}/"
         units.update({tag + s: tag + a for s, a in pair_report.anatomy_units(info.get("subjects", {})).items()})
         rows += [{**r, "moving": tag + r["moving"], "fixed": tag + r["fixed"]} for r in mine]
@@ -54,7 +52,7 @@ def check(rows: list[dict], units: dict, method: str, reference: str, margin: fl
     folded = max((r["percent_folded"] for r in mine if r.get("percent_folded") is not None), default=None)
     versions = {m: dict(Counter(r.get("code_sha256") or "unrecorded" for r in rows if r["method"] == m
                                 and not r.get("error")))
-                for m in {method, reference, "synquick"}}
+                for m in dict.fromkeys((method, reference, "synquick"))}
     out = {"method": method, "reference": reference, "n_pairs_method": len(mine), "versions": versions,
            f"vs_{reference}": vs_ref, "vs_synquick": vs_quick, "max_percent_folded": folded}
     if vs_ref:
