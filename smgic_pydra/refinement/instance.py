@@ -7,10 +7,10 @@ correction ``dv`` held on a grid ``factor`` times coarser and minimises the symm
     NCC(M o exp(v_c), F) + NCC(F o exp(-v_c), M) + lambda (smooth(exp(v_c)) + smooth(exp(-v_c)))
 
 with ``v_c = pool(v) + dv`` and ``F``, ``M`` the images pooled to that grid, by Adam. Optional stages do the
-same on a grid twice as coarse first (``pre_steps``) and on the images' grid itself last (``fine_steps``). The result
-``v + upsample(dv)`` is again a stationary velocity field, so the map stays diffeomorphic (up to
-the integration's accuracy) and its inverse is still ``exp(-v)``; exchanging the images gives the
-negated correction.
+same on a grid twice as coarse first (``pre_steps``) and on the images' grid itself last (``fine_steps``). ``pool``
+and ``unpool`` (:mod:`..transforms.pooling`) convert between the grids' normalized units and voxel centres. The
+result ``v + unpool(dv)`` is again a stationary velocity field, so the map stays diffeomorphic (up to the
+integration's accuracy) and its inverse is still ``exp(-v)``; exchanging the images gives the negated correction.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..losses.ncc import local_ncc
 from ..losses.regularizers import smoothness
 from ..pipeline_settings import RefineSettings
-from ..transforms import integrate_velocity, upsample_field, warp
+from ..transforms import integrate_velocity, pool_field, unpool_field, upsample_field, warp
 from .adam import Adam
 
 
@@ -71,7 +71,7 @@ def _stage(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.Tensor, se
     (the images' grid) and the objective before and after."""
     with torch.no_grad():
         fixed_c, moving_c = _pool(fixed.float(), factor), _pool(moving.float(), factor)
-        base = _pool(velocity, factor)
+        base = pool_field(velocity, factor)
     correction = torch.zeros_like(base, requires_grad=True)
     optimizer = Adam(correction, lr=settings.learning_rate)
     with torch.enable_grad():
@@ -83,4 +83,4 @@ def _stage(velocity: torch.Tensor, fixed: torch.Tensor, moving: torch.Tensor, se
             optimizer.step()
     with torch.no_grad():
         after = float(_objective(base + correction, fixed_c, moving_c, settings))
-        return velocity + upsample_field(correction.detach(), velocity.shape[-3:]), before, after
+        return velocity + unpool_field(correction.detach(), velocity.shape[-3:], factor), before, after
