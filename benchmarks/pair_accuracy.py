@@ -213,7 +213,12 @@ def package_versions() -> dict:
 
 
 def machine(threads: int) -> dict:
-    return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "itk_threads": threads,
+    """What ran a result (stored beside its row; not in its key). ``cpu_bf16_flags`` tells CPUs apart that share a
+    ``cpu_model`` ("AMD EPYC" is both an AVX2-only and a bf16 CPU here): CPU seconds compare only within one."""
+    from smgic_pydra.network.precision import cpu_bf16_flags
+
+    return {"cpu_model": cpu_model(), "cpu_bf16_flags": list(cpu_bf16_flags()), "cpu_count": os.cpu_count(),
+            "itk_threads": threads,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "python_version": platform.python_version(),
             "platform": platform.platform(), "versions": package_versions()}
 

@@ -40,16 +40,25 @@ METHOD_ORDER = ("identity", "affine", "synquick", "syn", "fireants", "fireants-s
                 "smgicnet", "smgicnet-best")
 
 
+def machine_label(info: dict | None) -> str:
+    """``"<cpu model>, <n> cores, bf16 <flags | none | unrecorded>"`` of a result's ``machine`` record."""
+    info = info or {}
+    flags = info.get("cpu_bf16_flags")
+    bf16 = "unrecorded" if flags is None else (" ".join(flags) or "none")
+    return f"{info.get('cpu_model', '?')}, {info.get('cpu_count', '?')} cores, bf16 {bf16}"
+
+
 def load_rows(folder: Path) -> list[dict]:
     """The stored rows of ``folder`` (files ``<moving>_to_<fixed>.<method>.json``), sorted by pair and method, each
-    with its key's ``code_sha256`` and its subjects' content SHA-256s ``fixed_sha256``, ``moving_sha256`` (None
-    where the file has no key inputs)."""
+    with its key's ``code_sha256``, its subjects' content SHA-256s ``fixed_sha256``, ``moving_sha256`` (None
+    where the file has no key inputs) and the ``machine`` that ran it (:func:`machine_label`)."""
     rows = []
     for path in sorted(Path(folder).glob("*_to_*.*.json")):
         try:
             data = json.loads(path.read_text())
             key = data.get("key_inputs") or {}
             rows.append({**data["row"], "code_sha256": key.get("code_sha256"),
+                         "machine": machine_label(data.get("machine")),
                          **{f"{role}_sha256": (key.get(role) or {}).get("sha256") for role in ("fixed", "moving")}})
         except (OSError, ValueError, KeyError):
             continue
@@ -202,6 +211,12 @@ def _load_note(rows: list[dict], info: dict) -> str:
             f"on {cores} cores{recorded}.")
 
 
+def _machine_note(rows: list[dict]) -> str:
+    """``label (n); ...`` of the rows' machines (:func:`machine_label`): CPU seconds compare within one."""
+    counts = Counter(r.get("machine") or machine_label(None) for r in rows)
+    return "; ".join(f"{m} ({n})" for m, n in sorted(counts.items()))
+
+
 def markdown(report: dict) -> str:
     """The report's tables (summary; comparisons with SyN and SyNQuick; per-pair Dice) as markdown."""
     info, summary, rows = report["benchmark"], report["summary"], report["rows"]
@@ -216,7 +231,7 @@ def markdown(report: dict) -> str:
              f"{info.get('what', '')}; nominal voxel {info.get('voxel_mm')} mm (each subject x "
              f"{info.get('voxel_factor_range')}, {info.get('voxel_factors')}), {len(info.get('ordered_pairs', []))} ordered pairs "
              f"of {maps}; written {report['date_utc']} from {len(rows)} stored results. {_load_note(rows, info)} "
-             "CPU s: registration + writing, user + system.", "",
+             f"CPU s: registration + writing, user + system. Machines (results): {_machine_note(rows)}.", "",
              "| method | pairs | failed | Dice | HD95 (mm) | folding % | IC mean (mm) | registration s | end-to-end s |"
              " CPU s | affine s | network s | refine s | code versions |", "|---" * 14 + "|"]
     columns = (("dice_mean", 3), ("hd95_mm", 2), ("percent_folded", 4), ("ic_mean_mm", 3), ("forward_seconds", 1),

@@ -105,6 +105,7 @@ def test_report_shows_map_pair_tests_missing_pairs_and_mixed_code_versions(tmp_p
     assert report["summary"]["m"]["vs_syn"]["group_wilcoxon_p"] == pytest.approx(0.5)
     assert "| syn | 12 | 0 | 0.500 ± 0.000 |" in text and " ± 0.0 (11) |" in text
     assert "| fireants | 1 | 0 | 0.700 ± – |" in text
+    assert f"Machines (results): ?, ? cores, bf16 unrecorded ({len(rows)})." in text  # the files record none
     assert "Over fewer than the table's 12 pairs" in text and ": fireants (1)." in text
     assert "from more than one code version" in text and "m (aaaaaaaa: 10, bbbbbbbb: 2)." in text
     p = f"{report['summary']['m']['vs_syn']['wilcoxon_p']:.3g}"
@@ -132,10 +133,14 @@ def test_rows_of_other_subjects_are_refused_before_any_table_is_written(tmp_path
                                                                   "13a": {}}, tmp_path)  # consistent: no error
 
 
-def _write_folder(folder: Path, rows: list[dict], subjects: dict) -> Path:
+AVX2 = {"cpu_model": "AMD EPYC", "cpu_count": 2, "cpu_bf16_flags": []}
+
+
+def _write_folder(folder: Path, rows: list[dict], subjects: dict, machine: dict = AVX2) -> Path:
     folder.mkdir()
     for row in rows:
-        (folder / f"{row['moving']}_to_{row['fixed']}.{row['method']}.json").write_text(json.dumps({"row": row}))
+        (folder / f"{row['moving']}_to_{row['fixed']}.{row['method']}.json").write_text(
+            json.dumps({"row": row, "machine": machine}))
     (folder / "benchmark.json").write_text(json.dumps({"what": "test", "voxel_mm": 2, "subjects": subjects}))
     return folder
 
@@ -143,8 +148,9 @@ def _write_folder(folder: Path, rows: list[dict], subjects: dict) -> Path:
 def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     """benchmarks/target_check.py: 12 held-out pairs (9 wins, mean +0.1333) and 6 Colin27 pairs of -0.02 each (ids
     prefixed by their folder; no folding recorded): 18 pairs, 9 wins (50 %, not met), mean
-    (12 x 0.4/3 - 6 x 0.02) / 18 = +0.08222 (met); CPU 2 s against 20 s (0.1, met); SyNQuick 0.01 above the method
-    on one pair (not met); the highest folding 0.06 % (not met)."""
+    (12 x 0.4/3 - 6 x 0.02) / 18 = +0.08222 (met); CPU 2 s against 20 s (0.1, met), on one machine or, where the
+    rows of one CPU model name differ in bf16 units, per machine; SyNQuick 0.01 above the method on one pair (not
+    met); the highest folding 0.06 % (not met)."""
     import target_check
 
     colin = {s: {"subject": s} for s in ("c1", "c2", "c3")}
@@ -165,6 +171,21 @@ def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     assert result["vs_synquick"]["dice_diff_min"] == pytest.approx(-0.01) and result["max_percent_folded"] == 0.06
     assert list(result["targets"].values()) == [True, False, True, False, False]
     assert result["versions"] == {"m": {"unrecorded": 18}, "syn": {"unrecorded": 18}, "synquick": {"unrecorded": 1}}
+    assert result["cpu_by_machine"] == {"AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 18}}
+    # one model name with and without bf16 units, or unrecorded: the ratio is taken per machine, unrecorded rows left
+    # out (Colin27's 6 pairs: syn 20 s, m 1 s on the bf16 machine)
+    for name, other in (("bf16", {**AVX2, "cpu_bf16_flags": ["avx512_bf16"]}),
+                        ("unrecorded", {"cpu_model": "AMD EPYC", "cpu_count": 2})):
+        fast = [{**r, "cpu_seconds": 1.0} if r["method"] == "m" else r for r in c27]
+        mixed = [_write_folder(tmp_path / f"held-{name}", held, SUBJECTS),
+                 _write_folder(tmp_path / f"c27-{name}", fast, colin, other)]
+        verdict = target_check.check(*target_check.pooled_rows(mixed), "m", "syn", 0.03)
+        expected = {"AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 12}}
+        if name == "bf16":
+            expected["AMD EPYC, 2 cores, bf16 avx512_bf16"] = {"ratio": pytest.approx(0.05), "n_pairs": 6}
+        assert verdict["cpu_by_machine"] == expected
+        assert verdict["vs_syn"]["cpu_seconds_ratio"] == pytest.approx((24 + 6) / (240 + 120))
+        assert "bf16 none: 0.100 (12 pairs)" in target_check.lines({**verdict, "folders": []})
     out = tmp_path / "targets.json"
     assert target_check.main([str(f) for f in folders] + ["--method", "m", "--out", str(out)]) == 1  # not all met
     assert json.loads(out.read_text())["targets"] == result["targets"]
