@@ -217,7 +217,8 @@ def machine(threads: int) -> dict:
     ``cpu_model`` ("AMD EPYC" is both an AVX2-only and a bf16 CPU here): CPU seconds compare only within one."""
     from smgic_pydra.network.precision import cpu_bf16_flags
 
-    return {"cpu_model": cpu_model(), "cpu_bf16_flags": list(cpu_bf16_flags()), "cpu_count": os.cpu_count(),
+    flags = list(cpu_bf16_flags()) if os.access("/proc/cpuinfo", os.R_OK) else None  # None: unknown, not "none"
+    return {"cpu_model": cpu_model(), "cpu_bf16_flags": flags, "cpu_count": os.cpu_count(),
             "itk_threads": threads,
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "python_version": platform.python_version(),
             "platform": platform.platform(), "versions": package_versions()}

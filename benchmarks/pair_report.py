@@ -45,13 +45,14 @@ def machine_label(info: dict | None) -> str:
     info = info or {}
     flags = info.get("cpu_bf16_flags")
     bf16 = "unrecorded" if flags is None else (" ".join(flags) or "none")
-    return f"{info.get('cpu_model', '?')}, {info.get('cpu_count', '?')} cores, bf16 {bf16}"
+    return f"{info.get('cpu_model') or '?'}, {info.get('cpu_count') or '?'} cores, bf16 {bf16}"
 
 
 def load_rows(folder: Path) -> list[dict]:
     """The stored rows of ``folder`` (files ``<moving>_to_<fixed>.<method>.json``), sorted by pair and method, each
     with its key's ``code_sha256``, its subjects' content SHA-256s ``fixed_sha256``, ``moving_sha256`` (None
-    where the file has no key inputs) and the ``machine`` that ran it (:func:`machine_label`)."""
+    where the file has no key inputs), the ``machine`` that ran it (:func:`machine_label`) and ``machine_known``
+    (False where its CPU's bf16 units were not recorded: CPUs of one model name may differ)."""
     rows = []
     for path in sorted(Path(folder).glob("*_to_*.*.json")):
         try:
@@ -59,6 +60,7 @@ def load_rows(folder: Path) -> list[dict]:
             key = data.get("key_inputs") or {}
             rows.append({**data["row"], "code_sha256": key.get("code_sha256"),
                          "machine": machine_label(data.get("machine")),
+                         "machine_known": (data.get("machine") or {}).get("cpu_bf16_flags") is not None,
                          **{f"{role}_sha256": (key.get(role) or {}).get("sha256") for role in ("fixed", "moving")}})
         except (OSError, ValueError, KeyError):
             continue

@@ -43,9 +43,9 @@ class RefineSettings:
       (-0.0018 on the training maps, 4 of 6 pairs lower; +0.0098 on Colin27, 6 of 6 higher); alone (before the
       fine stage existed in the default) -0.0019 / +0.0099. Adopted for its Colin27 gain at a small cost on
       different anatomies; weighted as the benchmark weighs its tables (12 pairs of maps, 6 of Colin27), +0.002.
-    - default: 8 + 12 + 4 steps, of the settings tried the most accurate at about a tenth of full SyN's CPU time
-      on the benchmark's 2 mm pairs (SyN: 617-699 CPU s a pair there, on a CPU with bf16 units) on the slowest CPU
-      we run (AVX2, float32: 60-62 CPU s a pair, busy); ``best`` (:data:`QUALITY_PRESETS`) 8 fine steps:
+    - default: 8 + 12 + 4 steps, of the settings tried the most accurate at well under a tenth of full SyN's CPU
+      time on one CPU (this AVX2 CPU, float32, busy: 60-62 CPU s a pair against SyN's 1239-1559 on the benchmark's
+      new 2 mm subjects); ``best`` (:data:`QUALITY_PRESETS`) 8 fine steps:
       0.7733 / 0.8382 (89-93 CPU s), where the 6 mm stage gained on both sets (+0.0011 / +0.0085 against 8 fine
       steps without it).
     A 6 mm grid instead of the 3 mm one lowered Dice; the refined field stays unfolded (at most 0.005 % of brain

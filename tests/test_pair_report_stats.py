@@ -136,6 +136,30 @@ def test_rows_of_other_subjects_are_refused_before_any_table_is_written(tmp_path
 AVX2 = {"cpu_model": "AMD EPYC", "cpu_count": 2, "cpu_bf16_flags": []}
 
 
+def _timed(method, seconds, machine, known=True, moving="a", fixed="b"):
+    return {"moving": moving, "fixed": fixed, "method": method, "cpu_seconds": seconds, "machine": machine,
+            "machine_known": known, "error": ""}
+
+
+def test_cpu_ratio_is_taken_per_machine_and_pairs_of_two_or_unknown_machines_are_left_out():
+    """target_check.cpu_ratio_by_machine: pair a->b on machine A (2 s / 40 s), c->d on B (3 s / 20 s), e->f the two
+    rows on A and B (left out: cross-machine), g->h on an unrecorded machine (left out), i->j without the method's CPU
+    seconds (not timed: not counted)."""
+    import target_check
+
+    rows = [_timed("m", 2.0, "A"), _timed("syn", 40.0, "A"),
+            _timed("m", 3.0, "B", moving="c", fixed="d"), _timed("syn", 20.0, "B", moving="c", fixed="d"),
+            _timed("m", 1.0, "A", moving="e", fixed="f"), _timed("syn", 50.0, "B", moving="e", fixed="f"),
+            _timed("m", 1.0, "U", False, "g", "h"), _timed("syn", 50.0, "U", False, "g", "h"),
+            _timed("m", None, "A", moving="i", fixed="j"), _timed("syn", 50.0, "A", moving="i", fixed="j"),
+            _timed("synquick", 5.0, "A")]
+    by_machine, left_out = target_check.cpu_ratio_by_machine(rows, "m", "syn")
+    assert by_machine == {"A": {"ratio": pytest.approx(0.05), "n_pairs": 1},
+                          "B": {"ratio": pytest.approx(0.15), "n_pairs": 1}}
+    assert left_out == {"unrecorded": 1, "cross_machine": 1}
+    assert target_check.cpu_ratio_by_machine(rows[6:8], "m", "syn") == ({}, {"unrecorded": 1, "cross_machine": 0})
+
+
 def _write_folder(folder: Path, rows: list[dict], subjects: dict, machine: dict = AVX2) -> Path:
     folder.mkdir()
     for row in rows:
@@ -172,20 +196,24 @@ def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     assert list(result["targets"].values()) == [True, False, True, False, False]
     assert result["versions"] == {"m": {"unrecorded": 18}, "syn": {"unrecorded": 18}, "synquick": {"unrecorded": 1}}
     assert result["cpu_by_machine"] == {"AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 18}}
-    # one model name with and without bf16 units, or unrecorded: the ratio is taken per machine, unrecorded rows left
-    # out (Colin27's 6 pairs: syn 20 s, m 1 s on the bf16 machine)
-    for name, other in (("bf16", {**AVX2, "cpu_bf16_flags": ["avx512_bf16"]}),
-                        ("unrecorded", {"cpu_model": "AMD EPYC", "cpu_count": 2})):
-        fast = [{**r, "cpu_seconds": 1.0} if r["method"] == "m" else r for r in c27]
-        mixed = [_write_folder(tmp_path / f"held-{name}", held, SUBJECTS),
-                 _write_folder(tmp_path / f"c27-{name}", fast, colin, other)]
-        verdict = target_check.check(*target_check.pooled_rows(mixed), "m", "syn", 0.03)
-        expected = {"AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 12}}
-        if name == "bf16":
-            expected["AMD EPYC, 2 cores, bf16 avx512_bf16"] = {"ratio": pytest.approx(0.05), "n_pairs": 6}
-        assert verdict["cpu_by_machine"] == expected
-        assert verdict["vs_syn"]["cpu_seconds_ratio"] == pytest.approx((24 + 6) / (240 + 120))
-        assert "bf16 none: 0.100 (12 pairs)" in target_check.lines({**verdict, "folders": []})
+    bf16 = {**AVX2, "cpu_bf16_flags": ["avx512_bf16"]}
+    fast = [{**r, "cpu_seconds": 1.0} if r["method"] == "m" else r for r in c27]  # 1 s against 20 s
+    mixed = [_write_folder(tmp_path / "held-bf16", held, SUBJECTS),
+             _write_folder(tmp_path / "c27-bf16", fast, colin, bf16)]
+    verdict = target_check.check(*target_check.pooled_rows(mixed), "m", "syn", 0.03)
+    assert verdict["cpu_by_machine"] == {
+        "AMD EPYC, 2 cores, bf16 avx512_bf16": {"ratio": pytest.approx(0.05), "n_pairs": 6},
+        "AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 12}}
+    assert verdict["vs_syn"]["cpu_seconds_ratio"] == pytest.approx((24 + 6) / (240 + 120))
+    assert "bf16 none: 0.1 (12 pairs)" in target_check.lines({**verdict, "folders": []})
+    assert list(verdict["targets"].values()) == [True, False, True, False, False]
+    # Colin27's method rows on the bf16 machine, its SyN rows on the AVX2 one: not a same-machine ratio
+    for path in (tmp_path / "c27-bf16").glob("*.syn.json"):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "machine": AVX2}))
+    verdict = target_check.check(*target_check.pooled_rows(mixed), "m", "syn", 0.03)
+    assert verdict["cpu_pairs_left_out"] == {"unrecorded": 0, "cross_machine": 6}
+    assert list(verdict["targets"].values()) == [True, False, False, False, False]
+    assert "left out: 6 pairs of two machines, 0 of an unrecorded one" in target_check.lines({**verdict, "folders": []})
     out = tmp_path / "targets.json"
     assert target_check.main([str(f) for f in folders] + ["--method", "m", "--out", str(out)]) == 1  # not all met
     assert json.loads(out.read_text())["targets"] == result["targets"]
