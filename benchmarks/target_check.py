@@ -61,14 +61,11 @@ def cpu_ratio_by_machine(rows: list[dict], method: str, reference: str) -> tuple
               "cross_machine": sum(all(r["machine_known"] for r in p.values()) and
                                    p[method]["machine"] != p[reference]["machine"] for p in pairs)}
     by_machine = {}
-    for p in pairs:
-        if p[method]["machine_known"] and p[method]["machine"] == p[reference]["machine"]:
-            total = by_machine.setdefault(p[method]["machine"], [0.0, 0.0, 0])
-            total[0] += p[method]["cpu_seconds"]
-            total[1] += p[reference]["cpu_seconds"]
-            total[2] += 1
-    return ({m: {"ratio": a / b if b else None, "n_pairs": n} for m, (a, b, n) in sorted(by_machine.items())},
-            counts)
+    for machine in sorted({r["machine"] for r in rows if r["machine_known"]}):
+        c = pair_report.compare([r for r in rows if r["machine"] == machine], method, reference)
+        if c and c["cpu_n_pairs"]:
+            by_machine[machine] = {"ratio": c["cpu_seconds_ratio"], "n_pairs": c["cpu_n_pairs"]}
+    return by_machine, counts
 
 
 def check(rows: list[dict], units: dict, method: str, reference: str, margin: float) -> dict:

@@ -138,7 +138,7 @@ AVX2 = {"cpu_model": "AMD EPYC", "cpu_count": 2, "cpu_bf16_flags": []}
 
 def _timed(method, seconds, machine, known=True, moving="a", fixed="b"):
     return {"moving": moving, "fixed": fixed, "method": method, "cpu_seconds": seconds, "machine": machine,
-            "machine_known": known, "error": ""}
+            "machine_known": known, "dice_mean": 0.5, "forward_seconds": 1.0, "error": ""}
 
 
 def test_cpu_ratio_is_taken_per_machine_and_pairs_of_two_or_unknown_machines_are_left_out():
