@@ -154,8 +154,14 @@ def test_cpu_ratio_is_taken_per_machine_and_pairs_of_two_or_unknown_machines_are
             _timed("m", None, "A", moving="i", fixed="j"), _timed("syn", 50.0, "A", moving="i", fixed="j"),
             _timed("synquick", 5.0, "A")]
     by_machine, left_out = target_check.cpu_ratio_by_machine(rows, "m", "syn")
-    assert by_machine == {"A": {"ratio": pytest.approx(0.05), "n_pairs": 1},
-                          "B": {"ratio": pytest.approx(0.15), "n_pairs": 1}}
+    assert by_machine == {"A": {"ratio": pytest.approx(0.05), "n_pairs": 1, "pairs_within": 1,
+                                "worst_pair_ratio": pytest.approx(0.05)},
+                          "B": {"ratio": pytest.approx(0.15), "n_pairs": 1, "pairs_within": 0,
+                                "worst_pair_ratio": pytest.approx(0.15)}}
+    # a second pair on A at 30 s / 100 s: the sum 32 / 140, one of two pairs at most 0.1 on its own, the highest 0.3
+    more = rows + [_timed("m", 30.0, "A", moving="k", fixed="l"), _timed("syn", 100.0, "A", moving="k", fixed="l")]
+    assert target_check.cpu_ratio_by_machine(more, "m", "syn")[0]["A"] == {
+        "ratio": pytest.approx(32 / 140), "n_pairs": 2, "pairs_within": 1, "worst_pair_ratio": pytest.approx(0.3)}
     assert left_out == {"unrecorded": 1, "cross_machine": 1}
     assert target_check.cpu_ratio_by_machine(rows[6:8], "m", "syn") == ({}, {"unrecorded": 1, "cross_machine": 0})
 
@@ -195,17 +201,21 @@ def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     assert result["vs_synquick"]["dice_diff_min"] == pytest.approx(-0.01) and result["max_percent_folded"] == 0.06
     assert list(result["targets"].values()) == [True, False, True, False, False]
     assert result["versions"] == {"m": {"unrecorded": 18}, "syn": {"unrecorded": 18}, "synquick": {"unrecorded": 1}}
-    assert result["cpu_by_machine"] == {"AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 18}}
+    assert result["cpu_by_machine"] == {"AMD EPYC, 2 cores, bf16 none": {
+        "ratio": pytest.approx(0.1), "n_pairs": 18, "pairs_within": 18, "worst_pair_ratio": pytest.approx(0.1)}}
     bf16 = {**AVX2, "cpu_bf16_flags": ["avx512_bf16"]}
     fast = [{**r, "cpu_seconds": 1.0} if r["method"] == "m" else r for r in c27]  # 1 s against 20 s
     mixed = [_write_folder(tmp_path / "held-bf16", held, SUBJECTS),
              _write_folder(tmp_path / "c27-bf16", fast, colin, bf16)]
     verdict = target_check.check(*target_check.pooled_rows(mixed), "m", "syn", 0.03)
     assert verdict["cpu_by_machine"] == {
-        "AMD EPYC, 2 cores, bf16 avx512_bf16": {"ratio": pytest.approx(0.05), "n_pairs": 6},
-        "AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 12}}
+        "AMD EPYC, 2 cores, bf16 avx512_bf16": {"ratio": pytest.approx(0.05), "n_pairs": 6, "pairs_within": 6,
+                                                "worst_pair_ratio": pytest.approx(0.05)},
+        "AMD EPYC, 2 cores, bf16 none": {"ratio": pytest.approx(0.1), "n_pairs": 12, "pairs_within": 12,
+                                         "worst_pair_ratio": pytest.approx(0.1)}}
     assert verdict["vs_syn"]["cpu_seconds_ratio"] == pytest.approx((24 + 6) / (240 + 120))
-    assert "bf16 none: 0.1 (12 pairs)" in target_check.lines({**verdict, "folders": []})
+    assert "bf16 none: 0.1 (12 pairs; 12 of them at <= 0.1 on their own, the highest 0.1)" in target_check.lines(
+        {**verdict, "folders": []})
     assert list(verdict["targets"].values()) == [True, False, True, False, False]
     # Colin27's method rows on the bf16 machine, its SyN rows on the AVX2 one: not a same-machine ratio
     for path in (tmp_path / "c27-bf16").glob("*.syn.json"):
