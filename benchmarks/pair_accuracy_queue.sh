@@ -6,8 +6,9 @@
 # so edits in the shared working tree do not reach a run; results go to this repository's benchmarks/results.
 #   lane a: the cheap methods (SyNQuick, SM-GICNet's stages and presets) at 2 mm (the table with full SyN), held-out
 #           maps then Colin27, full SyN on the last 3 Colin27 pairs at 2 mm (lane b runs the first 3 after the 12
-#           held-out ones; --pairs, so no pair is computed by both lanes), the cheap methods at 1 mm, then the
-#           separate table of pairs among TRAINING maps 01-04;
+#           held-out ones; --pairs, so no pair is computed by both lanes), FireANTs at 2 mm (about 1-2 CPU min a
+#           pair, so that the 2 mm tables hold every method), the cheap methods at 1 mm, then the separate table
+#           of pairs among TRAINING maps 01-04;
 #   lane b: full SyN at 2 mm first (the headline comparison; about 10 CPU min a pair; 1 mm, about 60, does not fit),
 #           then FireANTs at 1 mm (about 10-50 CPU min a pair), held-out maps then Colin27.
 #   nohup benchmarks/pair_accuracy_queue.sh a > /tmp/bench_a.log 2>&1 &
@@ -29,6 +30,8 @@ if [ "$LANE" = a ]; then
     $PA --colin27 3 --voxel-mm 2 --name issue22-colin27 --work-dir $W/c27_2mm --methods $CHEAP
     $PA --colin27 3 --voxel-mm 2 --name issue22-colin27 --work-dir $W/c27_2mm --methods syn \
         --pairs c2_to_c3 c3_to_c1 c3_to_c2
+    $PA $HELD --voxel-mm 2 --name issue22 --work-dir $W/held_2mm --methods fireants
+    $PA --colin27 3 --voxel-mm 2 --name issue22-colin27 --work-dir $W/c27_2mm --methods fireants
     $PA $HELD --voxel-mm 1 --name issue22 --work-dir $W/held_1mm --methods $CHEAP
     $PA --colin27 3 --voxel-mm 1 --name issue22-colin27 --work-dir $W/c27_1mm --methods $CHEAP
     $PA $TRAIN --max-pairs 12 --voxel-mm 2 --name issue22-training --work-dir $W/train_2mm --methods smgicnet synquick syn
