@@ -115,7 +115,8 @@ def _signed_rank_p(diffs: list[float], **options) -> float | None:
 def compare(rows: list[dict], method: str, reference: str, units: dict | None = None) -> dict | None:
     """``method`` against ``reference`` on the pairs both finished: pairs, wins (higher Dice), mean Dice
     difference, Wilcoxon signed-rank p (two-sided; None under 2 pairs or all differences 0), seconds ratios (CPU:
-    over the pairs where both runs recorded CPU seconds, ``cpu_n_pairs``); and the same test over the anatomy
+    over the pairs where both runs recorded CPU seconds, ``cpu_n_pairs``, and each such pair's own,
+    ``cpu_pair_ratios``, None where the reference took 0 s); and the same test over the anatomy
     pairs (``units``: subject -> anatomy, default each subject its own): the pairs grouped by their unordered pair
     of anatomies, each group's mean difference (``groups``), ``n_groups``, ``group_wins`` and ``group_wilcoxon_p``
     (exact)."""
@@ -137,11 +138,13 @@ def compare(rows: list[dict], method: str, reference: str, units: dict | None = 
     timed = [p for p in pairs if all(ok[(*p, m)].get("cpu_seconds") is not None for m in (method, reference))]
     cpu = [sum(ok[(*p, m)]["cpu_seconds"] for p in timed) for m in (method, reference)]
     cpu_ratio = cpu[0] / cpu[1] if cpu[1] else None
+    own = [(ok[(*p, method)]["cpu_seconds"], ok[(*p, reference)]["cpu_seconds"]) for p in timed]
     return {"reference": reference, "n_pairs": len(pairs), "wins": sum(d > 0 for d in diffs),
             "ties": sum(d == 0 for d in diffs), "dice_diff_mean": sum(diffs) / len(diffs),
             "dice_diff_min": min(diffs), "dice_diff_max": max(diffs), "wilcoxon_p": _signed_rank_p(diffs),
             "forward_seconds_ratio": t_a / t_b if t_b else None, "cpu_seconds_ratio": cpu_ratio,
-            "cpu_n_pairs": len(timed), "n_groups": len(groups), "group_wins": sum(m > 0 for m in means),
+            "cpu_n_pairs": len(timed), "cpu_pair_ratios": [x / y if y else None for x, y in own],
+            "n_groups": len(groups), "group_wins": sum(m > 0 for m in means),
             "group_wilcoxon_p": _signed_rank_p(means, method="exact"), "groups": groups}
 
 

@@ -70,11 +70,10 @@ def cpu_ratio_by_machine(rows: list[dict], method: str, reference: str) -> tuple
     for machine in sorted({r["machine"] for r in rows if r["machine_known"]}):
         c = pair_report.compare([r for r in rows if r["machine"] == machine], method, reference)
         if c and c["cpu_n_pairs"]:
-            own = [p[method]["cpu_seconds"] / p[reference]["cpu_seconds"] for p in pairs
-                   if all(r["machine_known"] and r["machine"] == machine for r in p.values())]
+            own = c["cpu_pair_ratios"]
             by_machine[machine] = {"ratio": c["cpu_seconds_ratio"], "n_pairs": c["cpu_n_pairs"],
-                                   "pairs_within": sum(x <= CPU_RATIO_TARGET for x in own),
-                                   "worst_pair_ratio": max(own)}
+                                   "pairs_within": sum(x is not None and x <= CPU_RATIO_TARGET for x in own),
+                                   "worst_pair_ratio": max((x for x in own if x is not None), default=None)}
     return by_machine, counts
 
 

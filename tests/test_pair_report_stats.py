@@ -197,7 +197,7 @@ def test_targets_pool_the_held_out_and_colin27_tables(tmp_path):
     vs = result["vs_syn"]
     assert (vs["n_pairs"], vs["wins"], vs["n_groups"]) == (18, 9, 6)
     assert vs["dice_diff_mean"] == pytest.approx((12 * 0.4 / 3 - 6 * 0.02) / 18)
-    assert vs["cpu_seconds_ratio"] == pytest.approx(0.1)
+    assert vs["cpu_seconds_ratio"] == pytest.approx(0.1) and vs["cpu_pair_ratios"] == pytest.approx([0.1] * 18)
     assert result["vs_synquick"]["dice_diff_min"] == pytest.approx(-0.01) and result["max_percent_folded"] == 0.06
     assert list(result["targets"].values()) == [True, False, True, False, False]
     assert result["versions"] == {"m": {"unrecorded": 18}, "syn": {"unrecorded": 18}, "synquick": {"unrecorded": 1}}
